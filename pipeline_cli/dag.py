@@ -1,0 +1,73 @@
+"""The task graph: order, subsets (--only, --from) and critical-path priorities."""
+from __future__ import annotations
+
+import graphlib
+from typing import Iterable, Mapping
+
+from .errors import UsageError
+from .model import Pipeline
+
+
+class Dag:
+    def __init__(self, pipeline: Pipeline):
+        self.tasks = pipeline.tasks
+        self.upstream: dict[str, tuple[str, ...]] = {t.id: t.deps for t in pipeline.tasks.values()}
+        self.downstream: dict[str, list[str]] = {tid: [] for tid in self.tasks}
+        for tid, deps in self.upstream.items():
+            for d in deps:
+                self.downstream[d].append(tid)
+
+    def order(self) -> list[str]:
+        """A topological order; among tasks ready together, declaration order."""
+        return list(graphlib.TopologicalSorter(self.upstream).static_order())
+
+    def roots(self) -> list[str]:
+        return [t for t, deps in self.upstream.items() if not deps]
+
+    def descendants(self, start: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(start)
+        while stack:
+            t = stack.pop()
+            if t not in seen:
+                seen.add(t)
+                stack.extend(self.downstream[t])
+        return seen
+
+    def ancestors(self, start: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = [d for t in start for d in self.upstream[t]]
+        while stack:
+            t = stack.pop()
+            if t not in seen:
+                seen.add(t)
+                stack.extend(self.upstream[t])
+        return seen
+
+    def check_ids(self, ids: Iterable[str], option: str) -> list[str]:
+        import difflib
+
+        ids = list(ids)
+        for t in ids:
+            if t not in self.tasks:
+                close = difflib.get_close_matches(t, list(self.tasks), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise UsageError(f"{option}: no task {t!r} in this pipeline{hint}")
+        return ids
+
+    def select(self, only: Iterable[str] | None = None, from_: Iterable[str] | None = None) -> set[str]:
+        """The tasks a run takes: all, `--only` these, or `--from` these and their downstream."""
+        selected = set(self.tasks)
+        if only:
+            selected &= set(self.check_ids(only, "--only"))
+        if from_:
+            selected &= self.descendants(self.check_ids(from_, "--from"))
+        return selected
+
+    def priorities(self, estimate: Mapping[str, float]) -> dict[str, float]:
+        """Longest remaining path to the end of the DAG from each task, its own duration included."""
+        remaining: dict[str, float] = {}
+        for tid in reversed(self.order()):
+            after = max((remaining[d] for d in self.downstream[tid]), default=0.0)
+            remaining[tid] = estimate.get(tid, 1.0) + after
+        return remaining

@@ -1,0 +1,50 @@
+"""Errors the core raises. A task's failure is not an error: it is an outcome (see executor)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Exit codes of every command (SPEC section 3).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in a file: rendered as `file:line:column: message`."""
+
+    file: str
+    line: int | None
+    column: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}:{self.column or 1}"
+        return f"{where}: {self.message}"
+
+
+class PipeError(Exception):
+    """Any error caused by what the user gave pipe. Exit code 2."""
+
+    exit_code = EXIT_INVALID
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class SpecError(PipeError):
+    """A pipeline file is invalid: holds every problem found in it, in file order."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.column or 0))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class UsageError(PipeError):
+    """Bad arguments or a name that does not resolve (unknown pipeline, task, run)."""

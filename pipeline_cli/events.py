@@ -1,0 +1,25 @@
+"""The hooks the run loop calls as a run goes; render.py implements them for people and machines."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from .state import RunView, TaskView
+
+
+class Reporter(Protocol):
+    def run_started(self, run: RunView) -> None: ...
+
+    def task_changed(self, run: RunView, task: TaskView) -> None: ...
+
+    def run_finished(self, run: RunView) -> None: ...
+
+
+class NullReporter:
+    def run_started(self, run: RunView) -> None:
+        pass
+
+    def task_changed(self, run: RunView, task: TaskView) -> None:
+        pass
+
+    def run_finished(self, run: RunView) -> None:
+        pass

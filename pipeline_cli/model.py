@@ -1,0 +1,73 @@
+"""The typed, immutable model of a pipeline, and the task states (keep stable: persisted)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+# Task states (keep stable: persisted in events.jsonl).
+PENDING = "pending"
+RUNNING = "running"
+RETRYING = "retrying"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+SKIPPED = "skipped"
+UPSTREAM_FAILED = "upstream_failed"
+TASK_STATES = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED)
+FINISHED_STATES = frozenset({SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED})
+
+# Run states (keep stable: persisted or derived from events.jsonl).
+RUN_RUNNING = "running"
+RUN_SUCCEEDED = "succeeded"
+RUN_FAILED = "failed"
+RUN_INTERRUPTED = "interrupted"
+
+# Run kinds (keep stable: persisted).
+MANUAL = "manual"
+SCHEDULED = "scheduled"
+BACKFILL = "backfill"
+
+TRIGGERS = ("all_success", "all_done", "one_failed", "all_failed", "one_success", "none_failed")
+DEFAULT_SHELL = ("sh", "-c")
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    run: str | tuple[str, ...] | None = None       # shell string, or argv list (no shell)
+    python: str | None = None                      # "module:function"
+    with_: Mapping[str, Any] = field(default_factory=dict)
+    deps: tuple[str, ...] = ()
+    retries: int = 0
+    retry_delay: float = 0.0
+    retry_backoff: float = 1.0
+    timeout: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    trigger: str = "all_success"
+    sources: tuple[str, ...] = ()
+    generates: tuple[str, ...] = ()
+    shell: tuple[str, ...] | None = None
+    workdir: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    path: str                    # absolute path of the file
+    folder: str                  # its folder: relative paths and module lookup start here
+    tasks: Mapping[str, Task]    # in declaration order
+    description: str = ""
+    schedule: str | None = None
+    timezone: str = "UTC"
+    start_date: datetime | None = None     # aware, in the pipeline's timezone
+    catchup: bool | float = False          # False, True, or a window in seconds
+    max_active_runs: int = 1
+    concurrency: int | None = None         # None: the CPU count
+    params: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    dotenv: str | None = None
+    secrets: tuple[str, ...] = ()
+    workdir: str | None = None
+    shell: tuple[str, ...] | None = None
+    digest: str = ""             # hash of the file's bytes

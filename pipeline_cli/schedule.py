@@ -1,0 +1,144 @@
+"""Data intervals (Airflow's meaning) of a cron schedule in a timezone.
+
+An interval is [cron time, next cron time); its run is due once it has ended, and its
+logical date is its start. Every function takes `now`; nothing here reads the clock.
+Cron is read in the pipeline's timezone (so a daily run is one per calendar day across
+daylight-saving changes); instants are compared in UTC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+_SECOND = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    start: datetime   # aware, in the pipeline's timezone
+    end: datetime
+
+    @property
+    def key(self) -> str:
+        """The interval's identity in the ledger: its start in UTC."""
+        return self.start.astimezone(UTC).isoformat()
+
+
+NAMED = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+
+
+def cron_problem(expr: str) -> str | None:
+    """Why a schedule is not a 5-field cron expression or a named one; None when it is."""
+    from croniter import croniter
+
+    if expr in NAMED:
+        return None
+    if len(expr.split()) != 5:
+        return f"schedule {expr!r} is not a 5-field cron expression or one of {', '.join(NAMED)}"
+    if not croniter.is_valid(expr):
+        return f"schedule {expr!r} is not a valid cron expression (minute hour day-of-month month day-of-week)"
+    return None
+
+
+class Schedule:
+    def __init__(self, expr: str, tz: str = "UTC", start_date: datetime | None = None):
+        from croniter import croniter
+
+        self._croniter = croniter
+        self.expr = expr
+        self.tz = ZoneInfo(tz)
+        self.start_date = start_date
+
+    def _local(self, t: datetime) -> datetime:
+        return t.astimezone(self.tz)
+
+    def next_after(self, t: datetime) -> datetime:
+        """The first cron time strictly after t."""
+        return self._fix(self._croniter(self.expr, self._local(t)).get_next(datetime))
+
+    def at_or_before(self, t: datetime) -> datetime:
+        """The latest cron time at or before t (cron times are whole minutes)."""
+        floor = self._local(t).replace(second=0, microsecond=0)
+        return self._fix(self._croniter(self.expr, floor + _SECOND).get_prev(datetime))
+
+    def before(self, t: datetime) -> datetime:
+        """The latest cron time strictly before t."""
+        return self._fix(self._croniter(self.expr, self._local(t)).get_prev(datetime))
+
+    def _fix(self, t: datetime) -> datetime:
+        # croniter returns local wall times; normalise through UTC so the offset is right.
+        return t.astimezone(UTC).astimezone(self.tz)
+
+    def interval_at(self, start: datetime) -> Interval:
+        return Interval(self._local(start), self.next_after(start))
+
+    def interval_for(self, d: datetime) -> Interval:
+        """The interval that starts at the latest cron time at or before d (`run --date`)."""
+        return self.interval_at(self.at_or_before(d))
+
+    def latest_complete(self, now: datetime) -> Interval | None:
+        """The latest interval that has ended by now, not starting before start_date."""
+        end = self.at_or_before(now)
+        start = self.before(end)
+        if self.start_date is not None and start < self.start_date:
+            return None
+        return Interval(start, end)
+
+    def first_start_at_or_after(self, t: datetime) -> datetime:
+        start = self.at_or_before(t)
+        return start if start >= t else self.next_after(t)
+
+    def intervals(self, from_: datetime, now: datetime, limit: int = 100_000):
+        """Every complete interval starting at or after from_ and ending by now, oldest first."""
+        start = self.first_start_at_or_after(from_)
+        if self.start_date is not None and start < self.start_date:
+            start = self.first_start_at_or_after(self.start_date)
+        out = []
+        while len(out) < limit:
+            end = self.next_after(start)
+            if end > now:
+                break
+            out.append(Interval(start, end))
+            start = end
+        return out
+
+    def next_due(self, after: datetime) -> datetime:
+        """When the next interval ends after `after` (the next moment a run can become due)."""
+        t = self.next_after(after)
+        if self.start_date is not None:
+            first_end = self.next_after(self.first_start_at_or_after(self.start_date))
+            t = max(t, first_end)
+        return t
+
+
+def parse_instant(text: str, tz: str = "UTC") -> datetime:
+    """An ISO date or date-time; one without an offset is read in tz."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not an ISO date or date-time: {text!r} (expected e.g. 2026-11-01 or 2026-11-01T06:00:00+01:00)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value
+
+
+def describe_cron(expr: str) -> str:
+    """A few words for `pipe list`."""
+    words = {"@hourly": "every hour", "@daily": "every day at 00:00", "@weekly": "every Sunday at 00:00",
+             "@monthly": "on the 1st of every month at 00:00", "@yearly": "every 1 January at 00:00",
+             "@annually": "every 1 January at 00:00", "@midnight": "every day at 00:00"}
+    if expr in words:
+        return words[expr]
+    parts = expr.split()
+    if len(parts) == 5:
+        minute, hour, dom, month, dow = parts
+        if minute.startswith("*/") and hour == dom == month == dow == "*":
+            return f"every {minute[2:]} minutes"
+        if minute.isdigit() and hour == dom == month == dow == "*":
+            return f"every hour at minute {int(minute)}"
+        if minute.isdigit() and hour.isdigit() and dom == month == "*":
+            at = f"{int(hour):02d}:{int(minute):02d}"
+            return f"every day at {at}" if dow == "*" else f"at {at} on weekdays {dow}"
+    return f"cron {expr}"

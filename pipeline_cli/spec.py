@@ -1,0 +1,606 @@
+"""Pipeline files: YAML (with positions) -> JSON Schema -> semantic checks -> model.
+
+Every problem in a file is collected and raised at once as a SpecError, each located at
+`file:line:column` of the value (or key) it is about. Positions are not stored per value:
+the composed YAML node tree is kept and walked along a problem's path when one is found.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem, SpecError, UsageError
+from .model import DEFAULT_SHELL, Pipeline, Task
+from . import templates
+
+SCHEMA_FILE = Path(__file__).with_name("pipeline.schema.json")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+TASK_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_NODES = 1_000_000      # YAML values after alias expansion ("billion laughs" stops here)
+MAX_DEPTH = 100            # nesting of mappings and lists
+PIPELINE_SUFFIXES = (".yaml", ".yml")
+
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = frozenset({_STR, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                          "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
+                          "tag:yaml.org,2002:timestamp"})
+TASK_FIELDS = ("description", "run", "python", "with", "deps", "retries", "retry_delay",
+               "retry_backoff", "timeout", "env", "trigger", "sources", "generates", "shell",
+               "workdir")
+
+
+def parse_duration(value: Any) -> float:
+    """`90s`, `5m`, `1h30m`, `500ms`, `7d` or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(value)
+        return float(value)
+    text = str(value).strip()
+    if not text or DURATION_RE.sub("", text):
+        raise ValueError(value)
+    return sum(float(n) * _UNITS[u] for n, u in DURATION_RE.findall(text))
+
+
+def file_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+# --- YAML with positions -------------------------------------------------------------
+
+class _TooLarge(Exception):
+    def __init__(self, node, why: str):
+        self.node, self.why = node, why
+
+
+class _Document:
+    """Builds plain values from a composed YAML node tree, refusing what is unsafe."""
+
+    def __init__(self, file: str, problems: list[Problem]):
+        import yaml.constructor
+
+        self.file = file
+        self.problems = problems
+        self.count = 0
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def problem(self, node, message: str) -> None:
+        mark = node.start_mark
+        self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, message))
+
+    def build(self, node, depth: int = 0) -> Any:
+        import yaml
+
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooLarge(node, f"the document expands to more than {MAX_NODES:,} values "
+                                  "(aliases nested too deep?); refusing to read it")
+        if depth > MAX_DEPTH:
+            raise _TooLarge(node, f"values are nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _MAP:
+                self.problem(node, f"unsupported YAML tag {_short_tag(node.tag)!r}: pipe reads YAML safely "
+                                   "and allows no Python or custom tags")
+                return None
+            return self._mapping(node, depth)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ:
+                self.problem(node, f"unsupported YAML tag {_short_tag(node.tag)!r}: pipe reads YAML safely "
+                                   "and allows no Python or custom tags")
+                return None
+            return [self.build(item, depth + 1) for item in node.value]
+        if node.tag == _STR:
+            return node.value
+        if node.tag not in _SCALAR_TAGS:
+            self.problem(node, f"unsupported YAML tag {_short_tag(node.tag)!r}: pipe reads YAML safely "
+                               "and allows no Python or custom tags")
+            return None
+        value = self.constructor.yaml_constructors[node.tag](self.constructor, node)
+        if hasattr(value, "isoformat"):      # dates and date-times stay as the text of an ISO value
+            value = value.isoformat()
+        return value
+
+    def _mapping(self, node, depth: int) -> dict:
+        import yaml
+
+        result: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        first_seen: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in sources:
+                    value = self.build(source, depth + 1)
+                    if isinstance(value, dict):
+                        for k, v in value.items():
+                            merged.setdefault(k, v)
+                    else:
+                        self.problem(source, "a merge key '<<' takes a mapping or a list of mappings")
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(key_node, "a mapping key must be a plain value, not a list or mapping")
+                continue
+            key = key_node.value
+            if key in first_seen:
+                line = first_seen[key].start_mark.line + 1
+                self.problem(key_node, f"duplicate key {key!r} (first defined at line {line})")
+                continue
+            first_seen[key] = key_node
+            result[key] = self.build(value_node, depth + 1)
+        if merged:
+            merged.update(result)
+            return merged
+        return result
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _compose(text: str, file: str):
+    import yaml
+
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        loader = loader_class(text)
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        what = e.problem or "invalid YAML"
+        if e.context and e.problem:
+            what = f"{e.context}, {e.problem}"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise SpecError([Problem(file, line, col, f"YAML syntax error: {what}")]) from None
+    except yaml.YAMLError as e:
+        raise SpecError([Problem(file, None, None, f"YAML error: {e}")]) from None
+    except (RecursionError, MemoryError):
+        raise SpecError([Problem(file, None, None, "the YAML is nested too deeply to read")]) from None
+
+
+def _node_at(root, path, key: bool = False):
+    """The node of the value at path (or of its key); the nearest existing parent if absent."""
+    import yaml
+
+    node = root
+    parent_key = None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            found = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    found = (k, v)     # the first one: a later duplicate is dropped
+                    break
+            if found is None:
+                return node
+            parent_key, node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            parent_key, node = None, node.value[part]
+        else:
+            return node
+    return parent_key if key and parent_key is not None else node
+
+
+# --- the schema ------------------------------------------------------------------------
+
+_validator_cache: list = []
+
+
+def schema() -> dict:
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+def _validator():
+    if not _validator_cache:
+        from jsonschema import Draft202012Validator
+
+        _validator_cache.append(Draft202012Validator(schema()))
+    return _validator_cache[0]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _dotted(path) -> str:
+    return ".".join(str(p) for p in path) or "the file"
+
+
+def _where(path) -> str:
+    path = list(path)
+    if len(path) == 2 and path[0] == "tasks":
+        return f"task {path[1]!r}"
+    if path == ["defaults"]:
+        return "defaults"
+    if not path:
+        return "the pipeline"
+    return _dotted(path)
+
+
+_FIELD_HINTS = {
+    "name": "a pipeline name: lower-case letters, digits, '_' and '-', starting with a letter (at most 64)",
+    "schedule": "a 5-field cron expression or @hourly/@daily/@weekly/@monthly/@yearly",
+    "python": "a Python entrypoint 'module:function', e.g. weather.fetch:main",
+    "start_date": "a date such as 2026-11-01 (or an ISO date-time)",
+    "catchup": "true, false, or a window such as 7d",
+    "timeout": "a duration such as 90s, 5m, 1h30m or a number of seconds",
+    "retry_delay": "a duration such as 90s, 5m, 1h30m or a number of seconds",
+    "deps": "task ids",
+    "secrets": "environment variable names",
+}
+
+
+def _schema_problems(doc: dict, root, file: str) -> list[Problem]:
+    problems = []
+    for err in _validator().iter_errors(doc):
+        path = list(err.absolute_path)
+        node = _node_at(root, path)
+        message = None
+        if err.validator == "additionalProperties":
+            allowed = sorted(err.schema.get("properties", {}))
+            extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
+            for k in extra:
+                close = difflib.get_close_matches(k, allowed, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                key_node = _node_at(root, path + [k], key=True)
+                mark = key_node.start_mark
+                problems.append(Problem(file, mark.line + 1, mark.column + 1,
+                                        f"unknown field {k!r} in {_where(path)}; {hint}allowed: {', '.join(allowed)}"))
+            continue
+        if err.validator == "pattern" and "propertyNames" in err.schema_path:
+            key_node = _node_at(root, path + [err.instance], key=True)
+            mark = key_node.start_mark
+            problems.append(Problem(file, mark.line + 1, mark.column + 1,
+                                    f"{err.instance!r} is not a valid task id: letters, digits, '_' and '-', "
+                                    "starting with a letter or '_' (at most 64 characters)"))
+            continue
+        field = next((p for p in reversed(path) if isinstance(p, str)), "")
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else err.message
+            message = f"{_where(path)} is missing the required field {missing!r}"
+        elif err.validator == "type":
+            expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+            words = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+                     "array": "a list", "object": "a mapping", "null": "nothing"}
+            message = (f"{_dotted(path)}: expected {' or '.join(words.get(t, t) for t in expected)}, "
+                       f"got {_json_type(err.instance)}")
+        elif err.validator == "pattern":
+            hint = _FIELD_HINTS.get(field) or _FIELD_HINTS.get(str(path[-2]) if len(path) > 1 else "", "")
+            message = f"{_dotted(path)}: {err.instance!r} is not {hint or 'valid: it must match ' + err.validator_value}"
+        elif err.validator == "enum":
+            message = f"{_dotted(path)}: {err.instance!r} is not one of: {', '.join(map(str, err.validator_value))}"
+        elif err.validator in ("minimum", "exclusiveMinimum"):
+            message = f"{_dotted(path)}: must be at least {err.validator_value}, got {err.instance!r}"
+        elif err.validator == "minItems":
+            message = f"{_dotted(path)}: must not be empty"
+        elif err.validator == "minProperties":
+            message = f"{_dotted(path)}: must have at least {err.validator_value} entry"
+        elif err.validator == "uniqueItems":
+            message = f"{_dotted(path)}: lists the same item twice"
+        elif err.validator == "minLength":
+            message = f"{_dotted(path)}: must not be empty"
+        else:
+            message = f"{_dotted(path)}: {err.message}"
+        mark = node.start_mark
+        problems.append(Problem(file, mark.line + 1, mark.column + 1, message))
+    return problems
+
+
+# --- semantic checks and the model -----------------------------------------------------
+
+class _Checker:
+    def __init__(self, file: str, root, doc: dict, problems: list[Problem]):
+        self.file, self.root, self.doc, self.problems = file, root, doc, problems
+
+    def at(self, path, message: str, key: bool = False) -> None:
+        mark = _node_at(self.root, path, key=key).start_mark
+        self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, message))
+
+
+def _cycle(tasks: dict[str, list[str]]) -> list[str] | None:
+    """One cycle in dependency order (a -> b means b depends on a), or None."""
+    import graphlib
+
+    sorter = graphlib.TopologicalSorter({t: [d for d in deps if d in tasks] for t, deps in tasks.items()})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as e:
+        return list(e.args[1])    # graphlib lists it so that each node depends on the next one's predecessor
+    return None
+
+
+def load(path: str | os.PathLike, data: bytes | None = None) -> Pipeline:
+    """Read, validate and build one pipeline file; raises SpecError with every problem."""
+    file = str(path)
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise SpecError([Problem(file, None, None, f"cannot read the file: {e.strerror}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError([Problem(file, None, None, f"the file is not UTF-8 text (byte {e.start})")]) from None
+    root = _compose(text, file)
+    if root is None:
+        raise SpecError([Problem(file, 1, 1, "the file is empty; expected a mapping with at least `tasks:`")])
+    problems: list[Problem] = []
+    builder = _Document(file, problems)
+    try:
+        doc = builder.build(root)
+    except _TooLarge as e:
+        mark = e.node.start_mark
+        raise SpecError([Problem(file, mark.line + 1, mark.column + 1, e.why)]) from None
+    except RecursionError:
+        raise SpecError([Problem(file, None, None, "the YAML is nested too deeply to read")]) from None
+    if not isinstance(doc, dict):
+        problems.append(Problem(file, root.start_mark.line + 1, root.start_mark.column + 1,
+                                f"expected a mapping with at least `tasks:` at the top of the file, got {_json_type(doc)}"))
+        raise SpecError(problems)
+    problems.extend(_schema_problems(doc, root, file))
+    pipeline = _build(file, data, doc, _Checker(file, root, doc, problems))
+    if problems:
+        raise SpecError(problems)
+    return pipeline
+
+
+def _as_str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): ("true" if v is True else "false" if v is False else str(v)) for k, v in value.items()
+            if v is not None}
+
+
+def _build(file: str, data: bytes, doc: dict, check: _Checker) -> Pipeline:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .schedule import cron_problem, parse_instant
+
+    stem = Path(file).stem
+    name = doc.get("name") if isinstance(doc.get("name"), str) else stem
+    if "name" not in doc and not NAME_RE.match(stem):
+        check.at([], f"the file name {stem!r} is not a valid pipeline name (lower-case letters, digits, '_' "
+                     "and '-', starting with a letter); add a `name:`")
+    tz = doc.get("timezone", "UTC")
+    if isinstance(tz, str):
+        try:
+            if not tz or tz.startswith(("/", ".")) or ".." in tz:
+                raise ValueError(tz)
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            from zoneinfo import available_timezones
+
+            close = difflib.get_close_matches(tz, sorted(available_timezones()), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else " (expected an IANA name such as Europe/Amsterdam)"
+            check.at(["timezone"], f"unknown timezone {tz!r}{hint}")
+            tz = "UTC"
+    else:
+        tz = "UTC"
+    schedule = doc.get("schedule")
+    if isinstance(schedule, str):
+        why = cron_problem(schedule)
+        if why:
+            check.at(["schedule"], why)
+    start_date = None
+    if isinstance(doc.get("start_date"), str):
+        try:
+            start_date = parse_instant(doc["start_date"], tz)
+        except ValueError as e:
+            check.at(["start_date"], f"start_date: {e}")
+    catchup: bool | float = False
+    raw_catchup = doc.get("catchup", False)
+    if isinstance(raw_catchup, bool):
+        catchup = raw_catchup
+    elif isinstance(raw_catchup, str):
+        try:
+            catchup = parse_duration(raw_catchup)
+        except ValueError:
+            pass     # the schema reported it
+    params = doc.get("params") if isinstance(doc.get("params"), dict) else {}
+    defaults = doc.get("defaults") if isinstance(doc.get("defaults"), dict) else {}
+    raw_tasks = doc.get("tasks") if isinstance(doc.get("tasks"), dict) else {}
+    raw_tasks = {tid: t for tid, t in raw_tasks.items() if isinstance(t, dict)}   # others: schema errors
+
+    # Dependencies: unknown ids, self-dependencies, cycles.
+    deps_of: dict[str, list[str]] = {}
+    for tid, t in raw_tasks.items():
+        deps = t.get("deps") if isinstance(t.get("deps"), list) else []
+        deps_of[tid] = [d for d in deps if isinstance(d, str)]
+        for i, dep in enumerate(deps_of[tid]):
+            if dep == tid:
+                check.at(["tasks", tid, "deps", i], f"task {tid!r} depends on itself")
+            elif dep not in raw_tasks:
+                close = difflib.get_close_matches(dep, list(raw_tasks), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                check.at(["tasks", tid, "deps", i], f"task {tid!r} depends on unknown task {dep!r}{hint}")
+    cycle = _cycle({t: [d for d in ds if d != t] for t, ds in deps_of.items()})
+    if cycle:
+        # graphlib reports [x, y, ..., x] where each depends on the next; show the flow of data.
+        flow = list(reversed(cycle))
+        check.at(["tasks", flow[0]], "dependency cycle: " + " -> ".join(flow), key=True)
+
+    # Templates: syntax, names, params, upstream outputs.
+    ancestors_cache: dict[str, set[str]] = {}
+
+    def ancestors(tid: str) -> set[str]:
+        if tid in ancestors_cache:
+            return ancestors_cache[tid]
+        seen: set[str] = set()
+        stack = list(deps_of.get(tid, ()))
+        while stack:
+            d = stack.pop()
+            if d not in seen and d in deps_of:
+                seen.add(d)
+                stack.extend(deps_of[d])
+        ancestors_cache[tid] = seen
+        return seen
+
+    def check_template(text: str, path: list, task_id: str | None) -> None:
+        if not isinstance(text, str) or not templates.is_template(text):
+            return
+        try:
+            use = templates.analyse(text)
+        except templates.TemplateError as e:
+            check.at(path, f"{_dotted(path)}: {e.message}" + (f" (template line {e.lineno})" if e.lineno and "\n" in text else ""))
+            return
+        for n in sorted(use.names - templates.CONTEXT_NAMES):
+            close = difflib.get_close_matches(n, sorted(templates.CONTEXT_NAMES), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            check.at(path, f"{_dotted(path)}: unknown template variable {n!r}{hint}")
+        for p in sorted(use.params - set(params)):
+            declared = ", ".join(sorted(params)) or "none"
+            check.at(path, f"{_dotted(path)}: params.{p} is not declared in `params:` (declared: {declared})")
+        for up in sorted(use.outputs):
+            if task_id is None:
+                check.at(path, f"{_dotted(path)}: tasks.{up}.outputs can only be used in a task's fields")
+            elif up not in raw_tasks:
+                check.at(path, f"{_dotted(path)}: tasks.{up}.outputs refers to unknown task {up!r}")
+            elif up not in ancestors(task_id):
+                check.at(path, f"{_dotted(path)}: tasks.{up}.outputs: {up!r} is not upstream of {task_id!r} "
+                               f"(add it to deps, directly or through another task)")
+
+    for key in ("env",):
+        for k, v in (doc.get(key) or {}).items() if isinstance(doc.get(key), dict) else ():
+            check_template(v, [key, k], None)
+    check_template(doc.get("workdir"), ["workdir"], None)
+
+    default_shell = tuple(doc["shell"]) if isinstance(doc.get("shell"), list) else None
+    tasks: dict[str, Task] = {}
+    for tid, t in raw_tasks.items():
+        merged = dict(defaults)
+        merged.update(t)
+        if isinstance(defaults.get("env"), dict) and isinstance(t.get("env"), dict):
+            merged["env"] = {**defaults["env"], **t["env"]}
+        has_run, has_python = "run" in t, "python" in t
+        if has_run and has_python:
+            check.at(["tasks", tid], f"task {tid!r} has both `run` and `python`; a task takes exactly one", key=True)
+        elif not has_run and not has_python:
+            check.at(["tasks", tid], f"task {tid!r} has neither `run` (a command) nor `python` (module:function)",
+                     key=True)
+        if "with" in t and not has_python:
+            check.at(["tasks", tid, "with"], f"task {tid!r}: `with:` passes arguments to a `python:` entrypoint; "
+                                             "this task has none", key=True)
+
+        def where(field: str) -> list:
+            return ["tasks", tid, field] if field in t else ["defaults", field]
+
+        run = merged.get("run")
+        if isinstance(run, str):
+            check_template(run, where("run"), tid)
+        elif isinstance(run, list):
+            for i, arg in enumerate(run):
+                check_template(arg, where("run") + [i], tid)
+            run = tuple(str(a) for a in run)
+        else:
+            run = None
+        with_ = merged.get("with") if isinstance(merged.get("with"), dict) else {}
+        for k, v in with_.items():
+            for s in templates.strings_in(v):
+                check_template(s, ["tasks", tid, "with", k], tid)
+        env = _as_str_map(merged.get("env"))
+        for k, v in env.items():
+            check_template(v, (["tasks", tid, "env", k] if k in (t.get("env") or {}) else ["defaults", "env", k]), tid)
+        for field in ("sources", "generates"):
+            for i, s in enumerate(merged.get(field) or () if isinstance(merged.get(field), list) else ()):
+                check_template(s, where(field) + [i], tid)
+        check_template(merged.get("workdir"), where("workdir"), tid)
+        durations = {}
+        for field in ("timeout", "retry_delay"):
+            if field in merged:
+                try:
+                    durations[field] = parse_duration(merged[field])
+                except ValueError:
+                    pass    # reported by the schema
+        python = merged.get("python") if isinstance(merged.get("python"), str) else None
+        retries = merged.get("retries", 0)
+        backoff = merged.get("retry_backoff", 1)
+        tasks[tid] = Task(
+            id=tid, run=run, python=python, with_=with_, deps=tuple(deps_of.get(tid, ())),
+            retries=retries if isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0 else 0,
+            retry_delay=durations.get("retry_delay", 0.0),
+            retry_backoff=float(backoff) if isinstance(backoff, (int, float)) and not isinstance(backoff, bool) else 1.0,
+            timeout=durations.get("timeout"),
+            env=env,
+            trigger=merged.get("trigger", "all_success") if isinstance(merged.get("trigger"), str) else "all_success",
+            sources=tuple(str(s) for s in merged.get("sources") or () if isinstance(merged.get("sources"), list)),
+            generates=tuple(str(s) for s in merged.get("generates") or () if isinstance(merged.get("generates"), list)),
+            shell=tuple(merged["shell"]) if isinstance(merged.get("shell"), list) else default_shell,
+            workdir=merged.get("workdir") if isinstance(merged.get("workdir"), str) else None,
+            description=merged.get("description") if isinstance(merged.get("description"), str) else "",
+        )
+
+    secrets = doc.get("secrets") if isinstance(doc.get("secrets"), list) else []
+    concurrency = doc.get("concurrency")
+    max_active = doc.get("max_active_runs", 1)
+    return Pipeline(
+        name=name, path=str(Path(file).resolve()), folder=str(Path(file).resolve().parent), tasks=tasks,
+        description=doc.get("description") if isinstance(doc.get("description"), str) else "",
+        schedule=schedule if isinstance(schedule, str) else None, timezone=tz, start_date=start_date,
+        catchup=catchup, max_active_runs=max_active if isinstance(max_active, int) and max_active >= 1 else 1,
+        concurrency=concurrency if isinstance(concurrency, int) and concurrency >= 1 else None,
+        params=params, env=_as_str_map(doc.get("env")),
+        dotenv=doc.get("dotenv") if isinstance(doc.get("dotenv"), str) else None,
+        secrets=tuple(s for s in secrets if isinstance(s, str)),
+        workdir=doc.get("workdir") if isinstance(doc.get("workdir"), str) else None,
+        shell=default_shell, digest=file_digest(data),
+    )
+
+
+# --- finding pipeline files ------------------------------------------------------------
+
+def discover(pipelines_dir: str | os.PathLike) -> list[Path]:
+    """Every pipeline file in the folder (not its subfolders), sorted by name."""
+    folder = Path(pipelines_dir)
+    try:
+        entries = sorted(p for p in folder.iterdir() if p.suffix in PIPELINE_SUFFIXES and p.is_file())
+    except OSError:
+        return []
+    return entries
+
+
+def resolve(arg: str, pipelines_dir: str | os.PathLike) -> Path:
+    """PIPELINE as the SPEC says: a path, or a name or file name inside the pipelines folder."""
+    candidates = [Path(arg)]
+    folder = Path(pipelines_dir)
+    if "/" not in arg and "\0" not in arg:
+        candidates += [folder / arg] + [folder / (arg + s) for s in PIPELINE_SUFFIXES]
+    for c in candidates:
+        if c.is_file():
+            return c
+    if "/" not in arg:
+        # A pipeline whose `name:` differs from its file name.
+        pattern = re.compile(rb"^name:\s*['\"]?" + re.escape(arg.encode()) + rb"['\"]?\s*(#.*)?$", re.M)
+        for p in discover(folder):
+            try:
+                if pattern.search(p.read_bytes()):
+                    return p
+            except OSError:
+                continue
+    known = [p.stem for p in discover(folder)]
+    close = difflib.get_close_matches(arg, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else (f"; known: {', '.join(known)}" if known else "")
+    raise UsageError(f"no pipeline {arg!r} (not a file, nor a pipeline in {folder}/){hint}")

@@ -1,0 +1,147 @@
+"""Jinja2 templates: a sandbox with strict undefined names, shell quoting, static analysis.
+
+Jinja2 is imported only when a string actually holds template syntax, so a pipeline of
+plain commands never pays for it.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+# Every name a template may use (SPEC section 2).
+CONTEXT_NAMES = frozenset({
+    "ds", "ds_nodash", "ts", "logical_date", "data_interval_start", "data_interval_end",
+    "run_id", "pipeline", "task", "attempt", "params", "env", "tasks",
+})
+
+
+class Raw(str):
+    """A value the `raw` filter marked: substituted into a shell string unquoted."""
+
+
+class TemplateError(Exception):
+    """A template that does not parse or does not render; `lineno` is inside the template."""
+
+    def __init__(self, message: str, lineno: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.lineno = lineno
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text or "{#" in text
+
+
+def _shell_finalize(value: Any) -> str:
+    if isinstance(value, Raw):
+        return str(value)
+    return shlex.quote(str(value))
+
+
+_envs: dict[bool, Any] = {}
+_compiled: dict[tuple[bool, str], Any] = {}
+
+
+def _environment(shell: bool):
+    env = _envs.get(shell)
+    if env is None:
+        from jinja2 import StrictUndefined
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(
+            undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False,
+            finalize=_shell_finalize if shell else None,
+        )
+        env.filters["raw"] = lambda value: Raw("" if value is None else str(value))
+        _envs[shell] = env
+    return env
+
+
+@dataclass(frozen=True)
+class TemplateUse:
+    """What a template refers to, found without rendering it."""
+
+    names: frozenset[str]          # top-level names
+    params: frozenset[str]         # params.X
+    outputs: frozenset[str]        # tasks.X.outputs
+
+
+_analysed: dict[str, TemplateUse] = {}
+
+
+def analyse(text: str) -> TemplateUse:
+    """Parse a template (raises TemplateError on a syntax error) and list what it uses."""
+    use = _analysed.get(text)
+    if use is not None:
+        return use
+    from jinja2 import TemplateSyntaxError, meta, nodes
+
+    env = _environment(False)
+    try:
+        ast = env.parse(text)
+    except TemplateSyntaxError as e:
+        raise TemplateError(f"template syntax error: {e.message}", e.lineno) from None
+    names = frozenset(meta.find_undeclared_variables(ast))
+    params, outputs = set(), set()
+
+    def key_of(node) -> str | None:
+        if isinstance(node, nodes.Getattr):
+            return node.attr
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            return str(node.arg.value)
+        return None
+
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        inner = node.node
+        if isinstance(inner, nodes.Name) and inner.name == "params":
+            name = key_of(node)
+            if name is not None:
+                params.add(name)
+        elif (isinstance(inner, (nodes.Getattr, nodes.Getitem)) and isinstance(inner.node, nodes.Name)
+              and inner.node.name == "tasks" and key_of(node) == "outputs"):
+            task = key_of(inner)
+            if task is not None:
+                outputs.add(task)
+    use = TemplateUse(names, frozenset(params), frozenset(outputs))
+    _analysed[text] = use
+    return use
+
+
+def render(text: str, context: Mapping[str, Any], shell: bool = False) -> str:
+    """Render one string. In a shell string every substituted value is shell-quoted."""
+    if not is_template(text):
+        return text
+    key = (shell, text)
+    template = _compiled.get(key)
+    from jinja2 import TemplateError as JinjaError
+
+    try:
+        if template is None:
+            template = _compiled[key] = _environment(shell).from_string(text)
+        return template.render(context)
+    except JinjaError as e:
+        raise TemplateError(f"template error in {text!r}: {e}", getattr(e, "lineno", None)) from None
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every string inside a `with:` value (lists and mappings too), as data."""
+    if isinstance(value, str):
+        return render(value, context)
+    if isinstance(value, list):
+        return [render_value(v, context) for v in value]
+    if isinstance(value, dict):
+        return {k: render_value(v, context) for k, v in value.items()}
+    return value
+
+
+def strings_in(value: Any):
+    """Every string inside a value (for analysis of `with:`)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings_in(v)
