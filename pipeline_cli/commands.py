@@ -30,6 +30,10 @@ class Globals:
         return ["--pipelines-dir", str(self.pipelines_dir), "--state-dir", str(self.state_dir)]
 
     @property
+    def spec_cache(self) -> Path:
+        return self.state_dir / "cache" / "specs"
+
+    @property
     def state(self) -> StateDir:
         return StateDir(self.state_dir)
 
@@ -51,7 +55,7 @@ def guarded(fn, *args, **kwargs) -> int:
 def load(g: Globals, name: str):
     from . import spec
 
-    return spec.load(spec.resolve(name, g.pipelines_dir))
+    return spec.load(spec.resolve(name, g.pipelines_dir), cache=g.spec_cache)
 
 
 def parse_date(text: str, tz: str, option: str) -> datetime:

@@ -62,7 +62,7 @@ class Attempt:
     def __init__(self, task_id: str, number: int, log_path: Path, output_path: Path, timeout: float | None):
         self.task_id, self.number = task_id, number
         self.log_path, self.output_path = log_path, output_path
-        self.result_path = output_path.with_suffix(".json")
+        self.result_path = Path(f"{output_path}.json")   # where a Python task writes its dict
         self.timeout = timeout
         self.started = time.monotonic()
         self.deadline = self.started + timeout if timeout else None
@@ -82,9 +82,9 @@ class Attempt:
 
     # -- start ----------------------------------------------------------------------
     def start(self, inv: Invocation, redactor: Redactor) -> None:
+        # $PIPE_OUTPUT is not created in advance (one file fewer per task): a task that
+        # writes outputs creates it, and finish() makes it owner-only.
         self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fd = os.open(self.output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.close(fd)
         out = self.log_fd
         if redactor:
             self.pipe_fd, out = os.pipe()
@@ -180,7 +180,12 @@ class Attempt:
             reason = None
         ok = code == 0 and self.kill_reason is None and not self.start_error
         outputs: dict = {}
-        if ok or self.output_path.exists():
+        for path in (self.output_path, self.result_path):
+            try:
+                os.chmod(path, 0o600)
+            except OSError:
+                pass
+        if ok:
             outputs, problem = read_outputs(self.output_path, self.result_path)
             if problem and ok:
                 ok, reason = False, problem

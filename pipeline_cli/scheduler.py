@@ -165,7 +165,7 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
     children = []
     for path in spec.discover(pipelines_dir):
         try:
-            pipeline = spec.load(path)
+            pipeline = spec.load(path, cache=state.root / "cache" / "specs")
         except SpecError as e:
             report.invalid.append(e)
             continue
@@ -200,7 +200,7 @@ def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for) -> i
     from . import runner, spec
     from .schedule import Interval
 
-    pipeline = spec.load(path)
+    pipeline = spec.load(path, cache=state.root / "cache" / "specs")
     lock = state.lock(pipeline.name)
     if not lock.acquire(wait=False):
         return EXIT_OK            # another tick is on it: leave it alone

@@ -75,9 +75,12 @@ class _Document:
         self.problems = problems
         self.count = 0
         self.constructor = yaml.constructor.SafeConstructor()
+        self.refused: set[tuple[int, int]] = set()     # where a tag was refused (no follow-on errors there)
 
     def problem(self, node, message: str) -> None:
         mark = node.start_mark
+        if message.startswith("unsupported YAML tag"):
+            self.refused.add((mark.line + 1, mark.column + 1))
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, message))
 
     def build(self, node, depth: int = 0) -> Any:
@@ -329,18 +332,42 @@ def _cycle(tasks: dict[str, list[str]]) -> list[str] | None:
     try:
         sorter.prepare()
     except graphlib.CycleError as e:
-        return list(e.args[1])    # graphlib lists it so that each node depends on the next one's predecessor
+        return list(e.args[1])    # graphlib lists it so that each node is a dependency of the next
     return None
 
 
-def load(path: str | os.PathLike, data: bytes | None = None) -> Pipeline:
-    """Read, validate and build one pipeline file; raises SpecError with every problem."""
+def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None = None) -> Pipeline:
+    """Read, validate and build one pipeline file; raises SpecError with every problem.
+
+    With a cache folder, a file whose exact bytes were validated before is built from the
+    cached document, skipping YAML parsing, the schema and the checks (`pipe run` and
+    `pipe tick` pass the state folder's cache; `pipe validate` always checks in full).
+    """
     file = str(path)
     if data is None:
         try:
             data = Path(path).read_bytes()
         except OSError as e:
             raise SpecError([Problem(file, None, None, f"cannot read the file: {e.strerror}")]) from None
+    if cache is not None:
+        from . import __version__
+
+        cached = cache / f"{__version__}-{file_digest(data)}.json"
+        try:
+            doc = json.loads(cached.read_bytes())
+        except (OSError, ValueError):
+            doc = None
+        if isinstance(doc, dict):
+            return _build(file, data, doc, _Checker(file, None, doc, []), trusted=True)
+        pipeline = load(path, data)
+        try:
+            from .state import makedirs, write_atomic
+
+            makedirs(cache)
+            write_atomic(cached, json.dumps(_documents.pop(id(pipeline))).encode())
+        except OSError:
+            pass      # a cache that cannot be written is only slower
+        return pipeline
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -361,11 +388,17 @@ def load(path: str | os.PathLike, data: bytes | None = None) -> Pipeline:
         problems.append(Problem(file, root.start_mark.line + 1, root.start_mark.column + 1,
                                 f"expected a mapping with at least `tasks:` at the top of the file, got {_json_type(doc)}"))
         raise SpecError(problems)
-    problems.extend(_schema_problems(doc, root, file))
+    problems.extend(p for p in _schema_problems(doc, root, file) if (p.line, p.column) not in builder.refused)
     pipeline = _build(file, data, doc, _Checker(file, root, doc, problems))
     if problems:
         raise SpecError(problems)
+    _documents[id(pipeline)] = doc
+    if len(_documents) > 64:
+        _documents.pop(next(iter(_documents)))
     return pipeline
+
+
+_documents: dict[int, dict] = {}     # the validated document of a pipeline just loaded (for the cache)
 
 
 def _as_str_map(value: Any) -> dict[str, str]:
@@ -375,7 +408,7 @@ def _as_str_map(value: Any) -> dict[str, str]:
             if v is not None}
 
 
-def _build(file: str, data: bytes, doc: dict, check: _Checker) -> Pipeline:
+def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = False) -> Pipeline:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from .schedule import cron_problem, parse_instant
@@ -386,7 +419,7 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker) -> Pipeline:
         check.at([], f"the file name {stem!r} is not a valid pipeline name (lower-case letters, digits, '_' "
                      "and '-', starting with a letter); add a `name:`")
     tz = doc.get("timezone", "UTC")
-    if isinstance(tz, str):
+    if isinstance(tz, str) and not trusted:
         try:
             if not tz or tz.startswith(("/", ".")) or ".." in tz:
                 raise ValueError(tz)
@@ -401,7 +434,7 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker) -> Pipeline:
     else:
         tz = "UTC"
     schedule = doc.get("schedule")
-    if isinstance(schedule, str):
+    if isinstance(schedule, str) and not trusted:
         why = cron_problem(schedule)
         if why:
             check.at(["schedule"], why)
@@ -437,10 +470,10 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker) -> Pipeline:
                 close = difflib.get_close_matches(dep, list(raw_tasks), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 check.at(["tasks", tid, "deps", i], f"task {tid!r} depends on unknown task {dep!r}{hint}")
-    cycle = _cycle({t: [d for d in ds if d != t] for t, ds in deps_of.items()})
+    cycle = None if trusted else _cycle({t: [d for d in ds if d != t] for t, ds in deps_of.items()})
     if cycle:
-        # graphlib reports [x, y, ..., x] where each depends on the next; show the flow of data.
-        flow = list(reversed(cycle))
+        # graphlib reports [x, y, ..., x] where each is a dependency of the next: the flow of data.
+        flow = cycle
         check.at(["tasks", flow[0]], "dependency cycle: " + " -> ".join(flow), key=True)
 
     # Templates: syntax, names, params, upstream outputs.
@@ -460,7 +493,7 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker) -> Pipeline:
         return seen
 
     def check_template(text: str, path: list, task_id: str | None) -> None:
-        if not isinstance(text, str) or not templates.is_template(text):
+        if trusted or not isinstance(text, str) or not templates.is_template(text):
             return
         try:
             use = templates.analyse(text)

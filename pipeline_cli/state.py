@@ -262,7 +262,7 @@ class PipelineLock:
 
 class StateDir:
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
+        self.root = Path(root).absolute()     # tasks run elsewhere: their paths must be absolute
 
     def pipeline_dir(self, pipeline: str, create: bool = False) -> Path:
         path = self.root / pipeline
