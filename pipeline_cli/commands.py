@@ -128,7 +128,7 @@ def validate(g: Globals, pipelines: list[str] | None) -> int:
     for path in paths:
         try:
             p = spec.load(path)
-            print(f"{path}: ok ({p.name}, {len(p.tasks)} tasks)")
+            print(f"{path}: ok ({p.name}, {len(p.tasks)} task{'' if len(p.tasks) == 1 else 's'})")
         except SpecError as e:
             render.print_errors(e.lines())
             code = EXIT_INVALID

@@ -584,7 +584,8 @@ def resume(pipeline: Pipeline, state: StateDir, run_id: str | None, *, reporter:
             kept.pop(t, None)
     window = Window(datetime.fromisoformat(old.interval_start), datetime.fromisoformat(old.interval_end))
     run = Run(pipeline, state, reporter=reporter, run_id=old.run_id, run_dir=old.dir, window=window,
-              params=old.params, selected=rerun, kind=old.kind, concurrency=concurrency, fail_fast=fail_fast)
+              params=old.params, selected=rerun, kind=old.kind, concurrency=concurrency, fail_fast=fail_fast,
+              kept=kept)
     for t in rerun:
         if t in old.tasks:
             run.view.tasks[t].attempt = old.tasks[t].attempt

@@ -323,6 +323,13 @@ class _Checker:
         mark = _node_at(self.root, path, key=key).start_mark
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, message))
 
+    def reported(self, path) -> bool:
+        """Whether a problem (e.g. from the schema) is already located at this value."""
+        if self.root is None:
+            return False
+        mark = _node_at(self.root, path).start_mark
+        return any((p.line, p.column) == (mark.line + 1, mark.column + 1) for p in self.problems)
+
 
 def _cycle(tasks: dict[str, list[str]]) -> list[str] | None:
     """One cycle in dependency order (a -> b means b depends on a), or None."""
@@ -436,7 +443,7 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
     schedule = doc.get("schedule")
     if isinstance(schedule, str) and not trusted:
         why = cron_problem(schedule)
-        if why:
+        if why and not check.reported(["schedule"]):
             check.at(["schedule"], why)
     start_date = None
     if isinstance(doc.get("start_date"), str):
