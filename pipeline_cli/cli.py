@@ -146,7 +146,8 @@ def tick(
 ) -> None:
     """For cron, every minute: run every interval that is due. Silent when nothing is due.
 
-    Crontab: `* * * * * cd /srv/project && pipe tick >> .pipe/tick.log 2>&1`
+    Example crontab line: `* * * * * cd /srv/project && pipe tick >> .pipe/tick.log 2>&1`;
+    `pipe tick --dry-run` says what is due and why.
     """
     _exit(commands.guarded(commands.tick, _g(), now, dry_run, pipeline_file))
 
@@ -168,7 +169,11 @@ def backfill(
 
 @app.command()
 def schema() -> None:
-    """Print the JSON Schema of pipeline files (for editors: yaml-language-server)."""
+    """Print the JSON Schema of pipeline files (for editors: yaml-language-server).
+
+    Example: `pipe schema > schemas/pipeline.schema.json`, then start a pipeline file with
+    `# yaml-language-server: $schema=../schemas/pipeline.schema.json`.
+    """
     _exit(commands.guarded(commands.schema))
 
 

@@ -154,9 +154,9 @@ class RunContext:
         return Invocation(argv, env, cwd, display_argv(argv))
 
     def paths(self, task: Task, attempt: int, field_: str) -> list[str]:
+        """`sources` or `generates`, rendered; relative paths start at the pipeline's folder."""
         ctx, _ = self.task_context(task, attempt, "")
-        cwd = self._dir(task.workdir, ctx) if task.workdir is not None else self.workdir
-        return [os.path.join(cwd, templates.render(p, ctx)) for p in getattr(task, field_)]
+        return [os.path.join(self.pipeline.folder, templates.render(p, ctx)) for p in getattr(task, field_)]
 
 
 def up_to_date(sources: list[str], generates: list[str]) -> bool:
@@ -240,6 +240,7 @@ class Run:
         self.view.selected = [t for t in order if t in selected or t in self.kept]
         self.stop_reason: str | None = None
         self.interrupted = False
+        self.earlier: dict[str, TaskView] | None = None    # outputs of earlier runs, read on a first skip
 
     # -- events ---------------------------------------------------------------------
     def _emit(self, task: TaskView, **extra: Any) -> None:
@@ -411,7 +412,11 @@ class Run:
                     fresh = False
                 if fresh:
                     view.attempt -= 1
-                    finish(tid, SKIPPED, reason="up to date")
+                    # Downstream templates may read its outputs: those of its last success.
+                    if self.earlier is None:
+                        self.earlier = _outputs_from_earlier(self.pipeline, self.state, self.window, set(tasks))
+                    previous = self.earlier.get(tid)
+                    finish(tid, SKIPPED, reason="up to date", outputs=previous.outputs if previous else {})
                     return
             name = f"{tid}.{view.attempt}"
             out_path = self.dir / "outputs" / name
@@ -554,8 +559,8 @@ def _outputs_from_earlier(pipeline: Pipeline, state: StateDir, window: Window, t
     kept: dict[str, TaskView] = {}
     logical = window.start.isoformat()
     for run in reversed(state.runs(pipeline.name, limit=50)):
-        if run.logical_date != logical:
-            continue
+        if pipeline.schedule and run.logical_date != logical:
+            continue     # without a schedule every run has its own time: the latest outputs count
         for tid, t in run.tasks.items():
             if tid in tasks and tid not in kept and t.state in _OK:
                 kept[tid] = TaskView(tid, state=t.state, attempt=0, outputs=t.outputs)

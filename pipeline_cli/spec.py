@@ -438,7 +438,7 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
             hint = f"; did you mean {close[0]!r}?" if close else " (expected an IANA name such as Europe/Amsterdam)"
             check.at(["timezone"], f"unknown timezone {tz!r}{hint}")
             tz = "UTC"
-    else:
+    elif not isinstance(tz, str):     # a trusted (cached, already validated) zone is kept as is
         tz = "UTC"
     schedule = doc.get("schedule")
     if isinstance(schedule, str) and not trusted:

@@ -40,6 +40,10 @@ def iso(t: datetime | None) -> str | None:
 
 
 def makedirs(path: Path) -> Path:
+    # os.makedirs gives `mode` to the last folder only: missing parents get 0700 too.
+    path = Path(path)
+    if not path.is_dir() and path.parent != path and not path.parent.is_dir():
+        makedirs(path.parent)
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 

@@ -33,10 +33,17 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
+def _finalize(value: Any) -> Any:
+    """Date-times render as ISO 8601 with their offset (SPEC 2), not str()'s space form."""
+    from datetime import datetime
+
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 def _shell_finalize(value: Any) -> str:
     if isinstance(value, Raw):
         return str(value)
-    return shlex.quote(str(value))
+    return shlex.quote(str(_finalize(value)))
 
 
 _envs: dict[bool, Any] = {}
@@ -51,7 +58,7 @@ def _environment(shell: bool):
 
         env = ImmutableSandboxedEnvironment(
             undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False,
-            finalize=_shell_finalize if shell else None,
+            finalize=_shell_finalize if shell else _finalize,
         )
         env.filters["raw"] = lambda value: Raw("" if value is None else str(value))
         _envs[shell] = env
