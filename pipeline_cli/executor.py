@@ -21,7 +21,7 @@ from .secrets import Redactor, StreamRedactor
 KILL_GRACE = float(os.environ.get("PIPE_KILL_GRACE", "5"))   # seconds between SIGTERM and SIGKILL
 # Characters and words that need a shell; anything else is run directly, as make does.
 _SHELL_CHARS = frozenset("#;\"'*?[]&|<>(){}$`~!\n\\=%^")
-_SHELL_WORDS = frozenset({"cd", "export", "exit", "set", "unset", ".", "source", "alias", "eval", "exec",
+_SHELL_WORDS = frozenset({":", "cd", "export", "exit", "set", "unset", ".", "source", "alias", "eval", "exec",
                           "read", "trap", "ulimit", "umask", "wait", "shift", "return", "break", "continue",
                           "local", "if", "then", "for", "while", "until", "case", "function", "!", "[[",
                           "command", "type", "hash", "getopts", "times", "readonly", "declare", "typeset"})

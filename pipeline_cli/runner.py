@@ -207,6 +207,37 @@ class Plan:
     steps: list[dict] = field(default_factory=list)
 
 
+class _SafeReporter:
+    """A reporter whose output cannot stop the run: when stdout goes away (`pipe run | head`,
+    a closed terminal), reporting stops and the run goes on to its end, recorded as usual."""
+
+    def __init__(self, inner: Reporter):
+        self.inner: Reporter | None = inner
+
+    def _call(self, name: str, *args: Any) -> None:
+        if self.inner is None:
+            return
+        try:
+            getattr(self.inner, name)(*args)
+        except OSError:
+            self.inner = None
+            try:     # later writes (and the flush at exit) go nowhere instead of failing
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.close(devnull)
+            except OSError:
+                pass
+
+    def run_started(self, run: RunView) -> None:
+        self._call("run_started", run)
+
+    def task_changed(self, run: RunView, task: TaskView) -> None:
+        self._call("task_changed", run, task)
+
+    def run_finished(self, run: RunView) -> None:
+        self._call("run_finished", run)
+
+
 class Run:
     """One execution of a run: a new run, or a resumed one continuing its own event file."""
 
@@ -215,7 +246,7 @@ class Run:
                  kind: str = MANUAL, concurrency: int | None = None, fail_fast: bool = False,
                  force: bool = False, kept: dict[str, TaskView] | None = None):
         self.pipeline, self.state = pipeline, state
-        self.reporter = reporter or NullReporter()
+        self.reporter = _SafeReporter(reporter) if reporter else NullReporter()
         self.run_id, self.dir, self.window, self.params = run_id, run_dir, window, params
         self.dag = Dag(pipeline)
         self.selected = selected
@@ -244,6 +275,10 @@ class Run:
 
     # -- events ---------------------------------------------------------------------
     def _emit(self, task: TaskView, **extra: Any) -> None:
+        if self.ctx.redactor:
+            # The view is what reporters and --json print: masked (templates use ctx.tasks_outputs).
+            task.reason = self.ctx.redactor.value(task.reason)
+            task.outputs = self.ctx.redactor.value(task.outputs)
         fields = {"task": task.id, "state": task.state, "attempt": task.attempt}
         fields.update({k: v for k, v in extra.items() if v is not None})
         self.log.append("task", **fields)
@@ -283,6 +318,12 @@ class Run:
                             logical_date=self.view.logical_date, interval_start=self.view.interval_start,
                             interval_end=self.view.interval_end, params=self.params,
                             tasks=self.view.selected, **me())
+            # Tasks left out by --only/--from whose earlier outputs this run uses: recorded, so
+            # that a replay (status, resume) sees them as the run did, not as unstarted.
+            for tid, t in self.kept.items():
+                t.reason = t.reason or "not in this run: outputs kept from an earlier run"
+                self.log.append("task", task=tid, state=t.state, attempt=t.attempt, reason=t.reason,
+                                outputs=t.outputs)
         self.view.started = self.view.started or iso(started)
         self.reporter.run_started(self.view)
         previous_handlers = self._install_signals()

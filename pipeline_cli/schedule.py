@@ -61,11 +61,24 @@ class Schedule:
     def at_or_before(self, t: datetime) -> datetime:
         """The latest cron time at or before t (cron times are whole minutes)."""
         floor = self._local(t).replace(second=0, microsecond=0)
-        return self._fix(self._croniter(self.expr, floor + _SECOND).get_prev(datetime))
+        return self._forward(self._fix(self._croniter(self.expr, floor + _SECOND).get_prev(datetime)), t, True)
 
     def before(self, t: datetime) -> datetime:
         """The latest cron time strictly before t."""
-        return self._fix(self._croniter(self.expr, self._local(t)).get_prev(datetime))
+        return self._forward(self._fix(self._croniter(self.expr, self._local(t)).get_prev(datetime)), t, False)
+
+    def _forward(self, found: datetime, t: datetime, inclusive: bool) -> datetime:
+        # croniter's get_prev ignores `fold`: in the repeated hour of a fall-back night it
+        # answers an hour early. Step forward with next_after (which is right) to the last
+        # cron time at (or strictly before) t. (Compared in UTC: an aware time in the repeated
+        # hour never compares == to one in another zone, PEP 495.)
+        t = t.astimezone(UTC)
+        while True:
+            n = self.next_after(found).astimezone(UTC)
+            if n < t or (inclusive and n == t):
+                found = self._local(n)
+            else:
+                return found
 
     def _fix(self, t: datetime) -> datetime:
         # croniter returns local wall times; normalise through UTC so the offset is right.

@@ -20,8 +20,8 @@ from .model import DEFAULT_SHELL, Pipeline, Task
 from . import templates
 
 SCHEMA_FILE = Path(__file__).with_name("pipeline.schema.json")
-NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-TASK_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")       # \Z: `$` would let a final newline in
+TASK_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_NODES = 1_000_000      # YAML values after alias expansion ("billion laughs" stops here)
@@ -152,11 +152,40 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
 
 
+def _check_depth(text: str, file: str, loader_class) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before composing: libyaml's composer recurses
+    in C, and a few thousand levels of `[[[[...` overflow its stack (a crash, not an error).
+    Nesting needs a `[` or `{` per level, or a deeper column per level: short lines of few
+    brackets cannot be deep, so most files skip this scan of the event stream."""
+    import yaml
+
+    longest = max((len(line) for line in text.splitlines()), default=0)
+    if text.count("[") + text.count("{") + longest <= MAX_DEPTH:
+        return
+    loader = loader_class(text)
+    depth = 0
+    try:
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise SpecError([Problem(file, mark.line + 1, mark.column + 1,
+                                             f"values are nested more than {MAX_DEPTH} levels deep")])
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.StreamEndEvent):
+                break
+    finally:
+        loader.dispose()
+
+
 def _compose(text: str, file: str):
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        _check_depth(text, file, loader_class)
         loader = loader_class(text)
         try:
             return loader.get_single_node()
@@ -211,8 +240,19 @@ def _validator():
     if not _validator_cache:
         from jsonschema import Draft202012Validator
 
-        _validator_cache.append(Draft202012Validator(schema()))
+        _validator_cache.append(Draft202012Validator(_python_patterns(schema())))
     return _validator_cache[0]
+
+
+def _python_patterns(node: Any) -> Any:
+    """The schema's ECMA patterns for Python's re: there `$` also matches before a final
+    newline, so "evil<newline>" would pass `^[a-z]+$`; `\\Z` is the end of the text only."""
+    if isinstance(node, dict):
+        return {k: (v[:-1] + r"\Z" if k == "pattern" and isinstance(v, str) and v.endswith("$")
+                    and not v.endswith("\\$") else _python_patterns(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_python_patterns(v) for v in node]
+    return node
 
 
 def _json_type(value: Any) -> str:

@@ -65,7 +65,10 @@ def process_start_time(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-        return stat[stat.rindex(b")") + 2:].split()[19].decode()
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if fields[0] in (b"Z", b"X"):
+            return None       # dead, not yet reaped by its parent (or by a slow init): not running
+        return fields[19].decode()
     except (OSError, ValueError, IndexError):
         return None
 
@@ -95,6 +98,15 @@ class EventLog:
         self.path = path
         self.redact = redact
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # A torn last line (its writer was killed mid-write) must not swallow our first event.
+        try:
+            with open(path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+        except OSError:        # empty (or unreadable) file
+            torn = False
+        if torn:
+            os.write(self.fd, b"\n")
 
     def append(self, event: str, **fields: Any) -> None:
         record = {"event": event, "time": iso(now_utc()), **fields}

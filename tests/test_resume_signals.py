@@ -249,3 +249,103 @@ def test_sigterm_during_retry_delay_json(pipe, project, write_pipeline):
     assert doc["tasks"]["ok"]["state"] == "succeeded"
     assert count(folder / "tries") == 1
     assert latest(pipe, "wait")["state"] == "interrupted"
+
+
+def test_only_run_replays_as_it_ran_and_resume_keeps_left_out_tasks(pipe, project, write_pipeline):
+    folder = project / "pipelines"
+    write_pipeline("part", """
+        tasks:
+          a: {run: "echo a >> ran.txt; echo x=1 >> $PIPE_OUTPUT"}
+          b: {run: "echo b-{{ tasks.a.outputs.x }} >> ran.txt", deps: [a]}
+          c: {run: "echo c >> ran.txt", deps: [b]}
+        """)
+    assert P(pipe, "run", "part").returncode == 0
+    r = P(pipe, "run", "part", "--only", "b", "--json")
+    assert r.returncode == 0, r.stderr
+    during = json.loads(r.stdout)
+    after = latest(pipe, "part")
+    assert after["run_id"] == during["run_id"] and after["state"] == "succeeded"
+    assert states(after) == states(during)                # replay agrees with what the run said
+    assert all(s != "pending" for s in states(after).values())
+    assert after["tasks"]["a"]["outputs"] == {"x": "1"}
+    r = P(pipe, "resume", "part")
+    assert r.returncode == 2 and "nothing to resume" in r.stderr
+    assert (folder / "ran.txt").read_text().split() == ["a", "b-1", "c", "b-1"]
+    r = P(pipe, "resume", "part", "--from", "b")         # b again, with a's kept outputs
+    assert r.returncode == 0, r.stderr
+    assert (folder / "ran.txt").read_text().split() == ["a", "b-1", "c", "b-1", "b-1", "c"]
+
+
+def test_second_sigint_kills_at_once(pipe, project, write_pipeline):
+    folder = project / "pipelines"
+    write_pipeline("twice", """
+        tasks:
+          stubborn:
+            run: trap '' TERM INT; echo $$ > s.pid; sleep 300
+          leader_dies:
+            run: sh -c '(trap "" TERM; sleep 300) & echo $! > g.pid; sleep 300'
+        """)
+    proc = start_run(project, "twice", env={"PIPE_KILL_GRACE": "60"})
+    try:
+        pids = [int(wait_for(folder / f)) for f in ("s.pid", "g.pid")]
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None          # still within the grace period of the stubborn task
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        assert time.monotonic() - t0 < 8
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert wait_gone(pids, 3) == []
+    assert latest(pipe, "twice")["state"] == "interrupted"
+
+
+def test_resume_after_a_torn_last_line(pipe, project, write_pipeline):
+    folder = project / "pipelines"
+    write_pipeline("torn", """
+        tasks:
+          a: {run: "echo a >> a.count"}
+          b: {run: "test -f ok", deps: [a]}
+        """)
+    assert P(pipe, "run", "torn").returncode == 1
+    events = next((project / ST / "torn" / "runs").iterdir()) / "events.jsonl"
+    data = events.read_bytes()
+    events.write_bytes(data[:data.rstrip(b"\n").rindex(b"\n") + 1] + b'{"event":"run_fini')   # torn
+    doc = latest(pipe, "torn")
+    assert doc["state"] == "interrupted" and doc["skipped_lines"] == 1
+    (folder / "ok").touch()
+    r = P(pipe, "resume", "torn")
+    assert r.returncode == 0, r.stderr
+    lines = events.read_text().splitlines()
+    assert sum(1 for l in lines if '"run_resumed"' in l) == 1
+    assert [json.loads(l)["event"] for l in lines if l.startswith('{"event":"run_resumed"')] == ["run_resumed"]
+    doc = latest(pipe, "torn")
+    assert doc["state"] == "succeeded" and doc["skipped_lines"] == 1
+    assert count(folder / "a.count") == 1
+
+
+def test_closed_stdout_does_not_stop_the_run(pipe, project, write_pipeline):
+    folder = project / "pipelines"
+    write_pipeline("head", """
+        tasks:
+          a: {run: "sleep 0.3"}
+          b: {run: "sleep 0.3; echo b > b.out", deps: [a]}
+          c: {run: "sleep 0.3; exit 3", deps: [b]}
+        """)
+    proc = start_run(project, "head")      # as in `pipe run head | head -1`
+    first = proc.stdout.readline()
+    assert "started" in first
+    proc.stdout.close()
+    proc.wait(timeout=20)
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.returncode == 1, err       # the run's own exit code: c failed
+    assert "Traceback" not in err
+    doc = latest(pipe, "head")
+    assert doc["state"] == "failed"
+    assert states(doc) == {"a": "succeeded", "b": "succeeded", "c": "failed"}
+    assert (folder / "b.out").exists()

@@ -203,6 +203,9 @@ def test_timeout_kills_grandchildren(pipe, project, write_pipeline):
           stubborn:
             run: sh -c 'trap "" TERM; sleep 300 & echo $! > g2.pid; echo $$ > s2.pid; wait; wait; sleep 300'
             timeout: 0.5
+          leader_traps:
+            run: trap '' TERM; echo $$ > s3.pid; sleep 300 & echo $! > g3.pid; wait; sleep 300
+            timeout: 0.5
           other:
             run: echo fine
         """)
@@ -215,7 +218,8 @@ def test_timeout_kills_grandchildren(pipe, project, write_pipeline):
     assert "timed out" in doc["tasks"]["stubborn"]["reason"]
     assert doc["tasks"]["other"]["state"] == "succeeded"
     folder = project / "pipelines"
-    pids = [int((folder / f).read_text()) for f in ("g1.pid", "g2.pid", "s2.pid")]
+    assert doc["tasks"]["leader_traps"]["state"] == "failed"
+    pids = [int((folder / f).read_text()) for f in ("g1.pid", "g2.pid", "s2.pid", "g3.pid", "s3.pid")]
     assert _wait_gone(pids) == []
 
 
@@ -540,13 +544,15 @@ def test_failures_to_start_and_python_errors(pipe, project, write_pipeline):
           badout: {run: "echo 'not a pair' >> $PIPE_OUTPUT"}
           multi: {run: "printf 'text<<EOF\\nline1\\nline2\\nEOF\\n' >> $PIPE_OUTPUT"}
           fine: {run: "true"}
+          colon: {run: ":"}
         """)
     doc = run_json(pipe, "errs", code=1)
     st = states(doc)
     assert st == {"nocmd": "failed", "nocmd_sh": "failed", "pyexc": "failed", "pylist": "failed",
-                  "nomod": "failed", "badout": "failed", "multi": "succeeded", "fine": "succeeded"}
+                  "nomod": "failed", "badout": "failed", "multi": "succeeded", "fine": "succeeded",
+                  "colon": "succeeded"}
     assert "not found" in doc["tasks"]["nocmd"]["reason"]
-    assert doc["tasks"]["nocmd"]["exit_code"] == 127
+    assert doc["tasks"]["nocmd"]["exit_code"] == 127 and doc["tasks"]["nocmd_sh"]["exit_code"] == 127
     assert doc["tasks"]["multi"]["outputs"] == {"text": "line1\nline2"}
     r = P(pipe, "logs", "errs", "pyexc")
     assert "before" in r.stdout and "RuntimeError: kaput" in r.stdout
@@ -583,3 +589,23 @@ def test_big_output_with_secret_is_masked_and_complete(pipe, project, write_pipe
     assert b"s3cr3t-value" not in log
     assert log.startswith(b"start ***\n") and log.endswith(b"x\nend ***\n")
     assert len(log) == len(b"start ***\n") + 20_000_000 + 1 + len(b"end ***\n")
+
+
+def test_pipeline_level_shell_and_argv_templates(pipe, project, write_pipeline):
+    write_pipeline("sh2", """
+        shell: [bash, -euo, pipefail, -c]
+        params: {x: "a b; c"}
+        tasks:
+          a: {run: "false | cat; echo no > a.out"}
+          b: {run: [printf, "%s|", "{{ params.x }}", "{{ ds }}"]}
+          c: {run: "echo ${BASH_VERSION:+bash} > c.out"}
+          d: {run: "echo plain words > d.out", shell: [sh, -c]}
+        """)
+    doc = run_json(pipe, "sh2", code=1)
+    assert states(doc) == {"a": "failed", "b": "succeeded", "c": "succeeded", "d": "succeeded"}
+    folder = project / "pipelines"
+    assert not (folder / "a.out").exists()
+    assert (folder / "c.out").read_text() == "bash\n"
+    assert (folder / "d.out").read_text() == "plain words\n"
+    log = (only_run(project, "sh2") / "logs" / "b.1.log").read_text()
+    assert log == f"a b; c|{doc['logical_date'][:10]}|"

@@ -182,8 +182,8 @@ def test_hourly_interval_for_ambiguous_hour():
 # --- run --date / run without a date ----------------------------------------------------------
 
 def _pipeline(schedule, tz="UTC"):
-    from pathlib import Path
-    return Pipeline(name="p", path=Path("p.yaml"), tasks={}, schedule=schedule, timezone=tz)
+    return Pipeline(name="p", path="/nonexistent/p.yaml", folder="/nonexistent", tasks={},
+                    schedule=schedule, timezone=tz)
 
 
 def test_window_for_date_and_latest():
@@ -196,3 +196,15 @@ def test_window_for_date_and_latest():
     w = window_for(p, None, u("2026-11-03T05:40:00"))     # 06:40 in Amsterdam
     assert w.start.isoformat() == "2026-11-02T06:30:00+01:00"
     assert w.end.isoformat() == "2026-11-03T06:30:00+01:00"
+
+
+def test_exactly_at_the_repeated_hour():
+    """01:00 UTC on 2026-10-25 is 02:00 CET (fold=1): a cron time itself, and the start of its interval."""
+    s = Schedule("@hourly", "Europe/Amsterdam")
+    t = u("2026-10-25T01:00:00")
+    assert s.at_or_before(t).astimezone(UTC) == t
+    assert s.interval_for(t).start.astimezone(UTC) == t
+    assert s.latest_complete(t).start.astimezone(UTC) == u("2026-10-25T00:00:00")
+    assert [i.start.astimezone(UTC) for i in s.intervals(t, u("2026-10-25T03:30:00"))] == [
+        u("2026-10-25T01:00:00"), u("2026-10-25T02:00:00")]
+    assert s.next_due(u("2026-10-25T00:30:00")).astimezone(UTC) == t
