@@ -50,13 +50,25 @@ class Schedule:
         self.expr = expr
         self.tz = ZoneInfo(tz)
         self.start_date = start_date
+        # As cron: a job at a fixed time (neither minute nor hour a wildcard) runs once in the
+        # hour that a fall-back night repeats; wildcard jobs (@hourly, */15) run in both.
+        fields = {"@hourly": "0 *"}.get(expr, expr).split()
+        self._fixed_time = expr.startswith("@") and expr != "@hourly" or (
+            len(fields) == 5 and not fields[0].startswith("*") and not fields[1].startswith("*"))
 
     def _local(self, t: datetime) -> datetime:
         return t.astimezone(self.tz)
 
+    def _repeat(self, t: datetime) -> bool:
+        """t is the second occurrence of a wall time that a fall-back night repeats."""
+        return t.fold == 1 and t.replace(fold=0).utcoffset() != t.utcoffset()
+
     def next_after(self, t: datetime) -> datetime:
         """The first cron time strictly after t."""
-        return self._fix(self._croniter(self.expr, self._local(t)).get_next(datetime))
+        n = self._fix(self._croniter(self.expr, self._local(t)).get_next(datetime))
+        if self._fixed_time and self._repeat(n):
+            return self.next_after(n)
+        return n
 
     def at_or_before(self, t: datetime) -> datetime:
         """The latest cron time at or before t (cron times are whole minutes)."""
@@ -68,6 +80,8 @@ class Schedule:
         return self._forward(self._fix(self._croniter(self.expr, self._local(t)).get_prev(datetime)), t, False)
 
     def _forward(self, found: datetime, t: datetime, inclusive: bool) -> datetime:
+        if self._fixed_time and self._repeat(found):
+            found = self._fix(found.replace(fold=0))
         # croniter's get_prev ignores `fold`: in the repeated hour of a fall-back night it
         # answers an hour early. Step forward with next_after (which is right) to the last
         # cron time at (or strictly before) t. (Compared in UTC: an aware time in the repeated

@@ -236,6 +236,7 @@ def test_sigkill_mid_run_resumed_once(env, project):
               if line.strip()]
     assert len({e["start"] for e in ledger}) == len(ledger) == 3
     assert st["latest"]["state"] == "succeeded"
+    assert [r["state"] for r in st["runs"]] == ["succeeded"] * 3     # one run per interval, resumed in place
     assert (r := env.tick("2026-11-05T03:10:00+00:00")).stdout == "" and env.runs("k") == got
 
 
@@ -370,7 +371,9 @@ def test_list_shows_next_due(env):
     now = datetime.now(UTC)
     assert now < nxt <= now + timedelta(hours=1) and nxt.minute == 0
     r = env.cli("list")
-    assert "ls" in r.stdout
+    assert "ls" in r.stdout and "next due" in r.stdout
+    import re
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:00:00\+00:00", r.stdout)
 
 
 # --- a simulated day ----------------------------------------------------------------------------------
