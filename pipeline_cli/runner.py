@@ -536,7 +536,8 @@ class Run:
                     deadlines.append(retry_at[0][0])
                 now = time.monotonic()
                 timeout = max(0.0, min(deadlines) - now) if deadlines else None
-                if not use_pidfd:
+                if not use_pidfd or any(a.pidfd < 0 for a in self.running.values()):
+                    # (an attempt that could not start has no pidfd to wake us: poll it)
                     timeout = 0.01 if timeout is None else min(timeout, 0.01)
                 done = []
                 for key, _ in sel.select(timeout):

@@ -609,3 +609,12 @@ def test_pipeline_level_shell_and_argv_templates(pipe, project, write_pipeline):
     assert (folder / "d.out").read_text() == "plain words\n"
     log = (only_run(project, "sh2") / "logs" / "b.1.log").read_text()
     assert log == f"a b; c|{doc['logical_date'][:10]}|"
+
+
+@pytest.mark.parametrize("task", ['{run: "true", workdir: missing_dir}', '{run: "no_such_command_xyz"}'])
+def test_a_task_that_cannot_start_alone_does_not_hang(pipe, project, write_pipeline, task):
+    write_pipeline("nostart", f"tasks:\n  t: {task}\n")
+    r = P(pipe, "run", "nostart", "--json", timeout=20)
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["tasks"]["t"]["state"] == "failed" and "cannot start" in doc["tasks"]["t"]["reason"]
