@@ -571,7 +571,8 @@ def target_rows(results: dict, tick: dict | None) -> list[str]:
 def to_json(results: dict, tick: dict | None, mach: list[str]) -> dict:
     def ser(s: Series) -> dict:
         return {"walls": s.walls, "rc": [x.rc for x in s.samples],
-                "maxrss_kb": [x.maxrss_kb for x in s.samples], "error": s.error}
+                "maxrss_kb": [x.maxrss_kb for x in s.samples], "error": s.error,
+                "merged_from": s.merged_from}
     doc = {"machine": mach, "workloads": {
         w: {"tasks": wl.n, "ideal": wl.ideal,
             "tools": {t: {lab: ser(s) for lab, s in labs.items()} for t, labs in res.items()}}
@@ -599,21 +600,24 @@ def merge(results: dict, doc: dict, tools: list[str], log) -> None:
                     continue
                 samples = [Sample(w, rc, rss) for w, rc, rss in
                            zip(sdoc["walls"], sdoc["rc"], sdoc["maxrss_kb"])]
-                res[tool][label] = Series(samples, sdoc.get("error"), merged_from=when)
+                res[tool][label] = Series(samples, sdoc.get("error"),
+                                          merged_from=sdoc.get("merged_from") or when)
                 log(f"  merged {wname} / {tool} {label} from {when}")
 
 
 # ------------------------------------------------------------------ profile
-def profile(pipe: Pipe, wname: str, out_dir: Path) -> int:
+def profile(pipe: Pipe, wname: str, command: str, out_dir: Path) -> int:
     w = WORKLOADS[wname]()
     d = Path(tempfile.mkdtemp(prefix=f"bench-profile-{wname}-"))
     path = render_pipe(w, d)
     out_dir.mkdir(parents=True, exist_ok=True)
-    prof = out_dir / f"{wname}.prof"
+    prof = out_dir / f"{wname}-{command}.prof"
     argv = [pipe.python(), "-m", "cProfile", "-o", str(prof), "-m", "pipeline_cli",
-            "--state-dir", str(d / ".pipe"), "run", str(path)]
+            "--state-dir", str(d / ".pipe"), command, str(path)]
+    if command == "graph":
+        argv += ["--format", "json"]
     print("$ " + shlex.join(argv), file=sys.stderr)
-    s = run_timed(argv, d, pipe.env, 3600, stderr_path=d / "stderr.txt")
+    s = run_timed(argv, d, pipe.env, 3600, stderr_path=d / "stderr.txt")  # stdout: /dev/null
     if s.rc != 0:
         print(describe_failure(Step("profile", argv, pipe.env), d, s, "profile run failed"))
         return 1
@@ -654,6 +658,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"replace the results between {START} and {END} in benchmarks/README.md")
     ap.add_argument("--profile", metavar="WORKLOAD",
                     help="run pipe on WORKLOAD under cProfile and print the top functions")
+    ap.add_argument("--profile-command", choices=("run", "validate", "graph"), default="run",
+                    help="the pipe command --profile runs (default run)")
     args = ap.parse_args(argv)
 
     env = dict(os.environ, NO_COLOR="1")
@@ -686,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("pipe not found: pass --pipe CMD")
         if args.profile not in WORKLOADS:
             ap.error(f"unknown workload {args.profile}")
-        return profile(pipe, args.profile, HERE / "profiles")
+        return profile(pipe, args.profile, args.profile_command, HERE / "profiles")
 
     tools: list[Tool] = []
     for name in args.tools.split(","):
