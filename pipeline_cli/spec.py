@@ -79,9 +79,13 @@ class _Document:
 
     def problem(self, node, message: str) -> None:
         mark = node.start_mark
-        if message.startswith("unsupported YAML tag"):
-            self.refused.add((mark.line + 1, mark.column + 1))
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, message))
+
+    def refuse(self, node) -> None:
+        """A non-standard tag: reported once, and no follow-on errors at the same place."""
+        self.problem(node, f"unsupported YAML tag {_short_tag(node.tag)!r}: pipe reads YAML safely "
+                           "and allows no Python or custom tags")
+        self.refused.add((node.start_mark.line + 1, node.start_mark.column + 1))
 
     def build(self, node, depth: int = 0) -> Any:
         import yaml
@@ -94,21 +98,18 @@ class _Document:
             raise _TooLarge(node, f"values are nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
-                self.problem(node, f"unsupported YAML tag {_short_tag(node.tag)!r}: pipe reads YAML safely "
-                                   "and allows no Python or custom tags")
+                self.refuse(node)
                 return None
             return self._mapping(node, depth)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
-                self.problem(node, f"unsupported YAML tag {_short_tag(node.tag)!r}: pipe reads YAML safely "
-                                   "and allows no Python or custom tags")
+                self.refuse(node)
                 return None
             return [self.build(item, depth + 1) for item in node.value]
         if node.tag == _STR:
             return node.value
         if node.tag not in _SCALAR_TAGS:
-            self.problem(node, f"unsupported YAML tag {_short_tag(node.tag)!r}: pipe reads YAML safely "
-                               "and allows no Python or custom tags")
+            self.refuse(node)
             return None
         value = self.constructor.yaml_constructors[node.tag](self.constructor, node)
         if hasattr(value, "isoformat"):      # dates and date-times stay as the text of an ISO value
@@ -406,15 +407,20 @@ def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None 
             doc = None
         if isinstance(doc, dict):
             return _build(file, data, doc, _Checker(file, None, doc, []), trusted=True)
-        pipeline = load(path, data)
+        pipeline, doc = _validate(file, data)
         try:
             from .state import makedirs, write_atomic
 
             makedirs(cache)
-            write_atomic(cached, json.dumps(_documents.pop(id(pipeline))).encode())
+            write_atomic(cached, json.dumps(doc).encode())
         except OSError:
             pass      # a cache that cannot be written is only slower
         return pipeline
+    return _validate(file, data)[0]
+
+
+def _validate(file: str, data: bytes) -> tuple[Pipeline, dict]:
+    """The full check of a file's bytes: the model, and the document it was built from."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -439,13 +445,7 @@ def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None 
     pipeline = _build(file, data, doc, _Checker(file, root, doc, problems))
     if problems:
         raise SpecError(problems)
-    _documents[id(pipeline)] = doc
-    if len(_documents) > 64:
-        _documents.pop(next(iter(_documents)))
-    return pipeline
-
-
-_documents: dict[int, dict] = {}     # the validated document of a pipeline just loaded (for the cache)
+    return pipeline, doc
 
 
 def _as_str_map(value: Any) -> dict[str, str]:
