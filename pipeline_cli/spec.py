@@ -75,16 +75,17 @@ class _Document:
         self.problems = problems
         self.count = 0
         self.constructor = yaml.constructor.SafeConstructor()
-        self.refused: set[tuple[int, int]] = set()     # where a tag was refused (no follow-on errors there)
+        self.refused: set[tuple[int, int]] = set()     # where a value was refused (no follow-on errors there)
 
     def problem(self, node, message: str) -> None:
         mark = node.start_mark
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, message))
 
-    def refuse(self, node) -> None:
-        """A non-standard tag: reported once, and no follow-on errors at the same place."""
-        self.problem(node, f"unsupported YAML tag {_short_tag(node.tag)!r}: pipe reads YAML safely "
-                           "and allows no Python or custom tags")
+    def refuse(self, node, why: str | None = None) -> None:
+        """A value that cannot be read (a non-standard tag by default): reported once, and no
+        follow-on errors (such as the schema's) at the same place."""
+        self.problem(node, why or f"unsupported YAML tag {_short_tag(node.tag)!r}: pipe reads YAML safely "
+                                  "and allows no Python or custom tags")
         self.refused.add((node.start_mark.line + 1, node.start_mark.column + 1))
 
     def build(self, node, depth: int = 0) -> Any:
@@ -111,7 +112,12 @@ class _Document:
         if node.tag not in _SCALAR_TAGS:
             self.refuse(node)
             return None
-        value = self.constructor.yaml_constructors[node.tag](self.constructor, node)
+        try:
+            value = self.constructor.yaml_constructors[node.tag](self.constructor, node)
+        except (ValueError, OverflowError, yaml.YAMLError):
+            # e.g. 2026-13-45: YAML resolves it as a date, which then does not exist
+            self.refuse(node, f"{node.value!r} is not a valid {_short_tag(node.tag)[2:]}; quote it to keep it as text")
+            return None
         if hasattr(value, "isoformat"):      # dates and date-times stay as the text of an ISO value
             value = value.isoformat()
         return value

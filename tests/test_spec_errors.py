@@ -44,6 +44,11 @@ CASES = [
           a:
             run: !!python/object/apply:os.system ["echo pwned"]
         """, 3, 10, ["unsupported YAML tag '!!python/object/apply:os.system'", "no Python"]),
+    ("impossible_date", """
+        start_date: 2026-13-45
+        tasks:
+          a: {run: echo}
+        """, 1, 13, ["'2026-13-45' is not a valid timestamp", "quote it"]),
     ("unknown_field", """
         tasks:
           a:
