@@ -64,10 +64,21 @@ class Dag:
             selected &= self.descendants(self.check_ids(from_, "--from"))
         return selected
 
-    def priorities(self, estimate: Mapping[str, float]) -> dict[str, float]:
-        """Longest remaining path to the end of the DAG from each task, its own duration included."""
+    def priorities(self, estimate: Mapping[str, float]) -> dict[str, tuple[float, float, int]]:
+        """Each task's rank among ready tasks: the one with the smallest runs first.
+
+        First the longest remaining path to the end of the DAG, its own (estimated)
+        duration included: the classic critical-path list schedule. Ties, which are the
+        rule on a first run when every estimate is the same guess, go to the task on the
+        longest path through it from start to end, so the head and also the tail of a long
+        chain run before short side tasks. Last, the order of declaration."""
+        order = self.order()
         remaining: dict[str, float] = {}
-        for tid in reversed(self.order()):
+        for tid in reversed(order):
             after = max((remaining[d] for d in self.downstream[tid]), default=0.0)
             remaining[tid] = estimate.get(tid, 1.0) + after
-        return remaining
+        before: dict[str, float] = {}
+        for tid in order:
+            before[tid] = max((before[d] + estimate.get(d, 1.0) for d in self.upstream[tid]), default=0.0)
+        index = {tid: i for i, tid in enumerate(self.tasks)}
+        return {tid: (-remaining[tid], -(before[tid] + remaining[tid]), index[tid]) for tid in order}

@@ -381,13 +381,12 @@ class Run:
 
     def _loop(self) -> None:
         tasks = self.pipeline.tasks
-        priority = self.dag.priorities(self.state.estimates(self.pipeline.name))
-        index = {tid: i for i, tid in enumerate(tasks)}
+        rank = self.dag.priorities(self.state.estimates(self.pipeline.name))
         self.durations: dict[str, float] = {}
         self.running: dict[str, Attempt] = {}
         self.tries: dict[str, int] = {}
         waiting: dict[str, int] = {}
-        ready: list[tuple[float, int, str]] = []
+        ready: list[tuple[tuple[float, float, int], str]] = []
         retry_at: list[tuple[float, str]] = []
         groups: list[int] = []
         sel = selectors.DefaultSelector()
@@ -410,7 +409,7 @@ class Run:
                     or (trigger == "one_failed" and any_bad) \
                     or (trigger == "all_failed" and all(s in _BAD for s in states) and states) \
                     or (trigger == "one_success" and any_ok) or not states:
-                heapq.heappush(ready, (-priority[tid], index[tid], tid))
+                heapq.heappush(ready, (rank[tid], tid))
             elif trigger in ("one_failed", "all_failed"):
                 finish(tid, SKIPPED, reason=f"trigger {trigger} not met")
             else:
@@ -523,9 +522,9 @@ class Run:
                         a.stop(why)
                 while not stopping and retry_at and retry_at[0][0] <= time.monotonic():
                     _, tid = heapq.heappop(retry_at)
-                    heapq.heappush(ready, (-priority[tid], index[tid], tid))
+                    heapq.heappush(ready, (rank[tid], tid))
                 while not stopping and ready and len(self.running) < self.concurrency:
-                    _, _, tid = heapq.heappop(ready)
+                    _, tid = heapq.heappop(ready)
                     launch(tid)
                     stopping = self.interrupted or self.stop_reason is not None
                 if not self.running and (stopping or (not ready and not retry_at)):

@@ -452,6 +452,22 @@ def test_critical_path_first(pipe, project, write_pipeline):
     assert order[0] == "c1", order
 
 
+def test_chain_tail_before_side_tasks_without_history(pipe, project, write_pipeline):
+    """With no history every task is guessed equally long, so c2 (last of a chain) and
+    the side tasks tie on remaining work; the tie goes to the longer path through the
+    task, so the chain is not left waiting behind side tasks declared before it."""
+    write_pipeline("tail", """
+        concurrency: 1
+        tasks:
+          side1: {run: "echo side1 >> order.txt"}
+          side2: {run: "echo side2 >> order.txt"}
+          c1: {run: "echo c1 >> order.txt"}
+          c2: {run: "echo c2 >> order.txt", deps: [c1]}
+        """)
+    run_json(pipe, "tail")
+    assert (project / "pipelines" / "order.txt").read_text().split() == ["c1", "c2", "side1", "side2"]
+
+
 def test_two_runs_at_once(pipe, project, write_pipeline):
     import subprocess
     import sys
