@@ -1,0 +1,216 @@
+"""A quick yes-or-unsure check of a document against pipe's JSON Schema.
+
+jsonschema is the authority: it reports every violation with its path, and pipe turns
+those into located messages. It is also slow to import (~70 ms, paid on every `pipe run`)
+and slow to walk (~0.15 ms a task: a 10,000-task file took 1.6 s). Almost every file a
+user runs is valid, so `compile_schema` turns the schema into nested closures that only
+answer "certainly valid" (True) or "not sure" (False); on False the caller asks
+jsonschema for the real verdict and its messages.
+
+The check is one-sided by construction: each keyword is implemented as strictly as or
+more strictly than the 2020-12 specification, and a keyword it does not know makes the
+whole schema unsure. tests/test_schemacheck.py holds it to that against jsonschema.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+Check = Callable[[Any], bool]
+
+# Keywords that only annotate: they never make an instance invalid.
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description",
+                          "default", "examples", "deprecated", "readOnly", "writeOnly"})
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: type(v) is dict,
+    "array": lambda v: type(v) is list,
+    "string": lambda v: type(v) is str,
+    "integer": lambda v: type(v) is int,           # 1.0 is an integer to JSON Schema: unsure
+    "number": lambda v: type(v) is int or type(v) is float,
+    "boolean": lambda v: type(v) is bool,
+    "null": lambda v: v is None,
+}
+
+
+_NUMERIC = frozenset({"minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems",
+                      "minProperties"})
+
+
+def _never(_: Any) -> bool:
+    return False
+
+
+def _always(_: Any) -> bool:
+    return True
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def compile_schema(schema: dict) -> Check:
+    """A function that returns True only for instances the schema certainly accepts."""
+    compiled: dict[str, Check] = {}
+
+    def resolve(ref: str) -> Check:
+        # Only JSON pointers into this document: "#foo" names an $anchor, not the root, and
+        # a %-escape would have to be decoded as jsonschema does.
+        if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")) or "%" in ref:
+            raise _Unsupported(ref)
+        if ref not in compiled:
+            node: Any = schema
+            for part in ref[1:].split("/")[1:]:
+                part = part.replace("~1", "/").replace("~0", "~")
+                if isinstance(node, list) and part.isdigit():
+                    node = node[int(part)]
+                elif isinstance(node, dict) and part in node:
+                    node = node[part]
+                else:
+                    raise _Unsupported(ref)
+            compiled[ref] = _always          # a placeholder while it compiles (recursion)
+            check = build(node)
+            compiled[ref] = check
+        target = ref
+        return lambda v: compiled[target](v)
+
+    def build(node: Any) -> Check:
+        if node is True:
+            return _always
+        if node is False:
+            return _never
+        if not isinstance(node, dict):
+            raise _Unsupported(node)
+        if "$id" in node and node is not schema:
+            raise _Unsupported("$id")        # a nested $id changes what its "#/..." refs mean
+        checks: list[Check] = []
+        object_checks: list[Check] = []
+        for key, value in node.items():
+            if key in _ANNOTATIONS or key in ("properties", "additionalProperties", "items", "prefixItems"):
+                continue
+            if key == "$ref":
+                checks.append(resolve(value))
+            elif key == "type":
+                names = value if isinstance(value, list) else [value]
+                tests = tuple(_TYPES[n] for n in names)
+                checks.append(lambda v, tests=tests: any(t(v) for t in tests))
+            elif key == "enum":
+                if not isinstance(value, list):
+                    raise _Unsupported(key)
+                options = tuple(value)
+                checks.append(lambda v, options=options: any(_same(v, o) for o in options))
+            elif key == "const":
+                checks.append(lambda v, c=value: _same(v, c))
+            elif key == "pattern":
+                checks.append(_pattern(value))
+            elif key in _NUMERIC and (type(value) not in (int, float) or value != value):
+                raise _Unsupported(key)
+            elif key == "minLength":
+                checks.append(lambda v, n=value: type(v) is not str or len(v) >= n)
+            elif key == "maxLength":
+                checks.append(lambda v, n=value: type(v) is not str or len(v) <= n)
+            elif key == "minimum":
+                checks.append(lambda v, n=value: not (type(v) is int or type(v) is float) or v >= n)
+            elif key == "maximum":
+                checks.append(lambda v, n=value: not (type(v) is int or type(v) is float) or v <= n)
+            elif key == "minItems":
+                checks.append(lambda v, n=value: type(v) is not list or len(v) >= n)
+            elif key == "maxItems":
+                checks.append(lambda v, n=value: type(v) is not list or len(v) <= n)
+            elif key == "uniqueItems":
+                if value:
+                    checks.append(_unique)
+            elif key == "minProperties":
+                checks.append(lambda v, n=value: type(v) is not dict or len(v) >= n)
+            elif key == "required":
+                if not isinstance(value, list):
+                    raise _Unsupported(key)
+                names = tuple(value)
+                object_checks.append(lambda v, names=names: all(n in v for n in names))
+            elif key == "propertyNames":
+                name_check = build(value)
+                object_checks.append(lambda v, c=name_check: all(c(k) for k in v))
+            else:
+                raise _Unsupported(key)
+        if "properties" in node or "additionalProperties" in node:
+            object_checks.append(_members({k: build(s) for k, s in node.get("properties", {}).items()},
+                                          build(node.get("additionalProperties", True))))
+        if "prefixItems" in node or "items" in node:
+            checks.append(_elements(tuple(build(s) for s in node.get("prefixItems", ())),
+                                    build(node.get("items", True))))
+        if object_checks:
+            def objects(v: Any, tests=tuple(object_checks)) -> bool:
+                return type(v) is not dict or all(t(v) for t in tests)
+            checks.append(objects)
+        if not checks:
+            return _always
+        if len(checks) == 1:
+            return checks[0]
+        tests = tuple(checks)
+        return lambda v: all(t(v) for t in tests)
+
+    try:
+        return build(schema)
+    except (_Unsupported, KeyError, TypeError, ValueError, IndexError, AttributeError, re.error):
+        return _never
+
+
+def _members(properties: dict[str, Check], additional: Check) -> Check:
+    def check(v: dict) -> bool:
+        for key, value in v.items():
+            sub = properties.get(key, additional)
+            if not sub(value):
+                return False
+        return True
+    return check
+
+
+def _elements(prefix: tuple[Check, ...], rest: Check) -> Check:
+    n = len(prefix)
+
+    def check(v: Any) -> bool:
+        if type(v) is not list:
+            return True
+        for i, item in enumerate(v):
+            if not (prefix[i] if i < n else rest)(item):
+                return False
+        return True
+    return check
+
+
+def _pattern(text: str) -> Check:
+    """Compiled when first needed: a pipeline uses few of the schema's patterns, and
+    compiling them all cost a few milliseconds of every `pipe run`."""
+    compiled: list = []
+
+    def check(v: Any) -> bool:
+        if type(v) is not str:
+            return True
+        if not compiled:
+            try:
+                compiled.append(re.compile(text).search)
+            except re.error:
+                compiled.append(lambda _: None)      # unsure: jsonschema will say what is wrong
+        return compiled[0](v) is not None
+    return check
+
+
+def _unique(v: Any) -> bool:
+    if type(v) is not list:
+        return True
+    if not all(type(x) is str for x in v):
+        return False                      # 1 and true, [1] and [1.0]: leave them to jsonschema
+    return len(set(v)) == len(v)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON values, and of the same Python types all the way down: stricter than
+    jsonschema's equality, for which 1 == 1.0 but True != 1, also inside lists and objects
+    (where Python's own == says [True] == [1])."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is list:
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
