@@ -486,6 +486,15 @@ def _validate(file: str, data: bytes) -> tuple[Pipeline, dict]:
     return pipeline, doc
 
 
+def _whole(value: Any, least: int) -> int | None:
+    """A whole number as JSON Schema's "integer" takes it (2 or 2.0), at least `least`."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= least:
+        return value
+    return None
+
+
 def _as_str_map(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
@@ -654,11 +663,11 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
                 except ValueError:
                     pass    # reported by the schema
         python = merged.get("python") if isinstance(merged.get("python"), str) else None
-        retries = merged.get("retries", 0)
+        retries = _whole(merged.get("retries", 0), 0)
         backoff = merged.get("retry_backoff", 1)
         tasks[tid] = Task(
             id=tid, run=run, python=python, with_=with_, deps=tuple(deps_of.get(tid, ())),
-            retries=retries if isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0 else 0,
+            retries=retries if retries is not None else 0,
             retry_delay=durations.get("retry_delay", 0.0),
             retry_backoff=float(backoff) if isinstance(backoff, (int, float)) and not isinstance(backoff, bool) else 1.0,
             timeout=durations.get("timeout"),
@@ -672,14 +681,14 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
         )
 
     secrets = doc.get("secrets") if isinstance(doc.get("secrets"), list) else []
-    concurrency = doc.get("concurrency")
-    max_active = doc.get("max_active_runs", 1)
+    concurrency = _whole(doc.get("concurrency"), 1)
+    max_active = _whole(doc.get("max_active_runs", 1), 1)
     return Pipeline(
         name=name, path=str(Path(file).resolve()), folder=str(Path(file).resolve().parent), tasks=tasks,
         description=doc.get("description") if isinstance(doc.get("description"), str) else "",
         schedule=schedule if isinstance(schedule, str) else None, timezone=tz, start_date=start_date,
-        catchup=catchup, max_active_runs=max_active if isinstance(max_active, int) and max_active >= 1 else 1,
-        concurrency=concurrency if isinstance(concurrency, int) and concurrency >= 1 else None,
+        catchup=catchup, max_active_runs=max_active if max_active is not None else 1,
+        concurrency=concurrency,
         params=params, env=_as_str_map(doc.get("env")),
         dotenv=doc.get("dotenv") if isinstance(doc.get("dotenv"), str) else None,
         secrets=tuple(s for s in secrets if isinstance(s, str)),

@@ -272,6 +272,19 @@ def test_spec_load_collects_every_problem(tmp_path):
     assert all(p.line and p.column for p in info.value.problems)
 
 
+def test_whole_floats_count_as_the_integers_they_are(tmp_path):
+    """JSON Schema's "integer" takes 2.0; the model must then hold 2, not the default."""
+    path = _write(tmp_path, "floats", """
+        concurrency: 3.0
+        max_active_runs: 2.0
+        tasks:
+          a: {run: "true", retries: 2.0}
+        """)
+    p = spec.load(path)
+    assert (p.concurrency, p.max_active_runs, p.tasks["a"].retries) == (3, 2, 2)
+    assert all(type(v) is int for v in (p.concurrency, p.max_active_runs, p.tasks["a"].retries))
+
+
 def test_validate_all_ok(project, pipe, write_pipeline):
     write_pipeline("alpha", "tasks:\n  a:\n    run: echo a\n")
     write_pipeline("beta.yml", "name: beta\ntasks:\n  a:\n    run: echo\n  b:\n    run: echo\n    deps: [a]\n")
