@@ -96,38 +96,39 @@ class LiveReporter:
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console(highlight=False)
-        self.live = Live(console=self.console, refresh_per_second=8, transient=False)
         self.run: RunView | None = None
         self.recent: list[str] = []
+        self.console = Console(highlight=False)
+        # The table is built at each refresh (8 a second), not at each of a big run's
+        # thousands of state changes.
+        self.live = Live(console=self.console, refresh_per_second=8, transient=False, get_renderable=self._table)
 
     def run_started(self, run: RunView) -> None:
         self.run = run
         self.live.start()
-        self.live.update(self._table())
 
     def task_changed(self, run: RunView, task: TaskView) -> None:
         if task.id in self.recent:
             self.recent.remove(task.id)
         self.recent.append(task.id)
         del self.recent[:-LIVE_ROWS * 4]
-        self.live.update(self._table())
 
     def run_finished(self, run: RunView) -> None:
-        self.live.update(self._table())
-        self.live.stop()
+        self.live.stop()       # draws the final table
         summary(run, None, console=self.console)
 
     def _table(self):
         from rich.table import Table
 
         run = self.run
+        if run is None:
+            return ""
         table = Table(title=f"{run.pipeline} · {run.run_id} · {run.logical_date}", title_justify="left")
         for col in ("task", "state", "attempt", "duration", "reason"):
             table.add_column(col, no_wrap=col != "reason", overflow="ellipsis", max_width=60 if col == "reason" else None)
         tasks = run.tasks
         running = [t for t in tasks.values() if t.state in (RUNNING, RETRYING)]
-        shown = running + [tasks[i] for i in reversed(self.recent) if tasks[i] not in running]
+        shown = running + [tasks[i] for i in reversed(list(self.recent)) if tasks[i] not in running]
         shown = shown[:LIVE_ROWS]
         for t in shown:
             duration = t.duration

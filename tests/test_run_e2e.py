@@ -634,3 +634,42 @@ def test_a_task_that_cannot_start_alone_does_not_hang(pipe, project, write_pipel
     assert r.returncode == 1, r.stderr
     doc = json.loads(r.stdout)
     assert doc["tasks"]["t"]["state"] == "failed" and "cannot start" in doc["tasks"]["t"]["reason"]
+
+
+def test_live_table_on_a_terminal(project, write_pipeline):
+    """On a terminal `pipe run` draws the Rich table; its last frame shows every task."""
+    import os
+    import subprocess
+    import sys
+    from conftest import clean_env
+
+    write_pipeline("tty", """
+        concurrency: 2
+        tasks:
+          first: {run: "sleep 0.3"}
+          second: {run: "true", deps: [first]}
+          broken: {run: "exit 3"}
+        """)
+    main, side = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline_cli", "--state-dir", ST, "run", "tty"],
+                            cwd=project, stdin=side, stdout=side, stderr=side,
+                            env=clean_env({"COLUMNS": "120", "TERM": "xterm"}))
+    os.close(side)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:        # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 1
+    text = out.decode(errors="replace")
+    assert "Traceback" not in text
+    last_frame = text[text.rindex("┏"):]           # the table as drawn when the run ended
+    for task, state in (("first", "succeeded"), ("second", "succeeded"), ("broken", "failed")):
+        row = next(line for line in last_frame.splitlines() if f" {task} " in line)
+        assert state in row, row
+    assert "exit code 3" in last_frame
