@@ -8,6 +8,7 @@ are masked) and a signal wake-up pipe, with a timeout at the nearest deadline.
 from __future__ import annotations
 
 import glob
+import gc
 import heapq
 import json
 import os
@@ -307,6 +308,10 @@ class Run:
 
     # -- the loop -------------------------------------------------------------------
     def execute(self, resumed: bool = False) -> RunView:
+        # What exists now (the pipeline, its graph, the views) lives as long as the run:
+        # the cyclic collector need not walk it again at each collection of the loop's
+        # short-lived garbage (a tenth of a 10,000-task run went to that).
+        gc.freeze()
         redact = self.ctx.redactor.value if self.ctx.redactor else None
         self.log = EventLog(self.dir / "events.jsonl", redact)
         started = now_utc()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets as _random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,12 +111,15 @@ class EventLog:
         record = {"event": event, "time": iso(now_utc()), **fields}
         if self.redact is not None:
             record = self.redact(record)
-        os.write(self.fd, (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode())
+        os.write(self.fd, (_encode_event(record) + "\n").encode())
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+_encode_event = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def read_events(path: Path) -> tuple[list[dict], int]:
@@ -293,7 +295,7 @@ class StateDir:
         makedirs(self.root / pipeline)
         makedirs(self.runs_dir(pipeline))
         while True:
-            run_id = f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{kind}-{_random.token_hex(2)}"
+            run_id = f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{kind}-{os.urandom(2).hex()}"
             run_dir = self.runs_dir(pipeline) / run_id
             try:
                 os.mkdir(run_dir, 0o700)     # mkdir is the claim: two runs never share a folder
