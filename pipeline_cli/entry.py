@@ -1,7 +1,8 @@
 """The `pipe` console script.
 
-`pipe tick` runs every minute from cron and `pipe run` is the hot path of small runs, so
-both are parsed here without importing typer (which costs ~0.1 s); anything else, and any
+`pipe tick` runs every minute from cron, `pipe run` is the hot path of small runs, and
+`pipe validate` and `pipe graph` are what editors and CI call on big generated files, so
+these are parsed here without importing typer (which costs ~0.1 s); anything else, and any
 argument this parser does not recognise (help, completion, mistakes), goes to the typer
 CLI in cli.py, which owns help and error messages. tests/test_cli_parity.py checks that
 the options below are exactly those that cli.py declares.
@@ -15,9 +16,12 @@ FAST = {
     "run": {"values": {"--date": "date", "-p": "params", "--param": "params", "--only": "only",
                        "--from": "from_", "--concurrency": "concurrency"},
             "flags": {"--force": "force", "--dry-run": "dry_run", "--fail-fast": "fail_fast", "--json": "json_mode"},
-            "repeat": {"params", "only", "from_"}, "positional": 1},
+            "repeat": {"params", "only", "from_"}, "positional": (1, 1)},
     "tick": {"values": {"--now": "now", "--pipeline-file": "pipeline_file"},
-             "flags": {"--dry-run": "dry_run"}, "repeat": set(), "positional": 0},
+             "flags": {"--dry-run": "dry_run"}, "repeat": set(), "positional": (0, 0)},
+    "validate": {"values": {}, "flags": {}, "repeat": set(), "positional": (0, None)},
+    "graph": {"values": {"--format": "fmt"}, "flags": {}, "repeat": set(), "positional": (0, 1),
+              "defaults": {"fmt": "tree"}},
 }
 
 
@@ -69,7 +73,10 @@ def parse_fast(argv: list[str]) -> tuple[dict, str, dict, list[str]] | None:
         else:
             positional.append(arg)
         i += 1
-    if len(positional) != spec["positional"]:
+    for key, value in spec.get("defaults", {}).items():
+        opts.setdefault(key, value)
+    least, most = spec["positional"]
+    if len(positional) < least or (most is not None and len(positional) > most):
         return None
     if "concurrency" in opts:
         try:
@@ -92,8 +99,12 @@ def main() -> None:
     globals_ = commands.Globals.make(g.get("pipelines_dir"), g.get("state_dir"))
     if command == "run":
         code = commands.guarded(commands.run, globals_, positional[0], **opts)
-    else:
+    elif command == "tick":
         code = commands.guarded(commands.tick, globals_, opts.get("now"), opts.get("dry_run", False),
                                 opts.get("pipeline_file"))
+    elif command == "validate":
+        code = commands.guarded(commands.validate, globals_, positional or None)
+    else:
+        code = commands.guarded(commands.graph, globals_, positional[0] if positional else None, opts["fmt"])
     sys.stdout.flush()
     sys.exit(code)

@@ -51,8 +51,11 @@ def _located(line: str) -> bool:
 
 
 def json_out(doc: Any, stream: TextIO | None = None) -> None:
+    """One JSON document: indented for a person on a terminal, on one line for a program
+    (json's indenting encoder is pure Python: 0.1 s for a 10,000-task graph)."""
     stream = stream or sys.stdout
-    stream.write(json.dumps(doc, indent=2, default=str) + "\n")
+    indent = 2 if stream.isatty() else None
+    stream.write(json.dumps(doc, indent=indent, default=str) + "\n")
     stream.flush()
 
 

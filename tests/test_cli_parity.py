@@ -61,7 +61,16 @@ def test_fast_commands_match_typer_commands():
         # every destination is a keyword of the command function it is passed to
         params = set(inspect.signature(getattr(commands, name)).parameters)
         assert set(spec["values"].values()) | set(spec["flags"].values()) <= params, name
-        assert spec["positional"] == len(_positionals(command)), name
+        least = sum(p.nargs if p.nargs > 0 else 0 for p in _positionals(command) if p.required)
+        most = None if any(p.nargs < 0 for p in _positionals(command)) else \
+            sum(p.nargs for p in _positionals(command))
+        assert spec["positional"] == (least, most), name
+        # a value the lean parser fills in is typer's default for that option
+        defaults = {p.name: p.default for p in command.params if _is_option(p) and not p.is_flag}
+        for dest, value in spec.get("defaults", {}).items():
+            assert defaults[dest] == value, (name, dest)
+        assert {d for d, v in defaults.items() if v is not None} <= set(spec.get("defaults", {})) | \
+            {d for d in defaults if d in spec["repeat"]}, name
         assert hidden <= set(values) | set(flags)
 
 
@@ -74,6 +83,11 @@ def test_fast_path_parses_like_typer():
     assert opts == {"params": ["a=1", "b=2"], "only": ["x,y"], "concurrency": 3, "json_mode": True,
                     "fail_fast": True}
     # anything it does not know goes to typer
+    assert entry.parse_fast(["validate"])[1:] == ("validate", {}, [])
+    assert entry.parse_fast(["validate", "a", "b.yaml"])[3] == ["a", "b.yaml"]
+    assert entry.parse_fast(["graph", "w", "--format=json"])[1:] == ("graph", {"fmt": "json"}, ["w"])
+    assert entry.parse_fast(["graph"])[2] == {"fmt": "tree"}
     for argv in (["run", "--help"], ["run"], ["run", "a", "b"], ["run", "a", "--bogus"], ["tick", "x"],
-                 ["run", "a", "--concurrency", "x"], ["list"], []):
+                 ["run", "a", "--concurrency", "x"], ["list"], [], ["graph", "a", "b"], ["graph", "--format"],
+                 ["validate", "--help"], ["graph", "a", "--json"]):
         assert entry.parse_fast(argv) is None, argv
