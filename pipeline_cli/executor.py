@@ -6,6 +6,7 @@ its Outcome. A task's failure is a returned value, never an exception.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -200,15 +201,10 @@ class Attempt:
         return Outcome(ok=ok, exit_code=code, reason=reason, duration=round(duration, 4), outputs=outputs)
 
 
-_found: dict[tuple[str, str], str | None] = {}
-_null: list[int] = []
-
-
+@functools.cache
 def _devnull() -> int:
     """/dev/null, opened once for every task's stdin (subprocess.DEVNULL opens it per task)."""
-    if not _null:
-        _null.append(os.open(os.devnull, os.O_RDONLY))
-    return _null[0]
+    return os.open(os.devnull, os.O_RDONLY)
 
 
 def _program(name: str, env: dict[str, str]) -> str | None:
@@ -219,12 +215,14 @@ def _program(name: str, env: dict[str, str]) -> str | None:
     path = env.get("PATH", os.defpath)
     if "/" in name or not all(d.startswith("/") for d in path.split(os.pathsep)):
         return None
-    key = (name, path)
-    if key not in _found:
-        import shutil
+    return _which(name, path)
 
-        _found[key] = shutil.which(name, path=path)
-    return _found[key]
+
+@functools.cache
+def _which(name: str, path: str) -> str | None:
+    import shutil
+
+    return shutil.which(name, path=path)
 
 
 def signal_group(pid: int | None, sig: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import gc
 import hashlib
 import json
@@ -238,29 +239,32 @@ def _node_at(root, path, key: bool = False):
 
 # --- the schema ------------------------------------------------------------------------
 
-_validator_cache: list = []
-_quick_cache: list = []
-
-
 def schema() -> dict:
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
-def _validator():
-    if not _validator_cache:
-        from jsonschema import Draft202012Validator
+@functools.cache
+def _python_schema() -> dict:
+    return _python_patterns(schema())
 
-        _validator_cache.append(Draft202012Validator(_python_patterns(schema())))
-    return _validator_cache[0]
+
+@functools.cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_python_schema())
+
+
+@functools.cache
+def _quick_check():
+    from .schemacheck import compile_schema
+
+    return compile_schema(_python_schema())
 
 
 def _certainly_valid(doc: dict) -> bool:
     """The quick check (schemacheck.py): True means jsonschema has nothing to say."""
-    if not _quick_cache:
-        from .schemacheck import compile_schema
-
-        _quick_cache.append(compile_schema(_python_patterns(schema())))
-    return _quick_cache[0](doc)
+    return _quick_check()(doc)
 
 
 def _python_patterns(node: Any) -> Any:
