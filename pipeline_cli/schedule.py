@@ -7,6 +7,7 @@ daylight-saving changes); instants are compared in UTC.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -140,11 +141,17 @@ class Schedule:
         return t
 
 
+_ISO_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+                        r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?\Z")
+
+
 def parse_instant(text: str, tz: str = "UTC") -> datetime:
     """An ISO date or date-time; one without an offset is read in tz."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+    except ValueError as e:
+        if _ISO_SHAPE.match(text.strip()):      # the right shape, but no such day or time
+            raise ValueError(f"{text!r} is not a date that exists ({e})") from None
         raise ValueError(f"not an ISO date or date-time: {text!r} (expected e.g. 2026-11-01 or 2026-11-01T06:00:00+01:00)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(tz))

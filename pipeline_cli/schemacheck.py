@@ -130,6 +130,19 @@ def compile_schema(schema: dict) -> Check:
             elif key == "propertyNames":
                 name_check = build(value)
                 object_checks.append(lambda v, c=name_check: all(c(k) for k in v))
+            elif key == "dependentRequired":
+                if not isinstance(value, dict) or not all(isinstance(r, list) for r in value.values()):
+                    raise _Unsupported(key)
+                pairs = tuple((k, tuple(r)) for k, r in value.items())
+                object_checks.append(lambda v, pairs=pairs: all(all(r in v for r in rs) for k, rs in pairs if k in v))
+            elif key == "oneOf":
+                # "Exactly one" needs the others proven invalid, which a yes-or-unsure check
+                # cannot do: only subschemas that are exact both ways (`required` alone) are taken.
+                if not isinstance(value, list) or not value or not all(_exact_required(s) for s in value):
+                    raise _Unsupported(key)
+                options = tuple(tuple(s.get("required", ())) for s in value)
+                checks.append(lambda v, options=options: type(v) is dict       # else unsure
+                              and sum(all(n in v for n in names) for names in options) == 1)
             else:
                 raise _Unsupported(key)
         if "properties" in node or "additionalProperties" in node:
@@ -153,6 +166,12 @@ def compile_schema(schema: dict) -> Check:
         return build(schema)
     except (_Unsupported, KeyError, TypeError, ValueError, IndexError, AttributeError, re.error):
         return _never
+
+
+def _exact_required(node: Any) -> bool:
+    """A schema of only `required` (and annotations): its verdict is exact both ways."""
+    return (isinstance(node, dict) and set(node) - _ANNOTATIONS <= {"required"}
+            and all(isinstance(n, str) for n in node.get("required", ())))
 
 
 def _members(properties: dict[str, Check], additional: Check) -> Check:

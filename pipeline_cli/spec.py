@@ -12,6 +12,7 @@ import functools
 import gc
 import hashlib
 import json
+import math
 import os
 import re
 from datetime import datetime
@@ -27,6 +28,8 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")       # \Z: `$` would let a fi
 TASK_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")
 DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = 365 * 86400.0   # the longest duration any field takes (the schema's `maximum`)
+MAX_WAIT = 3600.0              # the longest single wait of the run loop (epoll refuses > 24.8 days)
 MAX_NODES = 1_000_000      # YAML values after alias expansion ("billion laughs" stops here)
 MAX_DEPTH = 100            # nesting of mappings and lists
 PIPELINE_SUFFIXES = (".yaml", ".yml")
@@ -44,17 +47,23 @@ TASK_FIELDS = ("description", "run", "python", "with", "deps", "retries", "retry
 
 
 def parse_duration(value: Any) -> float:
-    """`90s`, `5m`, `1h30m`, `500ms`, `7d` or a number of seconds -> seconds."""
+    """`90s`, `5m`, `1h30m`, `500ms`, `7d` or a number of seconds -> seconds, at most
+    MAX_DURATION (365d). Raises ValueError, whose text says why, for anything else
+    (negative, NaN, infinite, too long, not a duration)."""
     if isinstance(value, bool):
-        raise ValueError(value)
+        raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(value)
-        return float(value)
-    text = str(value).strip()
-    if not text or DURATION_RE.sub("", text):
-        raise ValueError(value)
-    return sum(float(n) * _UNITS[u] for n, u in DURATION_RE.findall(text))
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        if not text or DURATION_RE.sub("", text):
+            raise ValueError(f"{value!r} is not a duration")
+        seconds = sum(float(n) * _UNITS[u] for n, u in DURATION_RE.findall(text))
+    if not 0 <= seconds <= MAX_DURATION:     # also False for NaN
+        if seconds > MAX_DURATION:
+            raise ValueError(f"{value!r} is longer than the longest duration pipe takes (365d)")
+        raise ValueError(f"{value!r} is not a duration of 0 or more")
+    return seconds
 
 
 def file_digest(data: bytes) -> str:
@@ -110,16 +119,33 @@ class _Document:
                 self.refuse(node)
                 return None
             return [self.build(item, depth + 1) for item in node.value]
-        if node.tag == _STR:
+        plain = not node.style and node.value[:1] in _AMBIGUOUS_START     # CSafeLoader: style ""
+        if node.tag == _STR and not plain:
             return node.value
         if node.tag not in _SCALAR_TAGS:
             self.refuse(node)
             return None
-        try:
-            value = self.constructor.yaml_constructors[node.tag](self.constructor, node)
-        except (ValueError, OverflowError, yaml.YAMLError):
-            # e.g. 2026-13-45: YAML resolves it as a date, which then does not exist
-            self.refuse(node, f"{node.value!r} is not a valid {_short_tag(node.tag)[2:]}; quote it to keep it as text")
+        if node.tag == _STR:
+            value = node.value
+        else:
+            try:
+                value = self.constructor.yaml_constructors[node.tag](self.constructor, node)
+            except (ValueError, OverflowError, yaml.YAMLError) as e:
+                # e.g. 2026-02-30: YAML resolves it as a date, which then does not exist
+                if node.tag == "tag:yaml.org,2002:timestamp":
+                    self.refuse(node, f"{node.value!r} is not a date that exists ({e})")
+                else:
+                    self.refuse(node, f"{node.value!r} is not a valid {_short_tag(node.tag)[2:]}; "
+                                      "quote it to keep it as text")
+                return None
+        if plain:
+            why = _yaml_versions_differ(node.value, node.tag, value)
+            if why:
+                self.refuse(node, why)
+                return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.refuse(node, f"{node.value!r}: pipe takes no infinite or NaN numbers (JSON, in which it stores "
+                              "and prints values, has none); write a number, or quote it to keep it as text")
             return None
         if hasattr(value, "isoformat"):      # dates and date-times stay as the text of an ISO value
             value = value.isoformat()
@@ -156,6 +182,63 @@ class _Document:
             merged.update(result)
             return merged
         return result
+
+
+# YAML 1.1 (PyYAML) and YAML 1.2 (editors, check-jsonschema) read some plain scalars
+# differently: yes/no/on/off, 010, 0b1, 1_000, 1:30, 0o17, 1e3. Only plain scalars that
+# start with one of these characters can be read differently.
+_AMBIGUOUS_START = frozenset("0123456789+-.yYnNoO")
+_YAML12_INT = re.compile(r"[-+]?[0-9]+\Z")
+_YAML12_OCT = re.compile(r"0o[0-7]+\Z")
+_YAML12_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_YAML12_SPECIAL = {".inf": math.inf, ".Inf": math.inf, ".INF": math.inf, ".nan": math.nan, ".NaN": math.nan,
+                   ".NAN": math.nan}
+_YAML11_BOOL = {"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"}
+
+
+def _yaml12(text: str) -> Any:
+    """What YAML 1.2's core schema makes of a plain scalar (only the cases that matter here)."""
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if _YAML12_INT.match(text):
+        return int(text)
+    if _YAML12_OCT.match(text):
+        return int(text[2:], 8)
+    if _YAML12_HEX.match(text):
+        return int(text[2:], 16)
+    if _YAML12_FLOAT.match(text):
+        return float(text)
+    sign, rest = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    if rest in _YAML12_SPECIAL and not (sign and "nan" in rest.lower()):
+        return -_YAML12_SPECIAL[rest] if sign == "-" else _YAML12_SPECIAL[rest]
+    return text
+
+
+def _yaml_versions_differ(text: str, tag: str, value: Any) -> str | None:
+    """Why a plain scalar must be quoted or rewritten: YAML 1.1 (pipe's reader) and YAML 1.2
+    (editors, check-jsonschema) read it as different values. None when they agree."""
+    if tag == "tag:yaml.org,2002:timestamp" or tag == "tag:yaml.org,2002:null":
+        return None            # dates are kept as their ISO text; null is the same in both
+    other = _yaml12(text)
+    same = type(other) is type(value) and (other == value or (isinstance(value, float) and value != value
+                                                                and other != other))
+    if same:
+        return None
+    if text in _YAML11_BOOL:
+        plainly = "true or false"
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        plainly = repr(value)
+    elif isinstance(other, (int, float)) and not isinstance(other, bool):
+        plainly = repr(other)
+    else:
+        plainly = "the value"
+    def reading(v: Any) -> str:
+        return f"the text {v!r}" if isinstance(v, str) else json.dumps(v)
+    return (f"{text!r} is {reading(value)} to YAML 1.1 but {reading(other)} to YAML 1.2 (editors, "
+            f"check-jsonschema); quote it to keep it as text, or write {plainly} plainly")
 
 
 def _short_tag(tag: str) -> str:
@@ -315,8 +398,8 @@ _FIELD_HINTS = {
     "catchup": "true, false, or a window such as 7d",
     "timeout": "a duration such as 90s, 5m, 1h30m or a number of seconds",
     "retry_delay": "a duration such as 90s, 5m, 1h30m or a number of seconds",
-    "deps": "task ids",
-    "secrets": "environment variable names",
+    "deps": "a task id: letters, digits, '_' and '-', starting with a letter or '_' (at most 64 characters)",
+    "secrets": "an environment variable name: letters, digits and '_', not starting with a digit",
 }
 
 
@@ -339,13 +422,19 @@ def _schema_problems(doc: dict, root, file: str) -> list[Problem]:
                 problems.append(Problem(file, mark.line + 1, mark.column + 1,
                                         f"unknown field {k!r} in {_where(path)}; {hint}allowed: {', '.join(allowed)}"))
             continue
-        if err.validator == "pattern" and "propertyNames" in err.schema_path:
+        if "propertyNames" in err.schema_path:
             key_node = _node_at(root, path + [err.instance], key=True)
             mark = key_node.start_mark
-            problems.append(Problem(file, mark.line + 1, mark.column + 1,
-                                    f"{err.instance!r} is not a valid task id: letters, digits, '_' and '-', "
-                                    "starting with a letter or '_' (at most 64 characters)"))
+            if path and path[-1] == "env":
+                what = "an environment variable name: a name without '=' (e.g. DATA_DIR)"
+            elif path and path[-1] == "params":
+                what = "a parameter name: letters, digits and '_', starting with a letter or '_'"
+            else:
+                what = "a valid task id: letters, digits, '_' and '-', starting with a letter or '_' (at most 64 characters)"
+            problems.append(Problem(file, mark.line + 1, mark.column + 1, f"{err.instance!r} is not {what}"))
             continue
+        if err.validator in ("oneOf", "dependentRequired") and len(path) == 2 and path[0] == "tasks":
+            continue      # "exactly one of run/python", "with only for python": _build says it in words
         field = next((p for p in reversed(path) if isinstance(p, str)), "")
         if err.validator == "required":
             missing = err.message.split("'")[1] if "'" in err.message else err.message
@@ -363,6 +452,10 @@ def _schema_problems(doc: dict, root, file: str) -> list[Problem]:
             message = f"{_dotted(path)}: {err.instance!r} is not one of: {', '.join(map(str, err.validator_value))}"
         elif err.validator in ("minimum", "exclusiveMinimum"):
             message = f"{_dotted(path)}: must be at least {err.validator_value}, got {err.instance!r}"
+        elif err.validator in ("maximum", "exclusiveMaximum"):
+            most = err.validator_value
+            days = " (365 days)" if most == MAX_DURATION else ""
+            message = f"{_dotted(path)}: must be at most {most}{days}, got {err.instance!r}"
         elif err.validator == "minItems":
             message = f"{_dotted(path)}: must not be empty"
         elif err.validator == "minProperties":
@@ -385,6 +478,9 @@ class _Checker:
         self.file, self.root, self.doc, self.problems = file, root, doc, problems
 
     def at(self, path, message: str, key: bool = False) -> None:
+        if self.root is None:      # a build from the cache: the caller validates in full instead
+            self.problems.append(Problem(self.file, None, None, message))
+            return
         mark = _node_at(self.root, path, key=key).start_mark
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, message))
 
@@ -442,13 +538,21 @@ def _load(file: str, data: bytes | None, cache: Path | None) -> Pipeline:
     if cache is not None:
         from . import __version__
 
-        cached = cache / f"{__version__}-{file_digest(data)}.json"
+        # The key holds everything validity depends on: the bytes, pipe's version, and the
+        # file's name (a pipeline without `name:` is named after it, and that name is checked).
+        key = file_digest(data + b"\0" + Path(file).stem.encode("utf-8", "surrogateescape"))
+        cached = cache / f"{__version__}-{key}.json"
         try:
             doc = json.loads(cached.read_bytes())
         except (OSError, ValueError):
             doc = None
         if isinstance(doc, dict):
-            return _build(file, data, doc, _Checker(file, None, doc, []), trusted=True)
+            check = _Checker(file, None, doc, [])
+            pipeline = _build(file, data, doc, check, trusted=True)
+            if not check.problems:
+                return pipeline
+            # A cached document that no longer passes (it cannot happen by the key above):
+            # validate in full, so the user sees located messages, never a stale verdict.
         pipeline, doc = _validate(file, data)
         try:
             from .state import makedirs, write_atomic
@@ -541,7 +645,8 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
         try:
             start_date = parse_instant(doc["start_date"], tz)
         except ValueError as e:
-            check.at(["start_date"], f"start_date: {e}")
+            if not check.reported(["start_date"]):
+                check.at(["start_date"], f"start_date: {e}")
     catchup: bool | float = False
     raw_catchup = doc.get("catchup", False)
     if isinstance(raw_catchup, bool):
@@ -549,9 +654,16 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
     elif isinstance(raw_catchup, str):
         try:
             catchup = parse_duration(raw_catchup)
-        except ValueError:
-            pass     # the schema reported it
+        except ValueError as e:
+            if not trusted and not check.reported(["catchup"]):
+                check.at(["catchup"], f"catchup: {e}")
     params = doc.get("params") if isinstance(doc.get("params"), dict) else {}
+    seen_env: dict[str, str] = {}
+    for p in params:
+        other = seen_env.setdefault(p.upper(), p)
+        if other != p and not trusted:
+            check.at(["params", p], f"params {other!r} and {p!r} would both be passed as PIPE_PARAM_{p.upper()}; "
+                                    "rename one", key=True)
     defaults = doc.get("defaults") if isinstance(doc.get("defaults"), dict) else {}
     raw_tasks = doc.get("tasks") if isinstance(doc.get("tasks"), dict) else {}
     raw_tasks = {tid: t for tid, t in raw_tasks.items() if isinstance(t, dict)}   # others: schema errors
@@ -664,8 +776,9 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
             if field in merged:
                 try:
                     durations[field] = parse_duration(merged[field])
-                except ValueError:
-                    pass    # reported by the schema
+                except ValueError as e:
+                    if not trusted and not check.reported(where(field)):
+                        check.at(where(field), f"{_dotted(where(field))}: {e}")
         python = merged.get("python") if isinstance(merged.get("python"), str) else None
         retries = _whole(merged.get("retries", 0), 0)
         backoff = merged.get("retry_backoff", 1)
@@ -698,7 +811,77 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
         secrets=tuple(s for s in secrets if isinstance(s, str)),
         workdir=doc.get("workdir") if isinstance(doc.get("workdir"), str) else None,
         shell=default_shell, digest=file_digest(data),
+        notify=_notify(doc, check, params, secrets, schedule, trusted) if "notify" in doc else None,
     )
+
+
+NOTIFY_NAMES = frozenset({"env", "params", "secrets", "pipeline"})    # what a `notify.to` template may use
+MAX_NOTIFY_TIMEOUT = 30.0
+
+
+def _notify(doc: dict, check: _Checker, params: dict, secrets: list, schedule: Any, trusted: bool):
+    """The `notify:` block (SPEC 9) -> model.Notify; its types were checked by the schema."""
+    from .model import Notify
+
+    raw = doc.get("notify")
+    if not isinstance(raw, dict):
+        return None
+    to = raw.get("to", [])
+    to = [to] if isinstance(to, str) else [u for u in to if isinstance(u, str)] if isinstance(to, list) else []
+    if not trusted:
+        if not to and raw.get("run") is None:
+            check.at(["notify"], "notify: give `to` (Apprise URLs) or `run` (a command), or both", key=True)
+        for i, url in enumerate(to):
+            path = ["notify", "to"] + ([i] if isinstance(raw.get("to"), list) else [])
+            if not templates.is_template(url):
+                continue
+            try:
+                use = templates.analyse(url)
+            except templates.TemplateError as e:
+                check.at(path, f"{_dotted(path)}: {e.message}")
+                continue
+            for n in sorted(use.names - NOTIFY_NAMES):
+                check.at(path, f"{_dotted(path)}: {n!r} cannot be used here; a notify target may use "
+                               "env, params, secrets and pipeline")
+            for name in sorted(use.params - set(params)):
+                check.at(path, f"{_dotted(path)}: params.{name} is not declared in `params:`")
+            for name in sorted(_secret_names(url) - set(secrets)):
+                check.at(path, f"{_dotted(path)}: secrets.{name} is not listed in `secrets:`")
+        when = raw.get("when") if isinstance(raw.get("when"), list) else []
+        if "deadline" in when and "deadline" not in raw:
+            check.at(["notify", "when", when.index("deadline")],
+                     "notify.when: `deadline` needs `notify.deadline` (how long after an interval's end, e.g. 2h)")
+        if "deadline" in raw and not schedule:
+            check.at(["notify", "deadline"], "notify.deadline: the pipeline has no `schedule`, so no interval "
+                                             "can be late; add a schedule or remove the deadline", key=True)
+    durations = {}
+    for field in ("deadline", "timeout"):
+        try:
+            durations[field] = parse_duration(raw[field]) if field in raw else None
+        except ValueError:
+            durations[field] = None      # reported by the schema
+    timeout = durations["timeout"]
+    if timeout is not None and timeout > MAX_NOTIFY_TIMEOUT and not trusted:
+        check.at(["notify", "timeout"], f"notify.timeout: at most 30s (all deliveries of a run take at most "
+                                        f"30 s), got {raw['timeout']!r}")
+    run = raw.get("run")
+    run = tuple(str(a) for a in run) if isinstance(run, list) else run if isinstance(run, str) else None
+    when = raw.get("when")
+    return Notify(
+        to=tuple(to),
+        when=tuple(w for w in when if isinstance(w, str)) if isinstance(when, list) else Notify.when,
+        deadline=durations["deadline"], run=run,
+        repeat=raw.get("repeat") is True, manual=raw.get("manual") is True,
+        timeout=min(timeout, MAX_NOTIFY_TIMEOUT) if timeout is not None else Notify.timeout,
+    )
+
+
+_SECRET_REF = re.compile(r"\bsecrets\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+
+
+def _secret_names(text: str) -> set[str]:
+    """The X of every `secrets.X` (or secrets['X']) a template uses."""
+    return {a or b for a, b in _SECRET_REF.findall(text)}
 
 
 # --- finding pipeline files ------------------------------------------------------------

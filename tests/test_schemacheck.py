@@ -548,6 +548,9 @@ def _tree(depth: int, leaf_name: Any = "leaf") -> dict:
 ACCEPTS = [
     ("true_schema", True, {"anything": [1]}),
     ("empty_schema", {}, [None]),
+    ("one_of_run", {"oneOf": [{"required": ["run"]}, {"required": ["python"]}]}, {"run": 1}),
+    ("dependent_required_met", {"dependentRequired": {"with": ["python"]}}, {"with": 1, "python": 1}),
+    ("dependent_required_absent", {"dependentRequired": {"with": ["python"]}}, {"run": 1}),
     ("type_list", {"type": ["string", "null"]}, None),
     ("ref_to_defs", {"$defs": {"x": {"type": "string"}}, "$ref": "#/$defs/x"}, "a"),
     ("ref_escaped_slash", {"$defs": {"a/b": {"type": "string"}}, "$ref": "#/$defs/a~1b"}, "a"),
@@ -617,6 +620,9 @@ REJECTS = [
     ("minimum", {"minimum": 0}, -0.5),
     ("maximum", {"maximum": 0}, 1),
     ("pattern", {"pattern": "^a"}, "ba"),
+    ("one_of_both", {"oneOf": [{"required": ["run"]}, {"required": ["python"]}]}, {"run": 1, "python": 1}),
+    ("one_of_neither", {"oneOf": [{"required": ["run"]}, {"required": ["python"]}]}, {"with": 1}),
+    ("dependent_required_missing", {"dependentRequired": {"with": ["python"]}}, {"with": 1, "run": 1}),
 ]
 
 # The quick check says False (unsure), although jsonschema accepts it: stricter, never wrong.
@@ -626,6 +632,7 @@ UNSURE_SMALL = [
     ("unique_non_strings", {"uniqueItems": True}, [1, 2]),
     ("unique_1_and_true", {"uniqueItems": True}, [1, True]),
     ("minimum_nan", {"minimum": 0}, math.nan),
+    ("one_of_not_an_object", {"oneOf": [{"required": ["run"]}]}, 1),
     ("anchor_ref", {"$defs": {"a": {"$anchor": "foo", "type": "string"}}, "$ref": "#/$defs/a"}, "a"),
 ]
 
@@ -652,9 +659,9 @@ EVERYTHING = [None, True, 0, 1, 1.5, "", "a", [], ["a"], {}, {"a": 1}]
 
 
 @pytest.mark.parametrize("keyword, value", [
-    ("oneOf", [{}]), ("anyOf", [{}]), ("allOf", [{}]), ("not", False), ("if", True),
+    ("oneOf", [{"type": "object"}]), ("anyOf", [{}]), ("allOf", [{}]), ("not", False), ("if", True),
     ("patternProperties", {}), ("format", "date"), ("maxProperties", 5), ("contains", {}),
-    ("dependentRequired", {}), ("unevaluatedProperties", True), ("exclusiveMinimum", -100),
+    ("dependentSchemas", {}), ("unevaluatedProperties", True), ("exclusiveMinimum", -100),
     ("$dynamicRef", "#x"), ("$anchor", "x"), ("madeUp", 1),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_unknown_keyword_makes_every_answer_unsure(keyword, value):
