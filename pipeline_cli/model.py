@@ -13,8 +13,9 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 SKIPPED = "skipped"
 UPSTREAM_FAILED = "upstream_failed"
-TASK_STATES = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED)
-FINISHED_STATES = frozenset({SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED})
+CANCELLED = "cancelled"        # stopped by pipe (Ctrl-C, SIGTERM, --fail-fast, pipe died): resume reruns it
+TASK_STATES = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED, CANCELLED)
+FINISHED_STATES = frozenset({SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED, CANCELLED})
 
 # Run states (keep stable: persisted or derived from events.jsonl).
 RUN_RUNNING = "running"
@@ -49,6 +50,21 @@ class Task:
     shell: tuple[str, ...] | None = None
     workdir: str | None = None
     description: str = ""
+    executor: str | None = None                    # "local": on pipe's machine whatever the run's executor
+    resources: Mapping[str, float] = field(default_factory=dict)   # e.g. {"GPU": 1}: workers that offer them
+
+
+@dataclass(frozen=True)
+class Notify:
+    """The `notify:` block (SPEC section 9); notify.py decides, builds and delivers."""
+
+    to: tuple[str, ...] = ()                 # Apprise URLs: templates over env, params, secrets
+    when: tuple[str, ...] = ("failure", "recovery")
+    deadline: float | None = None            # seconds after an interval's end
+    run: str | tuple[str, ...] | None = None # a command: shell string or argv list
+    repeat: bool = False                     # every failure, not once per streak
+    manual: bool = False                     # manual `pipe run`s notify too
+    timeout: float = 10.0                    # per delivery (all of them: at most 30 s)
 
 
 @dataclass(frozen=True)
@@ -71,3 +87,4 @@ class Pipeline:
     workdir: str | None = None
     shell: tuple[str, ...] | None = None
     digest: str = ""             # hash of the file's bytes
+    notify: Notify | None = None # the `notify:` block

@@ -1,18 +1,15 @@
-"""The run loop: ready tasks -> executor -> state log -> reporter.
+"""The run loop: the machine says what is ready, the executor runs it, each decision becomes
+an event (written, then applied to the run's view by the reducer every reader uses), and the
+reporter shows it.
 
-Tasks start as soon as their dependencies allow, at most `concurrency` at once; among
-ready tasks the one with the longest remaining path to the end of the DAG goes first.
-The loop sleeps in one select() on the tasks' pidfds, their output pipes (when secrets
-are masked) and a signal wake-up pipe, with a timeout at the nearest deadline.
+    machine (machine.py) -> executor (executors/) -> events (state/events.py) -> reporter
 """
 from __future__ import annotations
 
-import glob
 import gc
-import heapq
+import glob
 import json
 import os
-import selectors
 import signal
 import time
 from dataclasses import dataclass, field
@@ -24,14 +21,14 @@ from . import templates
 from .dag import Dag
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from .events import NullReporter, Reporter
-from .executor import Attempt, Invocation, display_argv, python_argv, shell_argv, signal_group
-from .model import (FAILED, MANUAL, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_RUNNING,
-                    RUN_SUCCEEDED, RUNNING, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, Pipeline, Task)
+from .executors.base import AttemptSpec, Executor, Outcome, display_argv
+from .executors.process import shell_argv
+from .machine import BAD_STATES, OK_STATES, Change, RunMachine
+from .model import (CANCELLED, MANUAL, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_RUNNING,
+                    RUN_SUCCEEDED, RUNNING, SKIPPED, SUCCEEDED, Pipeline, Task)
 from .secrets import Redactor
-from .state import EventLog, RunView, StateDir, TaskView, iso, me, now_utc
-
-_OK = (SUCCEEDED, SKIPPED)
-_BAD = (FAILED, UPSTREAM_FAILED)
+from .state import EventLog, RunView, StateDir, TaskView, apply, iso, me, now_utc
+from .state import events as ev
 
 
 @dataclass
@@ -59,24 +56,16 @@ def window_for(pipeline: Pipeline, date: datetime | None, now: datetime) -> Wind
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
+    """A .env file's values, as python-dotenv (and docker compose) read them: comments,
+    `export`, quotes, escapes and multi-line quoted values. A missing file is no values."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return values
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        key = key.strip()
-        if key.startswith("export "):
-            key = key[7:].strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
-    return values
+        return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read the dotenv file: {e}") from None
 
 
 def check_params(pipeline: Pipeline, given: dict[str, str]) -> dict[str, Any]:
@@ -84,23 +73,34 @@ def check_params(pipeline: Pipeline, given: dict[str, str]) -> dict[str, Any]:
     if unknown:
         declared = ", ".join(sorted(pipeline.params)) or "none"
         raise UsageError(f"-p {unknown[0]}: not a parameter of pipeline {pipeline.name!r} (declared: {declared})")
-    return {**pipeline.params, **given}
+    merged = {**pipeline.params, **given}
+    required = [k for k, v in merged.items() if v is None]
+    if required:
+        raise UsageError(f"pipeline {pipeline.name!r} needs -p {required[0]}=VALUE "
+                         f"(param {required[0]!r} has no default)")
+    return merged
 
 
 class RunContext:
-    """The template context and environment of one run, and each task attempt's invocation."""
+    """The template context and environment of one run, and each attempt's AttemptSpec."""
 
     def __init__(self, pipeline: Pipeline, run_id: str, window: Window, params: dict[str, Any]):
         self.pipeline = pipeline
+        self.run_id = run_id
         base = dict(os.environ)
+        added: dict[str, str] = {}
         if pipeline.dotenv:
             for k, v in read_dotenv(Path(pipeline.folder) / pipeline.dotenv).items():
-                base.setdefault(k, v)     # the real environment wins over the file
+                if k not in base:          # the real environment wins over the file
+                    base[k] = added[k] = v
         missing = [s for s in pipeline.secrets if s not in base]
         if missing:
             raise UsageError(f"secret {missing[0]} is not set (pipeline {pipeline.name!r} lists it under "
                              f"`secrets:`; set it in the environment{' or in ' + pipeline.dotenv if pipeline.dotenv else ''})")
-        self.redactor = Redactor(base[s] for s in pipeline.secrets)
+        for s in pipeline.secrets:
+            added[s] = base[s]             # named secrets travel with the attempt (remote workers)
+        self.secret_values = tuple(base[s] for s in pipeline.secrets if base[s])
+        self.redactor = Redactor(self.secret_values)
         start = window.start
         self.context: dict[str, Any] = {
             "ds": start.strftime("%Y-%m-%d"), "ds_nodash": start.strftime("%Y%m%d"), "ts": start.isoformat(),
@@ -119,7 +119,8 @@ class RunContext:
         ctx = dict(self.context, env=base)
         for k, v in pipeline.env.items():
             run_env[k] = templates.render(v, ctx)
-        self.env = {**base, **run_env}
+        self.env = {**base, **run_env}          # what templates see as `env`
+        self.added = {**added, **run_env}       # what an attempt adds to its machine's environment
         self.workdir = self._dir(pipeline.workdir, dict(self.context, env=self.env))
 
     def _dir(self, text: str | None, ctx: dict) -> str:
@@ -128,31 +129,45 @@ class RunContext:
         return os.path.normpath(os.path.join(self.pipeline.folder, templates.render(text, ctx)))
 
     def task_context(self, task: Task, attempt: int, output_path: str) -> tuple[dict, dict[str, str]]:
-        ctx = dict(self.context, task=task.id, attempt=attempt, env=self.env)
-        env = dict(self.env)
-        for k, v in task.env.items():
-            env[k] = templates.render(v, ctx)
-        env["PIPE_TASK"] = task.id
-        env["PIPE_ATTEMPT"] = str(attempt)
-        env["PIPE_OUTPUT"] = output_path
-        ctx["env"] = env
-        return ctx, env
+        """The template context of an attempt, and the environment it adds."""
+        ctx = dict(self.context, task=task.id, attempt=attempt)
+        ctx["env"] = self.env
+        added = dict(self.added)
+        if task.env:
+            for k, v in task.env.items():
+                added[k] = templates.render(v, ctx)
+        added["PIPE_TASK"] = task.id
+        added["PIPE_ATTEMPT"] = str(attempt)
+        added["PIPE_OUTPUT"] = output_path
+        ctx["env"] = {**self.env, **added} if task.env else dict(self.env, PIPE_TASK=task.id,
+                                                                   PIPE_ATTEMPT=str(attempt), PIPE_OUTPUT=output_path)
+        return ctx, added
 
-    def invocation(self, task: Task, attempt: int, output_path: str) -> Invocation:
-        ctx, env = self.task_context(task, attempt, output_path)
+    def attempt_spec(self, task: Task, attempt: int, output_path: str, log_path: str,
+                     priority: float = 0.0) -> AttemptSpec:
+        ctx, added = self.task_context(task, attempt, output_path)
         cwd = self._dir(task.workdir, ctx) if task.workdir is not None else self.workdir
+        python_call = None
         if task.python is not None:
             kwargs = {k: templates.render_value(v, ctx) for k, v in task.with_.items()}
-            call = {"entry": task.python, "folder": self.pipeline.folder, "kwargs": kwargs,
-                    "result": output_path + ".json",
-                    "context": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in ctx.items()}}
+            python_call = {"entry": task.python, "folder": self.pipeline.folder, "kwargs": kwargs,
+                           "result": output_path + ".json",
+                           "context": {k: (v.isoformat() if isinstance(v, datetime) else v)
+                                       for k, v in ctx.items() if k != "env"}}
+            argv: tuple[str, ...] = ("python", "-m", "pipeline_cli.pytask")
             shown = f"python {task.python}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-            return Invocation(python_argv(), env, cwd, shown, call)
-        if isinstance(task.run, str):
-            command = templates.render(task.run, ctx, shell=True)
-            return Invocation(shell_argv(command, task.shell), env, cwd, command)
-        argv = [templates.render(a, ctx) for a in task.run]
-        return Invocation(argv, env, cwd, display_argv(argv))
+        elif isinstance(task.run, str):
+            shown = templates.render(task.run, ctx, shell=True)
+            argv = tuple(shell_argv(shown, task.shell or self.pipeline.shell))
+        else:
+            argv = tuple(templates.render(a, ctx) for a in task.run)
+            shown = display_argv(argv)
+        return AttemptSpec(
+            key=f"{self.pipeline.name}/{self.run_id}/{task.id}/{attempt}", pipeline=self.pipeline.name,
+            run_id=self.run_id, task=task.id, attempt=attempt, argv=argv, env=added, cwd=cwd,
+            output_path=output_path, log_path=log_path, display=shown, python_call=python_call,
+            timeout=task.timeout or None, secrets=self.secret_values, resources=dict(task.resources or {}),
+            local_only=task.executor == "local", priority=priority)
 
     def paths(self, task: Task, attempt: int, field_: str) -> list[str]:
         """`sources` or `generates`, rendered; relative paths start at the pipeline's folder."""
@@ -164,6 +179,7 @@ def up_to_date(sources: list[str], generates: list[str]) -> bool:
     """Make's rule: every generated path exists and is newer than every source."""
     if not generates:
         return False
+
     def mtimes(patterns: list[str]) -> list[float] | None:
         found = []
         for p in patterns:
@@ -214,14 +230,17 @@ class _SafeReporter:
 
     def __init__(self, inner: Reporter):
         self.inner: Reporter | None = inner
+        self.lost_output = False
 
     def _call(self, name: str, *args: Any) -> None:
-        if self.inner is None:
+        hook = getattr(self.inner, name, None)
+        if hook is None:
             return
         try:
-            getattr(self.inner, name)(*args)
+            hook(*args)
         except OSError:
             self.inner = None
+            self.lost_output = True
             try:     # later writes (and the flush at exit) go nowhere instead of failing
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)
@@ -229,14 +248,8 @@ class _SafeReporter:
             except OSError:
                 pass
 
-    def run_started(self, run: RunView) -> None:
-        self._call("run_started", run)
-
-    def task_changed(self, run: RunView, task: TaskView) -> None:
-        self._call("task_changed", run, task)
-
-    def run_finished(self, run: RunView) -> None:
-        self._call("run_finished", run)
+    def __getattr__(self, name: str):
+        return lambda *args: self._call(name, *args)
 
 
 class Run:
@@ -245,56 +258,56 @@ class Run:
     def __init__(self, pipeline: Pipeline, state: StateDir, *, reporter: Reporter | None = None,
                  run_id: str, run_dir: Path, window: Window, params: dict[str, Any], selected: set[str],
                  kind: str = MANUAL, concurrency: int | None = None, fail_fast: bool = False,
-                 force: bool = False, kept: dict[str, TaskView] | None = None):
+                 force: bool = False, kept: dict[str, TaskView] | None = None,
+                 executor: Executor | None = None):
         self.pipeline, self.state = pipeline, state
         self.reporter = _SafeReporter(reporter) if reporter else NullReporter()
         self.run_id, self.dir, self.window, self.params = run_id, run_dir, window, params
         self.dag = Dag(pipeline)
         self.selected = selected
         self.kind = kind
-        self.concurrency = concurrency or pipeline.concurrency or os.cpu_count() or 1
+        self.executor = executor
+        self.concurrency = concurrency or pipeline.concurrency
         self.fail_fast, self.force = fail_fast, force
         self.kept = kept or {}
         self.ctx = RunContext(pipeline, run_id, window, params)
-        self.view = RunView(run_id=run_id, pipeline=pipeline.name, dir=run_dir, kind=kind,
-                            file=pipeline.path, logical_date=window.start.isoformat(),
-                            interval_start=window.start.isoformat(), interval_end=window.end.isoformat(),
-                            params=params)
-        for tid, t in self.kept.items():
-            self.view.tasks[tid] = t
-            if t.state in _OK:
-                self.ctx.tasks_outputs[tid] = {"outputs": t.outputs}
-        order = list(pipeline.tasks)
-        for tid in order:
-            if tid in selected:
-                previous = self.kept.get(tid)
-                self.view.tasks[tid] = TaskView(tid, attempt=previous.attempt if previous else 0)
-        self.view.selected = [t for t in order if t in selected or t in self.kept]
-        self.stop_reason: str | None = None
+        self.view = RunView(run_id=run_id, pipeline=pipeline.name, dir=run_dir)
         self.interrupted = False
+        self.signal_name: str | None = None
+        self.kill_now = False
         self.earlier: dict[str, TaskView] | None = None    # outputs of earlier runs, read on a first skip
+        self.keys: dict[str, str] = {}                      # running attempt key -> task id
+        self.durations: dict[str, float] = {}
 
     # -- events ---------------------------------------------------------------------
-    def _emit(self, task: TaskView, **extra: Any) -> None:
-        if self.ctx.redactor:
-            # The view is what reporters and --json print: masked (templates use ctx.tasks_outputs).
-            task.reason = self.ctx.redactor.value(task.reason)
-            task.outputs = self.ctx.redactor.value(task.outputs)
-        fields = {"task": task.id, "state": task.state, "attempt": task.attempt}
-        fields.update({k: v for k, v in extra.items() if v is not None})
-        self.log.append("task", **fields)
-        self.reporter.task_changed(self.view, task)
+    def _event(self, name: str, **fields: Any) -> None:
+        record = self.log.append(name, **fields)
+        apply(self.view, record)
+
+    def _record(self, changes: list[Change]) -> None:
+        for c in changes:
+            if c.state == SUCCEEDED:
+                self.ctx.tasks_outputs[c.task] = {"outputs": c.fields.get("outputs") or {}}
+                self.durations[c.task] = c.fields.get("duration") or 0.0
+            elif c.state == SKIPPED and "outputs" in c.fields:
+                self.ctx.tasks_outputs[c.task] = {"outputs": c.fields["outputs"]}
+            fields = {k: v for k, v in c.fields.items() if v is not None}
+            self._event(ev.TASK, task=c.task, state=c.state, **fields)
+            self.reporter.task_changed(self.view, self.view.tasks[c.task])
 
     def dry_run(self) -> Plan:
         plan = Plan(self.pipeline.name, self.view)
+        self.view.selected = [t for t in self.pipeline.tasks if t in self.selected]
+        for tid in self.view.selected:
+            self.view.tasks[tid] = TaskView(tid)
         self.ctx.context["tasks"] = _Placeholders()
         for tid in self.dag.order():
             if tid not in self.selected:
                 continue
             task = self.pipeline.tasks[tid]
             try:
-                inv = self.ctx.invocation(task, 1, "$PIPE_OUTPUT")
-                command, cwd = inv.display, inv.cwd
+                spec = self.ctx.attempt_spec(task, 1, "$PIPE_OUTPUT", "")
+                command, cwd = spec.display, spec.cwd
                 skip = (not self.force and bool(task.generates)
                         and up_to_date(self.ctx.paths(task, 1, "sources"), self.ctx.paths(task, 1, "generates")))
             except templates.TemplateError as e:
@@ -306,54 +319,89 @@ class Run:
                 "up_to_date": skip}))
         return plan
 
-    # -- the loop -------------------------------------------------------------------
-    def execute(self, resumed: bool = False) -> RunView:
+    # -- the run ----------------------------------------------------------------------
+    def execute(self, resumed: bool = False, earlier: RunView | None = None) -> RunView:
         # What exists now (the pipeline, its graph, the views) lives as long as the run:
         # the cyclic collector need not walk it again at each collection of the loop's
         # short-lived garbage (a tenth of a 10,000-task run went to that).
         gc.freeze()
-        redact = self.ctx.redactor.value if self.ctx.redactor else None
-        self.log = EventLog(self.dir / "events.jsonl", redact)
-        started = now_utc()
-        if resumed:
-            self.log.append("run_resumed", tasks=sorted(self.selected), **me())
-        else:
-            self.log.append("run_started", format=1, run_id=self.run_id, pipeline=self.pipeline.name,
-                            file=self.pipeline.path, digest=self.pipeline.digest, kind=self.kind,
-                            logical_date=self.view.logical_date, interval_start=self.view.interval_start,
-                            interval_end=self.view.interval_end, params=self.params,
-                            tasks=self.view.selected, **me())
-            # Tasks left out by --only/--from whose earlier outputs this run uses: recorded, so
-            # that a replay (status, resume) sees them as the run did, not as unstarted.
-            for tid, t in self.kept.items():
-                t.reason = t.reason or "not in this run: outputs kept from an earlier run"
-                self.log.append("task", task=tid, state=t.state, attempt=t.attempt, reason=t.reason,
-                                outputs=t.outputs)
-        self.view.started = self.view.started or iso(started)
-        self.reporter.run_started(self.view)
-        previous_handlers = self._install_signals()
+        self.log = EventLog(self.dir / "events.jsonl", self.ctx.redactor.value if self.ctx.redactor else None)
+        if self.executor is None:
+            from .executors import make_executor
+
+            self.executor = make_executor()
+        executor = self.executor
         try:
-            self._loop()
+            if resumed:
+                self._replay_earlier(earlier)
+                self._event(ev.RUN_RESUMED, tasks=sorted(self.selected), executor=executor.name, **me())
+            else:
+                self._start_events()
+            self.reporter.run_started(self.view)
+            previous_handlers = self._install_signals()
+            hard = False
+            try:
+                executor.open(self.wake_r)
+                self._loop()
+            finally:
+                hard = self.interrupted
+                executor.close(hard=hard)
+                self._restore_signals(previous_handlers)
+            self._finish()
         finally:
-            self._restore_signals(previous_handlers)
-        tasks = self.view.tasks.values()
-        if self.interrupted:
-            self.view.state = RUN_INTERRUPTED
-        elif any(t.state in _BAD for t in tasks) or any(t.state in (PENDING, RETRYING) for t in tasks):
-            self.view.state = RUN_FAILED
-        else:
-            self.view.state = RUN_SUCCEEDED
-        counts: dict[str, int] = {}
-        for t in tasks:
-            counts[t.state] = counts.get(t.state, 0) + 1
-        self.view.finished = iso(now_utc())
-        self.log.append("run_finished", state=self.view.state, counts=counts,
-                        **({"reason": self.stop_reason} if self.stop_reason else {}))
-        self.log.close()
+            self.log.close()
+            gc.unfreeze()
         self.state.save_estimates(self.pipeline.name, self.durations)
+        self._after_run()
         self.reporter.run_finished(self.view)
         return self.view
 
+    def _start_events(self) -> None:
+        order = list(self.pipeline.tasks)
+        selected = [t for t in order if t in self.selected or t in self.kept]
+        self._event(ev.RUN_STARTED, format=ev.EVENT_FORMAT, run_id=self.run_id, pipeline=self.pipeline.name,
+                    file=self.pipeline.path, digest=self.pipeline.digest, kind=self.kind,
+                    logical_date=self.window.start.isoformat(), interval_start=self.window.start.isoformat(),
+                    interval_end=self.window.end.isoformat(), params=self.params, tasks=selected,
+                    executor=self.executor.name, **me())
+        # Tasks left out by --only/--from whose earlier outputs this run uses: recorded, so
+        # that a replay (status, resume) sees them as the run did, not as unstarted.
+        for tid, t in self.kept.items():
+            self.ctx.tasks_outputs[tid] = {"outputs": t.outputs}
+            self._event(ev.TASK, task=tid, state=t.state, attempt=t.attempt,
+                        reason=t.reason or "not in this run: outputs kept from an earlier run", outputs=t.outputs)
+
+    def _replay_earlier(self, earlier: RunView) -> None:
+        """A resumed run goes on from its own events: its view, and the outputs of kept tasks."""
+        self.view = earlier
+        for tid, t in earlier.tasks.items():
+            if tid not in self.selected and t.state in OK_STATES:
+                self.ctx.tasks_outputs[tid] = {"outputs": t.outputs}
+
+    def _finish(self) -> None:
+        m = self.machine
+        states = [self.view.tasks[t].state for t in self.view.selected if t in self.view.tasks]
+        if self.interrupted:
+            state = RUN_INTERRUPTED
+        elif any(s in BAD_STATES or s in (PENDING, RETRYING, RUNNING, CANCELLED) for s in states):
+            state = RUN_FAILED
+        else:
+            state = RUN_SUCCEEDED
+        extra: dict[str, Any] = {"counts": self.view.counts()}
+        if m.stop_reason:
+            extra["reason"] = m.stop_reason
+        if m.first_failure:
+            extra["first_failure"] = m.first_failure
+        self._event(ev.RUN_FINISHED, state=state, **extra)
+
+    def _after_run(self) -> None:
+        """After the final event is on disk: what follows a run (notifications)."""
+        if self.pipeline.notify is not None:
+            from . import notify
+
+            notify.after_run(self.pipeline, self.view, self.state, self.kind)
+
+    # -- signals ------------------------------------------------------------------------
     def _install_signals(self):
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -378,198 +426,91 @@ class Run:
 
     def _on_signal(self, signum, frame) -> None:
         if self.interrupted:
-            # A second signal: no more grace.
-            for a in self.running.values():
-                signal_group(a.pid, signal.SIGKILL)
+            self.kill_now = True          # a second signal: no more grace
         self.interrupted = True
-        self.stop_reason = f"interrupted by {signal.Signals(signum).name}"
+        self.signal_name = signal.Signals(signum).name
 
+    # -- the loop -------------------------------------------------------------------------
     def _loop(self) -> None:
         tasks = self.pipeline.tasks
         rank = self.dag.priorities(self.state.estimates(self.pipeline.name))
-        self.durations: dict[str, float] = {}
-        self.running: dict[str, Attempt] = {}
-        self.tries: dict[str, int] = {}
-        waiting: dict[str, int] = {}
-        ready: list[tuple[tuple[float, float, int], str]] = []
-        retry_at: list[tuple[float, str]] = []
-        groups: list[int] = []
-        sel = selectors.DefaultSelector()
-        sel.register(self.wake_r, selectors.EVENT_READ, None)
-        use_pidfd = hasattr(os, "pidfd_open")
-
-        def dep_state(d: str) -> str:
-            t = self.view.tasks.get(d)
-            if d in self.selected or t is not None:
-                return t.state if t is not None else PENDING
-            return SUCCEEDED     # outside this run (--only, --from): taken as done
-
-        def settle(tid: str) -> None:
-            """All of tid's dependencies are finished: run it, or decide it without running."""
-            states = [dep_state(d) for d in tasks[tid].deps]
-            trigger = tasks[tid].trigger
-            any_ok = any(s in _OK for s in states)
-            any_bad = any(s in _BAD for s in states)
-            if trigger == "all_done" or (trigger in ("all_success", "none_failed") and not any_bad) \
-                    or (trigger == "one_failed" and any_bad) \
-                    or (trigger == "all_failed" and all(s in _BAD for s in states) and states) \
-                    or (trigger == "one_success" and any_ok) or not states:
-                heapq.heappush(ready, (rank[tid], tid))
-            elif trigger in ("one_failed", "all_failed"):
-                finish(tid, SKIPPED, reason=f"trigger {trigger} not met")
-            else:
-                failed = [d for d, s in zip(tasks[tid].deps, states) if s in _BAD]
-                finish(tid, UPSTREAM_FAILED, reason=f"upstream failed: {', '.join(failed) or 'none succeeded'}")
-
-        def finish(tid: str, state: str, **extra: Any) -> None:
-            view = self.view.tasks[tid]
-            view.state = state
-            view.reason = extra.get("reason")
-            if "duration" in extra:
-                view.duration = extra["duration"]
-            if "exit_code" in extra:
-                view.exit_code = extra["exit_code"]
-            if "outputs" in extra:
-                view.outputs = extra["outputs"]
-                self.ctx.tasks_outputs[tid] = {"outputs": view.outputs}
-            view.finished = iso(now_utc())
-            self._emit(view, **extra)
-            if state == FAILED and self.fail_fast and not self.stop_reason:
-                self.stop_reason = f"--fail-fast: {tid} failed"
-            for child in self.dag.downstream[tid]:
-                if child in waiting:
-                    waiting[child] -= 1
-                    if waiting[child] == 0 and not self.stop_reason:
-                        del waiting[child]
-                        settle(child)
-
-        def launch(tid: str) -> None:
-            task = tasks[tid]
-            view = self.view.tasks[tid]
-            view.attempt += 1
-            self.tries[tid] = self.tries.get(tid, 0) + 1
-            first = self.tries[tid] == 1
-            if first and task.generates and not self.force:
-                try:
-                    fresh = up_to_date(self.ctx.paths(task, view.attempt, "sources"),
-                                       self.ctx.paths(task, view.attempt, "generates"))
-                except templates.TemplateError:
-                    fresh = False
-                if fresh:
-                    view.attempt -= 1
-                    # Downstream templates may read its outputs: those of its last success.
-                    if self.earlier is None:
-                        self.earlier = _outputs_from_earlier(self.pipeline, self.state, self.window, set(tasks))
-                    previous = self.earlier.get(tid)
-                    finish(tid, SKIPPED, reason="up to date", outputs=previous.outputs if previous else {})
-                    return
-            name = f"{tid}.{view.attempt}"
-            out_path = self.dir / "outputs" / name
-            try:
-                inv = self.ctx.invocation(task, view.attempt, str(out_path))
-            except (templates.TemplateError, UsageError) as e:
-                finish(tid, FAILED, reason=str(getattr(e, "message", e)))
-                return
-            attempt = Attempt(tid, view.attempt, self.dir / "logs" / f"{name}.log", out_path, task.timeout)
-            view.state, view.started, view.finished, view.duration, view.reason = RUNNING, iso(now_utc()), None, None, None
-            self._emit(view)
-            attempt.start(inv, self.ctx.redactor)
-            self.running[tid] = attempt
-            if attempt.pid:
-                groups.append(attempt.pid)
-            if attempt.pidfd >= 0:
-                sel.register(attempt.pidfd, selectors.EVENT_READ, tid)
-            if attempt.pipe_fd >= 0:
-                sel.register(attempt.pipe_fd, selectors.EVENT_READ, ("pipe", tid))
-
-        def reap(tid: str) -> None:
-            attempt = self.running.pop(tid)
-            for fd in (attempt.pidfd, attempt.pipe_fd):
-                if fd >= 0:
-                    sel.unregister(fd)
-            outcome = attempt.finish()
-            task = tasks[tid]
-            view = self.view.tasks[tid]
-            if outcome.ok:
-                self.durations[tid] = outcome.duration
-                finish(tid, SUCCEEDED, duration=outcome.duration, exit_code=0, outputs=outcome.outputs)
-            elif self.tries[tid] <= task.retries and not self.stop_reason and not self.interrupted:
-                delay = task.retry_delay * (task.retry_backoff ** (self.tries[tid] - 1))
-                view.state, view.reason, view.duration = RETRYING, outcome.reason, outcome.duration
-                self._emit(view, reason=outcome.reason, exit_code=outcome.exit_code,
-                           duration=outcome.duration, retry_in=round(delay, 3))
-                heapq.heappush(retry_at, (time.monotonic() + delay, tid))
-            else:
-                reason = outcome.reason
-                if self.interrupted and attempt.kill_reason:
-                    reason = "interrupted"
-                finish(tid, FAILED, duration=outcome.duration, exit_code=outcome.exit_code, reason=reason)
-
-        # Seed: tasks whose dependencies inside the run are all done.
-        for tid in tasks:
-            if tid not in self.selected:
-                continue
-            inside = [d for d in tasks[tid].deps if d in self.selected]
-            if inside:
-                waiting[tid] = len(inside)
-        for tid in tasks:
-            if tid in self.selected and tid not in waiting:
-                settle(tid)
-
-        stopping_sent = False
-        try:
-            while True:
-                stopping = self.interrupted or self.stop_reason is not None
-                if stopping and not stopping_sent:
-                    stopping_sent = True
-                    why = "interrupted" if self.interrupted else "stopped by --fail-fast"
-                    for a in self.running.values():
-                        a.stop(why)
-                while not stopping and retry_at and retry_at[0][0] <= time.monotonic():
-                    _, tid = heapq.heappop(retry_at)
-                    heapq.heappush(ready, (rank[tid], tid))
-                while not stopping and ready and len(self.running) < self.concurrency:
-                    _, tid = heapq.heappop(ready)
-                    launch(tid)
-                    stopping = self.interrupted or self.stop_reason is not None
-                if not self.running and (stopping or (not ready and not retry_at)):
+        outside = {tid: t.state for tid, t in self.view.tasks.items() if tid not in self.selected}
+        tries = {tid: self.view.tasks[tid].attempt for tid in self.selected if tid in self.view.tasks}
+        m = self.machine = RunMachine(tasks, self.dag.downstream, self.selected, rank, outside, tries,
+                                      self.fail_fast)
+        executor = self.executor
+        limit = self.concurrency or executor.capacity()
+        self._check_executor(rank)
+        self._record(m.start())
+        stopping = False
+        while True:
+            if not stopping and (self.interrupted or m.stop_reason):
+                stopping = True
+                why = f"interrupted by {self.signal_name}" if self.interrupted else m.stop_reason
+                if self.interrupted:
+                    self.reporter.stopping(self.view, self.signal_name)
+                self._record(m.stop(why))
+                for key in list(self.keys):
+                    executor.cancel(key, why)
+            if self.kill_now:
+                executor.kill_all()
+                self.kill_now = False
+            m.release_retries(time.monotonic())
+            while len(self.keys) < limit and (tid := m.take_ready()) is not None:
+                self._launch(tid, rank[tid])
+                if self.interrupted or m.stop_reason:
                     break
-                # Wait for something to happen.
-                deadlines = [d for d in (a.next_deadline() for a in self.running.values()) if d is not None]
-                if retry_at and not stopping:
-                    deadlines.append(retry_at[0][0])
-                now = time.monotonic()
-                timeout = max(0.0, min(deadlines) - now) if deadlines else None
-                if not use_pidfd or any(a.pidfd < 0 for a in self.running.values()):
-                    # (an attempt that could not start has no pidfd to wake us: poll it)
-                    timeout = 0.01 if timeout is None else min(timeout, 0.01)
-                done = []
-                for key, _ in sel.select(timeout):
-                    if key.data is None:
-                        try:
-                            while os.read(self.wake_r, 512):
-                                pass
-                        except BlockingIOError:
-                            pass
-                    elif isinstance(key.data, tuple):
-                        attempt = self.running.get(key.data[1])
-                        if attempt is not None and not attempt.pump():
-                            sel.unregister(attempt.pipe_fd)
-                            os.close(attempt.pipe_fd)
-                            attempt.pipe_fd = -1
-                            os.write(attempt.log_fd, attempt.stream.close())
-                    else:
-                        done.append(key.data)
-                now = time.monotonic()
-                for tid, a in list(self.running.items()):
-                    a.on_time(now)
-                    if (tid in done or not use_pidfd or a.pidfd < 0) and a.poll():
-                        reap(tid)
-        finally:
-            if self.interrupted:
-                for pid in groups:     # anything left of any task of this run
-                    signal_group(pid, signal.SIGKILL)
-            sel.close()
+            if m.over() and not self.keys:
+                break
+            nxt = m.next_retry()
+            timeout = None if nxt is None else max(0.0, nxt - time.monotonic())
+            for key, outcome in executor.wait(timeout):
+                tid = self.keys.pop(key, None)
+                if tid is not None:
+                    self._record(m.finished(tid, outcome, time.monotonic()))
+
+    def _check_executor(self, rank) -> None:
+        previews = []
+        for tid in self.selected:
+            task = self.pipeline.tasks[tid]
+            if task.resources or task.executor:
+                previews.append(AttemptSpec(key=f"check/{tid}", pipeline=self.pipeline.name, run_id=self.run_id,
+                                            task=tid, attempt=0, argv=(), env={}, cwd=self.pipeline.folder,
+                                            output_path="", log_path="", display="",
+                                            resources=dict(task.resources or {}),
+                                            local_only=task.executor == "local"))
+        self.executor.check(previews, self.pipeline.path)
+
+    def _launch(self, tid: str, rank: tuple) -> None:
+        task = self.pipeline.tasks[tid]
+        m = self.machine
+        if m.tries[tid] == 0 and task.generates and not self.force and self._fresh(task, m.attempts[tid] + 1):
+            # Downstream templates may read its outputs: those of its last success.
+            if self.earlier is None:
+                self.earlier = _outputs_from_earlier(self.pipeline, self.state, self.window, set(self.pipeline.tasks))
+            previous = self.earlier.get(tid)
+            self._record(m.not_run(tid, SKIPPED, reason="up to date", outputs=previous.outputs if previous else {}))
+            return
+        attempt = m.attempts[tid] + 1
+        name = f"{tid}.{attempt}"
+        try:
+            spec = self.ctx.attempt_spec(task, attempt, str(self.dir / "outputs" / name),
+                                         str(self.dir / "logs" / f"{name}.log"), priority=-rank[0])
+        except (templates.TemplateError, UsageError) as e:
+            m.attempts[tid] = attempt
+            self._record(m.not_run(tid, "failed", reason=str(getattr(e, "message", e))))
+            return
+        change = m.started(tid)
+        started = self.executor.submit(spec)
+        self.keys[spec.key] = tid
+        change.fields.update(worker=started.worker, pgid=started.pgid, pgid_start=started.pgid_start)
+        self._record([change])
+
+    def _fresh(self, task: Task, attempt: int) -> bool:
+        try:
+            return up_to_date(self.ctx.paths(task, attempt, "sources"), self.ctx.paths(task, attempt, "generates"))
+        except templates.TemplateError:
+            return False
 
 
 def new_run(pipeline: Pipeline, state: StateDir, *, reporter: Reporter | None = None,
@@ -577,7 +518,7 @@ def new_run(pipeline: Pipeline, state: StateDir, *, reporter: Reporter | None = 
             only: list[str] | None = None, from_: list[str] | None = None, force: bool = False,
             concurrency: int | None = None, fail_fast: bool = False, kind: str = MANUAL,
             window: Window | None = None, now: datetime | None = None, claim: bool | None = None,
-            dry_run: bool = False) -> RunView | Plan:
+            dry_run: bool = False, executor: Executor | None = None) -> RunView | Plan:
     """Start and finish a new run (or, with dry_run, return its plan and write nothing)."""
     now = now or now_utc()
     merged = check_params(pipeline, params or {})
@@ -590,13 +531,18 @@ def new_run(pipeline: Pipeline, state: StateDir, *, reporter: Reporter | None = 
         return run.dry_run()
     kept = _outputs_from_earlier(pipeline, state, window, set(pipeline.tasks) - selected) if len(selected) < len(pipeline.tasks) else {}
     run_id, run_dir = state.new_run(pipeline.name, kind)
-    run = Run(pipeline, state, reporter=reporter, run_id=run_id, run_dir=run_dir, window=window,
-              params=merged, selected=selected, kind=kind, concurrency=concurrency, fail_fast=fail_fast,
-              force=force, kept=kept)
-    if claim if claim is not None else (date is not None and pipeline.schedule):
-        state.claim(pipeline.name, start=window.start.astimezone(timezone.utc).isoformat(),
-                    end=window.end.astimezone(timezone.utc).isoformat(), run_id=run_id, kind=kind)
-    return run.execute()
+    lock = state.run_lock(run_dir)
+    lock.acquire(wait=False)
+    try:
+        run = Run(pipeline, state, reporter=reporter, run_id=run_id, run_dir=run_dir, window=window,
+                  params=merged, selected=selected, kind=kind, concurrency=concurrency, fail_fast=fail_fast,
+                  force=force, kept=kept, executor=executor)
+        if claim if claim is not None else (date is not None and pipeline.schedule):
+            state.claim(pipeline.name, start=window.start.astimezone(timezone.utc).isoformat(),
+                        end=window.end.astimezone(timezone.utc).isoformat(), run_id=run_id, kind=kind)
+        return run.execute()
+    finally:
+        lock.release()
 
 
 def _outputs_from_earlier(pipeline: Pipeline, state: StateDir, window: Window, tasks: set[str]) -> dict[str, TaskView]:
@@ -608,40 +554,61 @@ def _outputs_from_earlier(pipeline: Pipeline, state: StateDir, window: Window, t
         if pipeline.schedule and run.logical_date != logical:
             continue     # without a schedule every run has its own time: the latest outputs count
         for tid, t in run.tasks.items():
-            if tid in tasks and tid not in kept and t.state in _OK:
+            if tid in tasks and tid not in kept and t.state in OK_STATES:
                 kept[tid] = TaskView(tid, state=t.state, attempt=0, outputs=t.outputs)
     return kept
 
 
 def resume(pipeline: Pipeline, state: StateDir, run_id: str | None, *, reporter: Reporter | None = None,
-           from_: list[str] | None = None, concurrency: int | None = None, fail_fast: bool = False) -> RunView:
-    """Rerun a run's failed, upstream_failed, interrupted and unstarted tasks (with --from: T and
+           from_: list[str] | None = None, concurrency: int | None = None, fail_fast: bool = False,
+           executor: Executor | None = None) -> RunView:
+    """Rerun a run's failed, upstream_failed, cancelled and unstarted tasks (with --from: T and
     everything downstream of it), in the same run, keeping the others and their outputs."""
     old = state.run(pipeline.name, run_id)
-    if old.state == RUN_RUNNING:
-        raise UsageError(f"run {old.run_id} is still running (pid {old.pid}); it can be resumed once it has stopped")
-    dag = Dag(pipeline)
-    known = [t for t in old.selected if t in pipeline.tasks]
-    if from_:
-        rerun = dag.descendants(dag.check_ids(from_, "--from"))
-    else:
-        rerun = {t for t in known if old.tasks.get(t, TaskView(t)).state not in _OK}
-    if not rerun:
-        raise UsageError(f"run {old.run_id} has nothing to resume: every task succeeded or was skipped "
-                         "(use --from TASK to rerun a task and what follows it)")
-    kept = {t: v for t, v in old.tasks.items() if t not in rerun and t in pipeline.tasks}
-    for t in rerun:
-        if t in old.tasks:
-            kept.pop(t, None)
-    window = Window(datetime.fromisoformat(old.interval_start), datetime.fromisoformat(old.interval_end))
-    run = Run(pipeline, state, reporter=reporter, run_id=old.run_id, run_dir=old.dir, window=window,
-              params=old.params, selected=rerun, kind=old.kind, concurrency=concurrency, fail_fast=fail_fast,
-              kept=kept)
-    for t in rerun:
-        if t in old.tasks:
-            run.view.tasks[t].attempt = old.tasks[t].attempt
-    run.view.started = old.started
-    return run.execute(resumed=True)
+    lock = state.run_lock(old.dir)
+    if old.state == RUN_RUNNING or not lock.acquire(wait=False):
+        where = f" on {old.host}" if old.host and old.host != me()["host"] else ""
+        raise UsageError(f"run {old.run_id} is still running{where} (pid {old.pid}); "
+                         "it can be resumed once it has stopped")
+    try:
+        old = state.run(pipeline.name, old.run_id)     # as it is now that we hold its lock
+        dag = Dag(pipeline)
+        known = [t for t in old.selected if t in pipeline.tasks]
+        if from_:
+            rerun = dag.descendants(dag.check_ids(from_, "--from"))
+        else:
+            rerun = {t for t in known if old.tasks.get(t, TaskView(t)).state not in OK_STATES}
+        if not rerun:
+            raise UsageError(f"run {old.run_id} has nothing to resume: every task succeeded or was skipped "
+                             "(use --from TASK to rerun a task and what follows it)")
+        _stop_leftovers(old, rerun)
+        window = Window(datetime.fromisoformat(old.interval_start), datetime.fromisoformat(old.interval_end))
+        run = Run(pipeline, state, reporter=reporter, run_id=old.run_id, run_dir=old.dir, window=window,
+                  params=old.params, selected=rerun, kind=old.kind, concurrency=concurrency, fail_fast=fail_fast,
+                  executor=executor)
+        return run.execute(resumed=True, earlier=old)
+    finally:
+        lock.release()
+
+
+def _stop_leftovers(old: RunView, tasks: set[str]) -> None:
+    """Before a task runs again, what is left of its earlier attempt (its `pipe` was killed and
+    the attempt's process group lives on) is stopped, so that an attempt never runs twice at once."""
+    from .executors.base import KILL_GRACE, signal_group
+    from .state.liveness import group_alive
+
+    groups = [(t.pgid, t.pgid_start) for tid, t in old.tasks.items() if tid in tasks and t.pgid]
+    alive = [(g, s) for g, s in groups if group_alive(g, s)]
+    if not alive:
+        return
+    for g, _ in alive:
+        signal_group(g, signal.SIGTERM)
+    deadline = time.monotonic() + KILL_GRACE
+    while time.monotonic() < deadline and any(group_alive(g, s) for g, s in alive):
+        time.sleep(0.05)
+    for g, s in alive:
+        if group_alive(g, s):
+            signal_group(g, signal.SIGKILL)
 
 
 def exit_code(view: RunView) -> int:

@@ -1,0 +1,309 @@
+"""The events of a run: their names and fields, their JSON, and the one reducer that turns
+them into a run's view. The runner applies each event it writes with `apply`, and every
+reader (status, list, logs, tick, the web UI) replays the file with the same `apply`, so
+the two can never disagree.
+
+A run's events.jsonl (keep stable: persisted):
+    run_started   format, run_id, pipeline, file, digest, kind, logical_date, interval_start,
+                  interval_end, params, tasks, executor, pid, pid_start, host
+    run_resumed   tasks, pid, pid_start, host
+    task          task, state, attempt [, reason, exit_code, duration, outputs, retry_in,
+                  worker, pgid, pgid_start]
+    run_finished  state
+    notify        when, target, ok [, error]          (after run_finished: deliveries)
+Every event also has `event` and `time` (ISO 8601, UTC). Events are written with one
+write() each, straight to the file, so a SIGKILL loses at most the line being written; a
+reader skips a torn or garbled line and counts it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from ..model import (CANCELLED, FINISHED_STATES, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED,
+                     RUN_RUNNING, RUNNING)
+
+EVENT_FORMAT = 1     # keep stable: persisted; a reader refuses a newer format
+
+RUN_STARTED = "run_started"
+RUN_RESUMED = "run_resumed"
+TASK = "task"
+RUN_FINISHED = "run_finished"
+NOTIFY = "notify"
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+class EventLog:
+    """An append-only JSON Lines file; every event is one write() of one whole line."""
+
+    def __init__(self, path: Path, redact: Callable[[Any], Any] | None = None):
+        self.path = path
+        self.redact = redact
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # A torn last line (its writer was killed mid-write) must not swallow our first event.
+        try:
+            with open(path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+        except OSError:        # empty (or unreadable) file
+            torn = False
+        if torn:
+            os.write(self.fd, b"\n")
+
+    def append(self, event: str, **fields: Any) -> dict:
+        """Write one event; return it as written (masked), for the reducer."""
+        record = {"event": event, "time": iso(now_utc()), **fields}
+        if self.redact is not None:
+            record = self.redact(record)
+        os.write(self.fd, (_encode(record) + "\n").encode())
+        return record
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def parse_lines(data: bytes) -> tuple[list[dict], int]:
+    """The events in whole lines of bytes, and how many lines were skipped (torn or garbled)."""
+    events, skipped = [], 0
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            skipped += 1
+            continue
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            events.append(event)
+        else:
+            skipped += 1
+    return events, skipped
+
+
+def read_from(path: Path, offset: int = 0, final: bool = True) -> tuple[list[dict], int, int]:
+    """Events from byte `offset`: (events, skipped lines, new offset). With `final`, a last
+    line without its newline is read too (the file is complete, or its writer died);
+    without it, that line is left for the next read (a live follower)."""
+    try:
+        with open(path, "rb") as f:
+            if offset:
+                f.seek(offset)
+            data = f.read()
+    except OSError:
+        return [], 0, offset
+    if not final:
+        end = data.rfind(b"\n") + 1
+        data = data[:end]
+    events, skipped = parse_lines(data)
+    return events, skipped, offset + len(data)
+
+
+def read_events(path: Path) -> tuple[list[dict], int]:
+    """The events of a file, and how many lines were skipped."""
+    events, skipped, _ = read_from(path)
+    return events, skipped
+
+
+@dataclass
+class AttemptView:
+    number: int
+    state: str = RUNNING
+    started: str | None = None
+    finished: str | None = None
+    duration: float | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    worker: str | None = None
+
+    def to_json(self) -> dict:
+        return {"attempt": self.number, "state": self.state, "started": self.started, "finished": self.finished,
+                "duration": self.duration, "exit_code": self.exit_code, "reason": self.reason, "worker": self.worker}
+
+
+@dataclass
+class TaskView:
+    id: str
+    state: str = PENDING
+    attempt: int = 0
+    started: str | None = None
+    finished: str | None = None
+    duration: float | None = None
+    reason: str | None = None
+    exit_code: int | None = None
+    outputs: dict = field(default_factory=dict)
+    worker: str | None = None
+    pgid: int | None = None            # the running attempt's process group (local), for resume
+    pgid_start: str | None = None
+    attempts: list[AttemptView] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"state": self.state, "attempt": self.attempt, "started": self.started, "finished": self.finished,
+                "duration": self.duration, "reason": self.reason, "exit_code": self.exit_code,
+                "outputs": self.outputs, "worker": self.worker}
+
+
+@dataclass
+class RunView:
+    """A run, as its events tell it."""
+
+    run_id: str
+    pipeline: str
+    dir: Path
+    state: str = RUN_RUNNING
+    kind: str = "manual"
+    file: str | None = None
+    logical_date: str | None = None
+    interval_start: str | None = None
+    interval_end: str | None = None
+    params: dict = field(default_factory=dict)
+    started: str | None = None
+    finished: str | None = None
+    resumed: str | None = None         # when the latest resume began
+    active_seconds: float = 0.0        # time spent running before the latest (re)start
+    selected: list[str] = field(default_factory=list)
+    tasks: dict[str, TaskView] = field(default_factory=dict)
+    skipped_lines: int = 0
+    pid: int | None = None
+    pid_start: str | None = None
+    host: str | None = None
+    executor: str | None = None
+    format: int | None = None
+    ended: bool = False                # a run_finished event closes the latest (re)start
+    notifications: list[dict] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        """Time spent running: a resumed run does not count the idle time before the resume."""
+        begin = self.resumed or self.started
+        if not begin:
+            return None
+        end = datetime.fromisoformat(self.finished) if self.finished else now_utc()
+        return round(self.active_seconds + (end - datetime.fromisoformat(begin)).total_seconds(), 3)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for tid in self.selected or list(self.tasks):
+            t = self.tasks.get(tid)
+            if t is not None:
+                counts[t.state] = counts.get(t.state, 0) + 1
+        return counts
+
+    def to_json(self) -> dict:
+        return {
+            "run_id": self.run_id, "pipeline": self.pipeline, "state": self.state, "kind": self.kind,
+            "logical_date": self.logical_date, "data_interval_start": self.interval_start,
+            "data_interval_end": self.interval_end, "params": self.params, "started": self.started,
+            "finished": self.finished, "duration": self.duration, "host": self.host, "executor": self.executor,
+            "tasks": {t.id: t.to_json() for t in self.tasks.values()},
+            "notifications": self.notifications,
+            "skipped_lines": self.skipped_lines,
+        }
+
+
+def apply(run: RunView, e: dict) -> None:
+    """The reducer: one event into a run's view."""
+    kind = e.get("event")
+    if kind == TASK:
+        _apply_task(run, e)
+    elif kind == RUN_STARTED:
+        run.format = e.get("format")
+        run.kind = e.get("kind", run.kind)
+        run.file = e.get("file")
+        run.logical_date = e.get("logical_date")
+        run.interval_start = e.get("interval_start")
+        run.interval_end = e.get("interval_end")
+        run.params = e.get("params") or {}
+        run.started = e.get("time")
+        run.executor = e.get("executor") or "local"
+        run.selected = list(e.get("tasks") or [])
+        for tid in run.selected:
+            run.tasks.setdefault(tid, TaskView(tid))
+        run.pid, run.pid_start, run.host = e.get("pid"), e.get("pid_start"), e.get("host")
+        run.ended = False
+    elif kind == RUN_RESUMED:
+        if run.finished and (run.resumed or run.started):
+            begin = datetime.fromisoformat(run.resumed or run.started)
+            run.active_seconds += (datetime.fromisoformat(run.finished) - begin).total_seconds()
+        run.resumed = e.get("time")
+        run.pid, run.pid_start, run.host = e.get("pid"), e.get("pid_start"), e.get("host")
+        run.finished = None
+        run.state = RUN_RUNNING
+        if e.get("executor"):
+            run.executor = e["executor"]
+        for tid in e.get("tasks") or []:
+            run.tasks.setdefault(tid, TaskView(tid))
+            if tid not in run.selected:
+                run.selected.append(tid)
+        run.ended = False
+    elif kind == RUN_FINISHED:
+        run.state = e.get("state", RUN_FAILED)
+        run.finished = e.get("time")
+        run.ended = True
+    elif kind == NOTIFY:
+        run.notifications.append({k: v for k, v in e.items() if k != "event"})
+
+
+def _apply_task(run: RunView, e: dict) -> None:
+    tid = e.get("task")
+    if not isinstance(tid, str):
+        return
+    t = run.tasks.get(tid)
+    if t is None:
+        t = run.tasks[tid] = TaskView(tid)
+    t.state = e.get("state", t.state)
+    t.attempt = e.get("attempt", t.attempt) or t.attempt
+    when = e.get("time")
+    if t.state == RUNNING:
+        t.started, t.finished, t.duration, t.reason, t.exit_code = when, None, None, None, None
+        t.worker, t.pgid, t.pgid_start = e.get("worker"), e.get("pgid"), e.get("pgid_start")
+        t.attempts.append(AttemptView(t.attempt, RUNNING, when, worker=t.worker))
+        return
+    for name in ("reason", "exit_code", "duration"):
+        if name in e:
+            setattr(t, name, e[name])
+    if "worker" in e:
+        t.worker = e["worker"]
+    if t.state in FINISHED_STATES:
+        t.finished = when
+    if "outputs" in e:
+        t.outputs = e["outputs"] or {}
+    t.pgid = t.pgid_start = None
+    if t.attempts and t.attempts[-1].number == t.attempt and t.attempts[-1].finished is None:
+        a = t.attempts[-1]
+        a.state, a.finished, a.duration = t.state, when, e.get("duration")
+        a.exit_code, a.reason = e.get("exit_code"), e.get("reason")
+
+
+def replay(run_id: str, pipeline: str, run_dir: Path, events: list[dict], skipped: int = 0) -> RunView:
+    run = RunView(run_id=run_id, pipeline=pipeline, dir=run_dir, skipped_lines=skipped)
+    for e in events:
+        apply(run, e)
+    return run
+
+
+def interrupted_view(run: RunView, why: str) -> RunView:
+    """The view of a run whose `pipe` died: its running tasks were stopped with it (cancelled,
+    not failed of their own: `resume` reruns them). A new view; `run` is left as it is."""
+    from dataclasses import replace
+
+    tasks = dict(run.tasks)
+    for tid, t in tasks.items():
+        if t.state in (RUNNING, RETRYING):
+            tasks[tid] = replace(t, state=CANCELLED, reason=why)
+    return replace(run, state=RUN_INTERRUPTED, tasks=tasks)

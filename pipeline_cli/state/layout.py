@@ -1,0 +1,93 @@
+"""Where everything lives in the state folder: the one place that knows the layout.
+
+    <state>/<pipeline>/runs/<run_id>/events.jsonl       append-only, one event a line
+    <state>/<pipeline>/runs/<run_id>/lock               held by the pipe running or resuming it
+    <state>/<pipeline>/runs/<run_id>/logs/<task>.<attempt>.log
+    <state>/<pipeline>/runs/<run_id>/outputs/<task>.<attempt>   $PIPE_OUTPUT (and .json)
+    <state>/<pipeline>/intervals.jsonl                  ledger: the intervals claimed by runs
+    <state>/<pipeline>/durations.json                   task duration estimates
+    <state>/<pipeline>/notify.json                      what notifications remember (streaks, deadlines)
+    <state>/<pipeline>/lock                             held by tick and backfill
+    <state>/cache/specs/                                validated pipeline files
+    <state>/cache/tick.json                             tick's "nothing due" cache
+
+Folders are 0700 and files 0600. Names that reach a path are checked here, so an id from a
+URL or a command line can never point outside the state folder.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..errors import UsageError
+
+RUN_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{9}Z-[a-z]+-[0-9a-f]{4}$")
+PIPELINE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+TASK_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+class NotFound(UsageError):
+    """A pipeline, run, task, attempt or log that does not exist (or a name that cannot)."""
+
+
+def check_name(kind: str, value: str, pattern: re.Pattern) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise NotFound(f"no {kind} {value!r}")
+    return value
+
+
+class Layout:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).absolute()     # tasks run elsewhere: their paths must be absolute
+
+    def pipeline_dir(self, pipeline: str) -> Path:
+        return self.root / check_name("pipeline", pipeline, PIPELINE_RE)
+
+    def runs_dir(self, pipeline: str) -> Path:
+        return self.pipeline_dir(pipeline) / "runs"
+
+    def run_dir(self, pipeline: str, run_id: str) -> Path:
+        return self.runs_dir(pipeline) / check_name("run", run_id, RUN_ID_RE)
+
+    def events(self, run_dir: Path) -> Path:
+        return run_dir / "events.jsonl"
+
+    def run_lock(self, run_dir: Path) -> Path:
+        return run_dir / "lock"
+
+    def logs_dir(self, run_dir: Path) -> Path:
+        return run_dir / "logs"
+
+    def outputs_dir(self, run_dir: Path) -> Path:
+        return run_dir / "outputs"
+
+    def log(self, run_dir: Path, task: str, attempt: int) -> Path:
+        return run_dir / "logs" / f"{check_name('task', task, TASK_RE)}.{int(attempt)}.log"
+
+    def output(self, run_dir: Path, task: str, attempt: int) -> Path:
+        return run_dir / "outputs" / f"{check_name('task', task, TASK_RE)}.{int(attempt)}"
+
+    def ledger(self, pipeline: str) -> Path:
+        return self.pipeline_dir(pipeline) / "intervals.jsonl"
+
+    def durations(self, pipeline: str) -> Path:
+        return self.pipeline_dir(pipeline) / "durations.json"
+
+    def notify_memory(self, pipeline: str) -> Path:
+        return self.pipeline_dir(pipeline) / "notify.json"
+
+    def pipeline_lock(self, pipeline: str) -> Path:
+        return self.pipeline_dir(pipeline) / "lock"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def spec_cache(self) -> Path:
+        return self.root / "cache" / "specs"
+
+    @property
+    def tick_cache(self) -> Path:
+        return self.root / "cache" / "tick.json"

@@ -1,0 +1,236 @@
+"""The run state machine, in-process: trigger rules, retries, fail-fast, cancel, lost
+attempts, resume and --only/--from, each a table row that runs in milliseconds. A second
+table drives the real runner with a scripted executor (no processes)."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline_cli import runner
+from pipeline_cli.dag import Dag
+from pipeline_cli.executors import base
+from pipeline_cli.executors.base import Outcome, Started
+from pipeline_cli.machine import RunMachine
+from pipeline_cli.model import Pipeline, Task
+from pipeline_cli.state import RunStore, StateDir
+
+
+def pipeline(spec: dict[str, dict]) -> Pipeline:
+    tasks = {tid: Task(id=tid, run="true", deps=tuple(t.get("deps", ())), retries=t.get("retries", 0),
+                       trigger=t.get("trigger", "all_success"), retry_delay=t.get("retry_delay", 0.0))
+             for tid, t in spec.items()}
+    return Pipeline(name="t", path="/nowhere/t.yaml", folder="/tmp", tasks=tasks)
+
+
+def drive(p: Pipeline, script: dict[str, list[str]], *, selected=None, outside=None, tries=None,
+          fail_fast=False, stop_after=None):
+    """Run the machine to its end, one attempt at a time, each attempt ending as `script`
+    says (default: succeeded). Returns (final states, starts in order, the machine)."""
+    dag = Dag(p)
+    m = RunMachine(p.tasks, dag.downstream, set(selected or p.tasks), dag.priorities({}), outside, tries, fail_fast)
+    states = {}
+    starts = []
+    for c in m.start():
+        states[c.task] = c.state
+    clock = 0.0
+    used = {t: 0 for t in p.tasks}
+    while not m.over():
+        m.release_retries(clock)
+        tid = m.take_ready()
+        if tid is None:
+            clock += 1000.0            # jump to the next retry
+            continue
+        m.started(tid)
+        starts.append(tid)
+        kinds = script.get(tid, [])
+        kind = kinds[used[tid]] if used[tid] < len(kinds) else base.SUCCEEDED
+        used[tid] += 1
+        for c in m.finished(tid, Outcome(kind=kind, reason=None if kind == base.SUCCEEDED else kind), clock):
+            states[c.task] = c.state
+        if stop_after == tid:
+            for c in m.stop("interrupted by SIGINT"):
+                states[c.task] = c.state
+    return states, starts, m
+
+
+CHAIN = {"a": {}, "b": {"deps": ["a"]}, "c": {"deps": ["b"]}}
+FAN = {"a": {}, "b": {}, "x": {"deps": ["a", "b"]}}
+
+
+@pytest.mark.parametrize("spec, script, expected", [
+    (CHAIN, {}, {"a": "succeeded", "b": "succeeded", "c": "succeeded"}),
+    (CHAIN, {"a": ["failed"]}, {"a": "failed", "b": "upstream_failed", "c": "upstream_failed"}),
+    (CHAIN, {"b": ["timed_out"]}, {"a": "succeeded", "b": "failed", "c": "upstream_failed"}),
+    (CHAIN, {"a": ["not_started"]}, {"a": "failed", "b": "upstream_failed", "c": "upstream_failed"}),
+    ({**FAN, "x": {"deps": ["a", "b"], "trigger": "all_done"}}, {"a": ["failed"]},
+     {"a": "failed", "b": "succeeded", "x": "succeeded"}),
+    ({**FAN, "x": {"deps": ["a", "b"], "trigger": "one_failed"}}, {"a": ["failed"]},
+     {"a": "failed", "b": "succeeded", "x": "succeeded"}),
+    ({**FAN, "x": {"deps": ["a", "b"], "trigger": "one_failed"}}, {},
+     {"a": "succeeded", "b": "succeeded", "x": "skipped"}),
+    ({**FAN, "x": {"deps": ["a", "b"], "trigger": "all_failed"}}, {"a": ["failed"]},
+     {"a": "failed", "b": "succeeded", "x": "skipped"}),
+    ({**FAN, "x": {"deps": ["a", "b"], "trigger": "all_failed"}}, {"a": ["failed"], "b": ["failed"]},
+     {"a": "failed", "b": "failed", "x": "succeeded"}),
+    ({**FAN, "x": {"deps": ["a", "b"], "trigger": "one_success"}}, {"a": ["failed"]},
+     {"a": "failed", "b": "succeeded", "x": "succeeded"}),
+    ({**FAN, "x": {"deps": ["a", "b"], "trigger": "one_success"}}, {"a": ["failed"], "b": ["failed"]},
+     {"a": "failed", "b": "failed", "x": "upstream_failed"}),
+    ({**FAN, "x": {"deps": ["a", "b"], "trigger": "none_failed"}}, {"b": ["failed"]},
+     {"a": "succeeded", "b": "failed", "x": "upstream_failed"}),
+    # A failed upstream reached through an upstream_failed one still counts as bad.
+    ({"a": {}, "b": {"deps": ["a"]}, "c": {"deps": ["b"], "trigger": "one_failed"}}, {"a": ["failed"]},
+     {"a": "failed", "b": "upstream_failed", "c": "succeeded"}),
+])
+def test_trigger_rules(spec, script, expected):
+    states, _, _ = drive(pipeline(spec), script)
+    assert states == expected
+
+
+@pytest.mark.parametrize("retries, script, state, attempts", [
+    (1, ["failed"], "succeeded", 2),                  # retried, then succeeded
+    (2, ["failed", "failed", "failed"], "failed", 3),  # retries exhausted
+    (1, ["lost"], "succeeded", 2),                    # a lost worker is retried like a failure
+    (0, ["lost"], "failed", 1),
+    (3, ["cancelled"], "cancelled", 1),               # stopped by pipe: never retried
+    (1, ["timed_out", "failed"], "failed", 2),
+])
+def test_retries(retries, script, state, attempts):
+    states, starts, m = drive(pipeline({"a": {"retries": retries}}), {"a": script})
+    assert states["a"] == state
+    assert starts.count("a") == attempts == m.attempts["a"]
+
+
+def test_fail_fast_starts_nothing_after_the_first_failure():
+    p = pipeline({"a": {}, "b": {}, "c": {}})
+    states, starts, m = drive(p, {"a": ["failed"]}, fail_fast=True)
+    assert starts == ["a"] and states == {"a": "failed"}
+    assert m.stop_reason == "--fail-fast: a failed" and m.first_failure == "a"
+
+
+def test_stop_cancels_a_task_waiting_for_its_retry():
+    p = pipeline({"a": {"retries": 2, "retry_delay": 60}, "b": {}})
+    dag = Dag(p)
+    m = RunMachine(p.tasks, dag.downstream, set(p.tasks), dag.priorities({}))
+    m.start()
+    a = m.take_ready()
+    m.started(a)
+    assert [c.state for c in m.finished(a, Outcome(kind=base.FAILED, reason="exit code 1"), 0.0)] == ["retrying"]
+    changes = m.stop("interrupted by SIGTERM")
+    assert [(c.task, c.state, c.fields["reason"]) for c in changes] == [("a", "cancelled", "interrupted by SIGTERM")]
+    assert m.take_ready() is None and m.next_retry() is None and m.over()
+
+
+def test_resume_numbers_attempts_on_and_keeps_done_tasks():
+    p = pipeline(CHAIN)
+    states, starts, m = drive(p, {}, selected={"b", "c"}, outside={"a": "succeeded"}, tries={"b": 2, "c": 0})
+    assert starts == ["b", "c"] and m.attempts == {"b": 3, "c": 1}
+    assert states == {"b": "succeeded", "c": "succeeded"}
+
+
+def test_only_takes_tasks_outside_the_run_as_done():
+    states, starts, _ = drive(pipeline(CHAIN), {}, selected={"c"})
+    assert starts == ["c"] and states == {"c": "succeeded"}
+
+
+def test_from_with_a_failed_kept_upstream_is_upstream_failed():
+    states, starts, _ = drive(pipeline(CHAIN), {}, selected={"b", "c"}, outside={"a": "failed"})
+    assert starts == [] and states == {"b": "upstream_failed", "c": "upstream_failed"}
+
+
+def test_longest_remaining_path_starts_first():
+    p = pipeline({"short": {}, "head": {}, "mid": {"deps": ["head"]}, "tail": {"deps": ["mid"]}})
+    _, starts, _ = drive(p, {})
+    assert starts[0] == "head"
+
+
+# -- the runner, driven by a scripted executor ------------------------------------------------
+
+class ScriptedExecutor:
+    """Ends each attempt as the script says, at once: the runner without processes."""
+
+    name = "scripted"
+
+    def __init__(self, script: dict[str, list[Outcome]]):
+        self.script = {t: list(o) for t, o in script.items()}
+        self.pending: list[tuple[str, Outcome]] = []
+        self.specs = []
+        self.cancelled: list[tuple[str, str]] = []
+
+    def open(self, wake_fd):
+        pass
+
+    def capacity(self):
+        return 4
+
+    def check(self, specs, pipeline_file):
+        pass
+
+    def submit(self, spec):
+        self.specs.append(spec)
+        Path(spec.log_path).write_text(f"log of {spec.task}\n")
+        queue = self.script.get(spec.task) or [Outcome(kind=base.SUCCEEDED)]
+        outcome = queue.pop(0) if len(queue) > 1 else queue[0]
+        self.pending.append((spec.key, outcome))
+        return Started(worker="tcp://10.9.8.7:1234")
+
+    def wait(self, timeout):
+        done, self.pending = self.pending, []
+        return done
+
+    def cancel(self, key, reason, grace=0):
+        self.cancelled.append((key, reason))
+
+    def kill_all(self):
+        pass
+
+    def running(self):
+        return len(self.pending)
+
+    def close(self, hard=False):
+        pass
+
+
+@pytest.fixture
+def state(tmp_path):
+    return StateDir(tmp_path / "state")
+
+
+def test_runner_records_worker_outputs_and_reasons(state, tmp_path):
+    p = pipeline({"a": {}, "b": {"deps": ["a"], "retries": 1}})
+    ex = ScriptedExecutor({"a": [Outcome(kind=base.SUCCEEDED, outputs={"n": 1}, worker="tcp://w1")],
+                           "b": [Outcome(kind=base.LOST, reason="worker lost", worker="tcp://w2"),
+                                 Outcome(kind=base.SUCCEEDED, worker="tcp://w3")]})
+    view = runner.new_run(p, state, executor=ex, now=None)
+    assert view.state == "succeeded"
+    assert view.tasks["a"].outputs == {"n": 1} and view.tasks["a"].worker == "tcp://w1"
+    assert [(a.number, a.state, a.reason, a.worker) for a in view.tasks["b"].attempts] == [
+        (1, "retrying", "worker lost", "tcp://10.9.8.7:1234"), (2, "succeeded", None, "tcp://10.9.8.7:1234")]
+    # every reader replays the same events into the same view
+    again = RunStore(state.root).run("t", view.run_id)
+    assert again.to_json() == view.to_json()
+    # attempt keys carry the run id, the task and the attempt
+    assert [s.key.split("/")[-2:] for s in ex.specs] == [["a", "1"], ["b", "1"], ["b", "2"]]
+    assert all(view.run_id in s.key for s in ex.specs)
+
+
+def test_runner_environment_holds_only_what_pipe_adds(state, monkeypatch):
+    monkeypatch.setenv("SOMETHING_OF_PIPES_OWN", "x")
+    p = pipeline({"a": {}})
+    ex = ScriptedExecutor({})
+    runner.new_run(p, state, executor=ex)
+    env = ex.specs[0].env
+    assert "SOMETHING_OF_PIPES_OWN" not in env
+    assert env["PIPE_TASK"] == "a" and env["PIPE_ATTEMPT"] == "1" and env["PIPE_PIPELINE"] == "t"
+
+
+def test_runner_fail_fast_summary_names_the_first_failure(state):
+    p = pipeline({"a": {}, "b": {"deps": ["a"]}})
+    ex = ScriptedExecutor({"a": [Outcome(kind=base.FAILED, exit_code=3, reason="exit code 3")]})
+    view = runner.new_run(p, state, executor=ex, fail_fast=True)
+    assert view.state == "failed" and runner.exit_code(view) == 1
+    events = [l for l in (view.dir / "events.jsonl").read_text().splitlines() if "run_finished" in l]
+    assert '"first_failure":"a"' in events[0]
