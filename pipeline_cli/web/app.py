@@ -1,0 +1,640 @@
+"""`pipe serve`: the web UI over the state folder (Starlette + uvicorn + Jinja2).
+
+Pages are rendered here with their links and forms in the HTML; static/live.js only adds
+live updates through one server-sent-events stream per page (`/live?...`). Everything is
+read through data.History. Imported only by `pipe serve` (the `web` extra).
+"""
+from __future__ import annotations
+
+import asyncio
+import codecs
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse,
+                                 Response, StreamingResponse)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..errors import PipeError, UsageError
+from . import svg
+from .dag_layout import layout as dag_layout
+from .data import TASK_RE, History, NotFound
+
+HERE = Path(__file__).parent
+GRID_RUNS = 25
+SQUARES = 12
+DAG_MAX_TASKS = 2000
+GANTT_MAX_ROWS = 1000
+LOG_PAGE_BYTES = 512 * 1024
+POLL = 0.5
+STATE_ICONS = {"succeeded": "✓", "failed": "✗", "running": "▶", "retrying": "↻", "skipped": "–",
+               "upstream_failed": "⇡", "pending": "○", "cancelled": "⊘", "interrupted": "!"}
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                                 b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+COOKIE = "pipe_session"
+
+
+class Config:
+    def __init__(self, pipelines_dir: str | os.PathLike, state_dir: str | os.PathLike, token: str | None = None,
+                 actions: bool = False, cwd: str | None = None):
+        self.pipelines_dir = Path(pipelines_dir).absolute()
+        self.state_dir = Path(state_dir).absolute()
+        self.token = token or None
+        self.actions = actions
+        self.cwd = cwd or os.getcwd()
+        self.csrf = secrets.token_urlsafe(32)
+        self.session = hmac.new((token or "").encode(), b"pipe serve session", hashlib.sha256).hexdigest()
+
+
+# --- security: token, headers ------------------------------------------------------------
+
+class Guard:
+    """ASGI middleware: the token check (when a token is set) and the security headers."""
+
+    OPEN = ("/signin",)
+
+    def __init__(self, app, config: Config):
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        if self.config.token and scope["path"] not in self.OPEN and not self._authorised(scope):
+            request = Request(scope)
+            if scope["path"].startswith(("/api/", "/live")):
+                response: Response = JSONResponse({"error": "a token is required: Authorization: Bearer TOKEN"},
+                                                  status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            else:
+                response = HTMLResponse(render("signin.html", request, next=_local(scope), failed=False),
+                                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            return await response(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette re-raises after its error handler has answered (500, one line on
+            # stderr): nothing more to say, and no traceback in the server's output.
+            pass
+
+    def _authorised(self, scope) -> bool:
+        token = self.config.token or ""
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                kind, _, given = value.decode("latin-1").partition(" ")
+                if kind.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+                    return True
+            elif name == b"cookie":
+                for part in value.decode("latin-1").split(";"):
+                    k, _, v = part.strip().partition("=")
+                    if k == COOKIE and hmac.compare_digest(v.encode(), self.config.session.encode()):
+                        return True
+        return False
+
+
+def _local(scope) -> str:
+    path = scope.get("path", "/")
+    qs = scope.get("query_string", b"").decode("latin-1")
+    return path + ("?" + qs if qs else "")
+
+
+def _safe_next(value: str | None) -> str:
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+# --- templates --------------------------------------------------------------------------------
+
+_env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(default=True),
+                   trim_blocks=True, lstrip_blocks=True)
+
+
+def _u(*parts: str) -> str:
+    return "/" + "/".join(quote(str(p), safe="") for p in parts)
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S %z").strip()
+    except ValueError:
+        return value
+
+
+def _short_when(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(value).strftime("%m-%d %H:%M")
+    except ValueError:
+        return value
+
+
+_env.globals.update(u=_u, icon=lambda s: STATE_ICONS.get(s, "?"), dur=svg.fmt_duration, when=_when,
+                    short_when=_short_when)
+
+
+def render(template: str, request: Request | None, **ctx: Any) -> str:
+    config: Config | None = getattr(getattr(request, "app", None), "state", None) and request.app.state.config
+    ctx.setdefault("config", config)
+    ctx.setdefault("csrf", config.csrf if config and config.actions else "")
+    return _env.get_template(template).render(**ctx)
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+def _history(request: Request) -> History:
+    return request.app.state.history
+
+
+def _live(**params: Any) -> str:
+    return "/live?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+async def overview(request: Request) -> Response:
+    h = _history(request)
+
+    def build():
+        doc = h.list_doc()
+        rows = doc["pipelines"]
+        seen = {r["name"] for r in rows}
+        for name in h.pipelines_with_history():         # history of pipelines whose file is gone
+            if name not in seen:
+                rows.append({"name": name, "file": None, "valid": None, "tasks": 0, "gone": True})
+        for r in rows:
+            r["runs"] = list(reversed(h.runs(r["name"], SQUARES)))
+        return rows
+
+    rows = await run_in_threadpool(build)
+    return HTMLResponse(render("overview.html", request, rows=rows, live=_live(page="overview")))
+
+
+async def pipeline_page(request: Request) -> Response:
+    h = _history(request)
+    name = h.check_name(request.path_params["name"])
+
+    def build():
+        runs = h.runs(name, GRID_RUNS)
+        p = h.spec(name)
+        order = list(p.tasks) if p is not None else []
+        for r in runs:
+            for tid in r.view.tasks:
+                if tid not in order:
+                    order.append(tid)
+        ids = h.run_ids(name)
+        return p, runs, order, len(ids)
+
+    p, runs, order, total = await run_in_threadpool(build)
+    row = next((r for r in h.list_doc()["pipelines"] if r["name"] == name), None) if p is not None else None
+    return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
+                               live=_live(pipeline=name), error=request.query_params.get("error")))
+
+
+def _run_page_data(h: History, name: str, run_id: str) -> dict:
+    run = h.run(name, run_id)
+    view = run.view
+    tasks = list(view.tasks.values())
+    p = h.spec_of_file(view.file) or h.spec(name)
+    states = {t.id: t.state for t in tasks}
+
+    def log_href(tid: str, n: int | None = None) -> str | None:
+        t = view.tasks.get(tid)
+        if not t or not t.attempt:
+            return None
+        return _u("pipelines", name, "runs", run_id, "tasks", tid, "log") + (f"?attempt={n}" if n else "")
+
+    dag = None
+    dag_note = None
+    if len(tasks) <= DAG_MAX_TASKS:
+        deps = {}
+        if p is not None:
+            deps = {tid: [d for d in p.tasks[tid].deps] for tid in states if tid in p.tasks}
+        else:
+            dag_note = "The pipeline file cannot be read: dependencies are not drawn."
+        lay = dag_layout(list(states), deps)
+        dag = svg.dag_svg(lay, states, log_href)
+    else:
+        dag_note = f"{len(tasks)} tasks: the graph is drawn up to {DAG_MAX_TASKS} tasks."
+    rows = [(t.id, t.state, t.attempts) for t in tasks]
+    rows = [r for r in rows if r[2]]
+    rows.sort(key=lambda r: r[2][0].started or "")
+    gantt_note = None
+    if len(rows) > GANTT_MAX_ROWS:
+        gantt_note = f"The first {GANTT_MAX_ROWS} of {len(rows)} tasks that ran."
+        rows = rows[:GANTT_MAX_ROWS]
+    gantt = svg.gantt_svg(rows, view.started, view.finished or (datetime.now(timezone.utc).isoformat()
+                                                                 if view.state == "running" else None), log_href)
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    return dict(run=run, view=view, tasks=tasks, dag=dag, dag_note=dag_note, gantt=gantt, gantt_note=gantt_note,
+                counts=counts, log_href=log_href, p=p)
+
+
+async def run_page(request: Request) -> Response:
+    h = _history(request)
+    name = h.check_name(request.path_params["name"])
+    run_id = request.path_params["run_id"]
+    data = await run_in_threadpool(_run_page_data, h, name, run_id)
+    return HTMLResponse(render("run.html", request, name=name, live=_live(pipeline=name, run=run_id),
+                               error=request.query_params.get("error"), **data))
+
+
+def _attempt_param(request: Request, default: int) -> int:
+    raw = request.query_params.get("attempt")
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 6:
+        raise NotFound(f"attempt {raw!r}: expected a number")
+    return int(raw)
+
+
+async def log_page(request: Request) -> Response:
+    h = _history(request)
+    name = h.check_name(request.path_params["name"])
+    run_id, task = request.path_params["run_id"], request.path_params["task"]
+    run = h.run(name, run_id)
+    if not TASK_RE.match(task) or task not in run.view.tasks:
+        raise NotFound(f"run {run_id} has no task {task!r}")
+    t = run.view.tasks[task]
+    attempt = _attempt_param(request, t.attempt)
+    if not t.attempt:
+        text, offset, size, cut = "", 0, 0, 0
+    else:
+        path = h.log_path(name, run_id, task, attempt)
+        size = path.stat().st_size
+        cut = max(size - LOG_PAGE_BYTES, 0)
+        data, offset = h.log(name, run_id, task, attempt, cut)
+        if cut:
+            data = data[data.find(b"\n") + 1:] if b"\n" in data else data
+        text = data.decode("utf-8", "replace")
+    rec = next((a for a in t.attempts if a.number == attempt), None)
+    return HTMLResponse(render("log.html", request, name=name, run=run, view=run.view, t=t, attempt=attempt, rec=rec,
+                               text=text, size=size, cut=cut,
+                               live=_live(pipeline=name, run=run_id, task=task, attempt=attempt, offset=offset)
+                               if t.attempt else _live(pipeline=name, run=run_id)))
+
+
+async def signin(request: Request) -> Response:
+    config: Config = request.app.state.config
+    if request.method == "GET":
+        nxt = _safe_next(request.query_params.get("next"))
+        if not config.token:
+            return RedirectResponse(nxt, status_code=303)
+        return HTMLResponse(render("signin.html", request, next=nxt, failed=False))
+    form = await _form(request)
+    nxt = _safe_next(form.get("next"))
+    given = form.get("token", "")
+    if config.token and hmac.compare_digest(given.encode(), config.token.encode()):
+        response = RedirectResponse(nxt, status_code=303)
+        response.set_cookie(COOKIE, config.session, httponly=True, samesite="strict", path="/",
+                            secure=request.url.scheme == "https")
+        return response
+    return HTMLResponse(render("signin.html", request, next=nxt, failed=True), status_code=401)
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+async def _form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    if len(body) > 256 * 1024:
+        raise HTTPException(413, "form too large")
+    pairs = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v[-1] for k, v in pairs.items()}
+
+
+def _check_csrf(request: Request, form: dict[str, str]) -> None:
+    config: Config = request.app.state.config
+    if not config.actions:
+        raise HTTPException(403, "actions are off: start pipe serve with --actions")
+    if not hmac.compare_digest(form.get("csrf", "").encode(), config.csrf.encode()):
+        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+
+
+def _spawn(config: Config, args: list[str]) -> tuple[subprocess.Popen, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "PIPE_SERVE_TOKEN"}
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline_cli", "--pipelines-dir", str(config.pipelines_dir),
+                             "--state-dir", str(config.state_dir), *args],
+                            cwd=config.cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=err, start_new_session=True)
+    threading.Thread(target=proc.wait, daemon=True).start()      # reaped whenever it ends
+    return proc, err
+
+
+def _failure(proc: subprocess.Popen, err) -> str:
+    err.seek(0)
+    text = err.read().decode("utf-8", "replace").strip()
+    return text or f"pipe exited with code {proc.returncode}"
+
+
+def _start_run(config: Config, h: History, name: str, form: dict[str, str]) -> tuple[str | None, str | None]:
+    p = h.spec(name)
+    if p is None:
+        return None, f"pipeline {name!r} has no valid file in {config.pipelines_dir}"
+    args = ["run", p.path]
+    date = form.get("date", "").strip()
+    if date:
+        args += ["--date", date]
+    for key, default in p.params.items():
+        value = form.get(f"param.{key}")
+        if value is None:
+            continue
+        if value != ("" if default is None else str(default)) or default is None:
+            args += ["-p", f"{key}={value}"]
+    before = set(h.run_ids(name))
+    proc, err = _spawn(config, args)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        new = [r for r in h.run_ids(name) if r not in before and "-manual-" in r]
+        if new:
+            return new[-1], None
+        if proc.poll() is not None:
+            new = [r for r in h.run_ids(name) if r not in before]
+            if new:
+                return new[-1], None
+            return None, _failure(proc, err)
+        time.sleep(0.05)
+    return None, "the run did not start within 15 s"
+
+
+def _resume_run(config: Config, h: History, name: str, run_id: str) -> str | None:
+    run = h.run(name, run_id)
+    if run.state == "running":
+        return f"run {run_id} is still running"
+    path = run.view.dir / "events.jsonl"
+    size = path.stat().st_size
+    proc, err = _spawn(config, ["resume", name, run_id])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if path.stat().st_size != size:
+            return None
+        if proc.poll() is not None:
+            return None if proc.returncode in (0, 1) else _failure(proc, err)
+        time.sleep(0.05)
+    return "the resume did not start within 15 s"
+
+
+async def trigger(request: Request) -> Response:
+    form = await _form(request)
+    _check_csrf(request, form)
+    h = _history(request)
+    name = h.check_name(request.path_params["name"])
+    run_id, error = await run_in_threadpool(_start_run, request.app.state.config, h, name, form)
+    if error:
+        return HTMLResponse(render("error.html", request, title="The run did not start", message=error,
+                                   back=_u("pipelines", name)), status_code=400)
+    return RedirectResponse(_u("pipelines", name, "runs", run_id), status_code=303)
+
+
+async def resume(request: Request) -> Response:
+    form = await _form(request)
+    _check_csrf(request, form)
+    h = _history(request)
+    name = h.check_name(request.path_params["name"])
+    run_id = request.path_params["run_id"]
+    error = await run_in_threadpool(_resume_run, request.app.state.config, h, name, run_id)
+    if error:
+        return HTMLResponse(render("error.html", request, title="The run was not resumed", message=error,
+                                   back=_u("pipelines", name, "runs", run_id)), status_code=400)
+    return RedirectResponse(_u("pipelines", name, "runs", run_id), status_code=303)
+
+
+# --- JSON API -----------------------------------------------------------------------------------
+
+async def api_pipelines(request: Request) -> Response:
+    return JSONResponse(await run_in_threadpool(_history(request).list_doc))
+
+
+async def api_runs(request: Request) -> Response:
+    h = _history(request)
+    name = h.check_name(request.path_params["name"])
+    raw = request.query_params.get("limit", "25")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        return JSONResponse({"error": "limit: expected a number from 1 to 1000"}, status_code=400)
+    runs = await run_in_threadpool(h.runs, name, int(raw))
+    return JSONResponse({"pipeline": name, "total": len(h.run_ids(name)), "runs": [r.to_json() for r in runs]})
+
+
+async def api_run(request: Request) -> Response:
+    h = _history(request)
+    name = h.check_name(request.path_params["name"])
+    run = await run_in_threadpool(h.run, name, request.path_params["run_id"])
+    return JSONResponse(run.to_json())
+
+
+async def api_log(request: Request) -> Response:
+    h = _history(request)
+    name = h.check_name(request.path_params["name"])
+    run_id, task = request.path_params["run_id"], request.path_params["task"]
+    run = h.run(name, run_id)
+    if not TASK_RE.match(task) or task not in run.view.tasks:
+        raise NotFound(f"run {run_id} has no task {task!r}")
+    attempt = _attempt_param(request, run.view.tasks[task].attempt)
+    path = h.log_path(name, run_id, task, attempt)
+    return FileResponse(path, media_type="text/plain; charset=utf-8", content_disposition_type="inline")
+
+
+# --- live updates ---------------------------------------------------------------------------------
+
+def _stamp(h: History, q: dict[str, str]) -> tuple:
+    name, run_id = q.get("pipeline"), q.get("run")
+    if run_id:
+        return h.run_stamp(name, run_id)
+    if name:
+        return tuple((r.run_id, r.state, len(r.view.tasks)) for r in h.runs(name, GRID_RUNS)) + (len(h.run_ids(name)),)
+    return tuple((n, tuple((r.run_id, r.state) for r in h.runs(n, SQUARES))) for n in h.names())
+
+
+async def live(request: Request) -> Response:
+    """Server-sent events: `changed` when what the page shows changed, `log` with new log text,
+    `done` when the run has finished and nothing more will come."""
+    h = _history(request)
+    q = dict(request.query_params)
+    if q.get("pipeline"):
+        h.check_name(q["pipeline"])
+    if q.get("run"):
+        h.run(q["pipeline"], q["run"])
+    task = q.get("task")
+    log_path = None
+    offset = 0
+    if task:
+        if not (q.get("attempt") or "").isdigit() or not (q.get("offset") or "0").isdigit():
+            raise NotFound("attempt and offset must be numbers")
+        log_path = h.log_path(q["pipeline"], q["run"], task, int(q["attempt"]))
+        offset = int(q.get("offset") or 0)
+
+    async def stream():
+        nonlocal offset
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        last = await run_in_threadpool(_stamp, h, q)
+        beat = time.monotonic()
+        yield "retry: 1000\n\n"
+        while True:
+            if log_path is not None:
+                try:
+                    size = log_path.stat().st_size
+                except OSError:
+                    size = offset
+                if size > offset:
+                    with open(log_path, "rb") as f:
+                        f.seek(offset)
+                        data = f.read(min(size - offset, 1 << 20))
+                    offset += len(data)
+                    text = decoder.decode(data)
+                    if text:
+                        yield f"id: {offset}\nevent: log\ndata: {json.dumps(text)}\n\n"
+                    continue
+            try:
+                now = await run_in_threadpool(_stamp, h, q)
+            except PipeError:
+                return
+            if now != last:
+                last = now
+                yield "event: changed\ndata: {}\n\n"
+            if q.get("run") and now[1] != "running":
+                if log_path is None or log_path.stat().st_size <= offset:
+                    yield "event: done\ndata: {}\n\n"
+                    return
+            if time.monotonic() - beat > 10:
+                beat = time.monotonic()
+                yield ": heartbeat\n\n"
+            await asyncio.sleep(POLL)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(("/api/", "/live"))
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    message = str(exc) if isinstance(exc, PipeError) else "not found"
+    if isinstance(exc, HTTPException) and exc.status_code != 404:
+        if _wants_json(request):
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        return HTMLResponse(render("error.html", request, title=f"Error {exc.status_code}", message=exc.detail,
+                                   back="/"), status_code=exc.status_code)
+    if _wants_json(request):
+        return JSONResponse({"error": message}, status_code=404)
+    return HTMLResponse(render("error.html", request, title="Not found", message=message, back="/"), status_code=404)
+
+
+async def bad_request(request: Request, exc: Exception) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return HTMLResponse(render("error.html", request, title="Error", message=str(exc), back="/"), status_code=400)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    message = "internal error: see the server's output"
+    sys.stderr.write(f"pipe serve: {request.method} {request.url.path}: {type(exc).__name__}: {exc}\n")
+    if _wants_json(request):
+        return JSONResponse({"error": message}, status_code=500)
+    return HTMLResponse(render("error.html", request, title="Internal error", message=message, back="/"),
+                        status_code=500)
+
+
+def create_app(config: Config) -> Any:
+    routes = [
+        Route("/", overview),
+        Route("/signin", signin, methods=["GET", "POST"]),
+        Route("/pipelines/{name}", pipeline_page),
+        Route("/pipelines/{name}/trigger", trigger, methods=["POST"]),
+        Route("/pipelines/{name}/runs/{run_id}", run_page),
+        Route("/pipelines/{name}/runs/{run_id}/resume", resume, methods=["POST"]),
+        Route("/pipelines/{name}/runs/{run_id}/tasks/{task}/log", log_page),
+        Route("/api/pipelines", api_pipelines),
+        Route("/api/pipelines/{name}/runs", api_runs),
+        Route("/api/pipelines/{name}/runs/{run_id}", api_run),
+        Route("/api/pipelines/{name}/runs/{run_id}/tasks/{task}/log", api_log),
+        Route("/live", live),
+        Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={
+        404: not_found, HTTPException: not_found, NotFound: not_found, UsageError: bad_request,
+        PipeError: bad_request, Exception: server_error})
+    app.state.config = config
+    app.state.history = History(config.pipelines_dir, config.state_dir)
+    return Guard(app, config)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(pipelines_dir: str | os.PathLike, state_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8080,
+          token: str | None = None, actions: bool = False) -> int:
+    """Run the web UI until interrupted. Exit code 2 for a refused or impossible address."""
+    import uvicorn
+
+    if not _loopback(host) and not token:
+        raise UsageError(f"--host {host}: listening beyond this machine needs a token (--token or PIPE_SERVE_TOKEN); "
+                         "without one pipe serve binds 127.0.0.1 only")
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port}: expected 0 to 65535")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as e:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.listen(128)
+    bound = sock.getsockname()[1]
+    app = create_app(Config(pipelines_dir, state_dir, token=token, actions=actions))
+    shown = f"[{host}]" if ":" in host else host
+    print(f"pipe serve: http://{shown}:{bound}/  (state {Path(state_dir).absolute()}, "
+          f"{'actions on' if actions else 'read-only'}{', token required' if token else ''}; Ctrl-C stops)",
+          flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2,
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,80 @@
+// pipe serve: live updates on top of server-rendered pages. No framework, no build.
+// The page's <main data-sse="/live?..."> names its event stream:
+//   changed  -> fetch this page again and swap every [data-live] region (scroll kept)
+//   log      -> append new log text (as text, never HTML) to <pre id="log">
+//   done     -> the run has finished: close the stream
+(function () {
+  "use strict";
+  var source = null, busy = false, again = false;
+  var dot = document.getElementById("live-status");
+
+  function status(on) { if (dot) dot.setAttribute("data-live-status", on ? "on" : "off"); }
+
+  function atBottom() {
+    return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40;
+  }
+
+  function appendLog(text) {
+    var pre = document.getElementById("log");
+    if (!pre) return;
+    var follow = document.getElementById("follow");
+    var stick = (!follow || follow.checked) && atBottom();
+    pre.appendChild(document.createTextNode(text));
+    if (stick) window.scrollTo(0, document.documentElement.scrollHeight);
+  }
+
+  function swap(doc) {
+    var main = document.querySelector("main");
+    var fresh = doc.querySelector("main");
+    if (!main || !fresh) return;
+    var before = main.getAttribute("data-sse"), after = fresh.getAttribute("data-sse");
+    var x = window.scrollX, y = window.scrollY;
+    var scrolled = {};
+    main.querySelectorAll("[data-live] .scroll").forEach(function (el, i) {
+      scrolled[i] = [el.scrollLeft, el.scrollTop];
+    });
+    if (key(before) !== key(after)) {
+      // Another attempt (or the task's first one) is now what this page shows: take the
+      // whole page and follow the new log from where the server's render ended.
+      main.replaceWith(fresh);
+      connect(after);
+      return;
+    }
+    fresh.querySelectorAll("[data-live][id]").forEach(function (region) {
+      var old = document.getElementById(region.id);
+      if (old) old.replaceWith(document.importNode(region, true));
+    });
+    document.querySelectorAll("[data-live] .scroll").forEach(function (el, i) {
+      if (scrolled[i]) { el.scrollLeft = scrolled[i][0]; el.scrollTop = scrolled[i][1]; }
+    });
+    window.scrollTo(x, y);
+  }
+
+  function key(url) { return (url || "").replace(/([?&])offset=\d+/, "$1"); }
+
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "X-Pipe-Live": "1" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html) swap(new DOMParser().parseFromString(html, "text/html")); })
+      .catch(function () {})
+      .then(function () { busy = false; if (again) { again = false; refresh(); } });
+  }
+
+  function connect(url) {
+    if (source) source.close();
+    if (!url || !window.EventSource) return;
+    source = new EventSource(url);
+    source.onopen = function () { status(true); };
+    source.onerror = function () { status(false); };
+    source.addEventListener("changed", refresh);
+    source.addEventListener("log", function (e) { appendLog(JSON.parse(e.data)); });
+    source.addEventListener("done", function () { source.close(); source = null; status(false); });
+  }
+
+  var main = document.querySelector("main[data-sse]");
+  if (main) connect(main.getAttribute("data-sse"));
+  var follow = document.getElementById("follow");
+  if (follow && document.getElementById("log")) window.scrollTo(0, document.documentElement.scrollHeight);
+})();
