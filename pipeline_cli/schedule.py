@@ -8,12 +8,16 @@ daylight-saving changes); instants are compared in UTC.
 from __future__ import annotations
 
 import re
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from .errors import UsageError
+
 UTC = timezone.utc
 _SECOND = timedelta(seconds=1)
+_SHIFT = timedelta(hours=3)      # longer than any daylight-saving gap or fold
 
 
 @dataclass(frozen=True, order=True)
@@ -30,6 +34,19 @@ class Interval:
 NAMED = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 
 
+class OutOfRange(UsageError):
+    """An interval that would start or end outside the dates Python can hold (years 1 to 9999)."""
+
+
+@contextlib.contextmanager
+def _in_range(expr: str, t: datetime):
+    try:
+        yield
+    except OverflowError:
+        raise OutOfRange(f"schedule {expr!r} has no interval around {t.isoformat()} that pipe can "
+                         "represent (dates run from year 1 to 9999)") from None
+
+
 def cron_problem(expr: str) -> str | None:
     """Why a schedule is not a 5-field cron expression or a named one; None when it is."""
     from croniter import croniter
@@ -40,6 +57,12 @@ def cron_problem(expr: str) -> str | None:
         return f"schedule {expr!r} is not a 5-field cron expression or one of {', '.join(NAMED)}"
     if not croniter.is_valid(expr):
         return f"schedule {expr!r} is not a valid cron expression (minute hour day-of-month month day-of-week)"
+    from croniter import CroniterBadDateError
+
+    try:
+        croniter(expr, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except (CroniterBadDateError, OverflowError):
+        return f"schedule {expr!r} never fires (a day that no month has, such as 31 February?)"
     return None
 
 
@@ -51,38 +74,86 @@ class Schedule:
         self.expr = expr
         self.tz = ZoneInfo(tz)
         self.start_date = start_date
-        # As cron: a job at a fixed time (neither minute nor hour a wildcard) runs once in the
-        # hour that a fall-back night repeats; wildcard jobs (@hourly, */15) run in both.
-        fields = {"@hourly": "0 *"}.get(expr, expr).split()
-        self._fixed_time = expr.startswith("@") and expr != "@hourly" or (
-            len(fields) == 5 and not fields[0].startswith("*") and not fields[1].startswith("*"))
+        # As Airflow 3's CronDataIntervalTimetable: a schedule that fires in every hour (its hour
+        # field is `*` once croniter has normalised it: @hourly, */15 * * * *) steps in absolute
+        # time, so it runs in both copies of an hour that a fall-back night repeats. Any other
+        # schedule is a set of wall-clock times: one in a repeated hour is the later copy
+        # (fold=1), one in an hour that a spring-forward night skips is moved on by the gap
+        # (02:30 -> 03:30). See _wall_next / _wall_prev.
+        self._fixed_time = croniter(expr).expanded[1] != ["*"]
 
     def _local(self, t: datetime) -> datetime:
         return t.astimezone(self.tz)
 
-    def _repeat(self, t: datetime) -> bool:
-        """t is the second occurrence of a wall time that a fall-back night repeats."""
-        return t.fold == 1 and t.replace(fold=0).utcoffset() != t.utcoffset()
-
     def next_after(self, t: datetime) -> datetime:
         """The first cron time strictly after t."""
-        n = self._fix(self._croniter(self.expr, self._local(t)).get_next(datetime))
-        if self._fixed_time and self._repeat(n):
-            return self.next_after(n)
-        return n
+        with _in_range(self.expr, t):
+            if self._fixed_time:
+                return self._wall_next(t)
+            return self._fix(self._croniter(self.expr, self._local(t)).get_next(datetime))
 
     def at_or_before(self, t: datetime) -> datetime:
         """The latest cron time at or before t (cron times are whole minutes)."""
-        floor = self._local(t).replace(second=0, microsecond=0)
-        return self._forward(self._fix(self._croniter(self.expr, floor + _SECOND).get_prev(datetime)), t, True)
+        with _in_range(self.expr, t):
+            if self._fixed_time:
+                return self._wall_prev(t, inclusive=True)
+            floor = self._local(t).replace(second=0, microsecond=0)
+            found = self._fix(self._croniter(self.expr, floor + _SECOND).get_prev(datetime))
+        return self._forward(found, t, True)
 
     def before(self, t: datetime) -> datetime:
         """The latest cron time strictly before t."""
-        return self._forward(self._fix(self._croniter(self.expr, self._local(t)).get_prev(datetime)), t, False)
+        with _in_range(self.expr, t):
+            if self._fixed_time:
+                return self._wall_prev(t, inclusive=False)
+            found = self._fix(self._croniter(self.expr, self._local(t)).get_prev(datetime))
+        return self._forward(found, t, False)
+
+    # --- schedules that do not fire every hour: a set of wall-clock times ----------------
+
+    def _place(self, wall: datetime) -> datetime:
+        """A naive wall time of the cron as an instant: in a repeated hour the later copy
+        (fold=1), in a skipped hour moved on by the gap (zoneinfo's fold=0 reading there)."""
+        later = wall.replace(tzinfo=self.tz, fold=1).astimezone(UTC).astimezone(self.tz)
+        if later.replace(tzinfo=None) == wall:
+            return later
+        return wall.replace(tzinfo=self.tz, fold=0).astimezone(UTC).astimezone(self.tz)
+
+    def _wall_next(self, t: datetime) -> datetime:
+        """The earliest cron time strictly after t. Placing wall times is monotonic but for
+        the gap and the fold, which are shorter than _SHIFT: look from _SHIFT before t's wall
+        time, and on until _SHIFT past the first candidate."""
+        t_utc = t.astimezone(UTC)
+        wall = self._local(t).replace(tzinfo=None, fold=0)
+        it = self._croniter(self.expr, wall - _SHIFT)
+        best = best_wall = None
+        while True:
+            n = it.get_next(datetime)
+            if best_wall is not None and n > best_wall + _SHIFT:
+                return best
+            placed = self._place(n)
+            u = placed.astimezone(UTC)
+            if u > t_utc and (best is None or u < best.astimezone(UTC)):
+                best, best_wall = placed, n if best_wall is None else best_wall
+
+    def _wall_prev(self, t: datetime, inclusive: bool) -> datetime:
+        """The latest cron time before t (or at t), found as _wall_next finds the earliest after.
+        Unlike Airflow 3.3.2's _get_prev, a time moved on by the gap (03:30) never answers
+        itself: its previous cron time is the one of the day before (apache/airflow#70089)."""
+        t_utc = t.astimezone(UTC)
+        wall = self._local(t).replace(tzinfo=None, fold=0)
+        it = self._croniter(self.expr, wall + _SHIFT)
+        best = best_wall = None
+        while True:
+            n = it.get_prev(datetime)
+            if best_wall is not None and n < best_wall - _SHIFT:
+                return best
+            placed = self._place(n)
+            u = placed.astimezone(UTC)
+            if (u < t_utc or (inclusive and u == t_utc)) and (best is None or u > best.astimezone(UTC)):
+                best, best_wall = placed, n if best_wall is None else best_wall
 
     def _forward(self, found: datetime, t: datetime, inclusive: bool) -> datetime:
-        if self._fixed_time and self._repeat(found):
-            found = self._fix(found.replace(fold=0))
         # croniter's get_prev ignores `fold`: in the repeated hour of a fall-back night it
         # answers an hour early. Step forward with next_after (which is right) to the last
         # cron time at (or strictly before) t. (Compared in UTC: an aware time in the repeated
@@ -155,6 +226,11 @@ def parse_instant(text: str, tz: str = "UTC") -> datetime:
         raise ValueError(f"not an ISO date or date-time: {text!r} (expected e.g. 2026-11-01 or 2026-11-01T06:00:00+01:00)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(tz))
+    try:
+        value.astimezone(UTC), value.astimezone(ZoneInfo(tz))
+    except OverflowError:
+        raise ValueError(f"{text!r} is too close to the ends of the calendar (year 1 or 9999) to be read "
+                         f"in {'UTC' if tz == 'UTC' else 'UTC and ' + tz}") from None
     return value
 
 

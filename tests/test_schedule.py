@@ -212,15 +212,17 @@ def test_exactly_at_the_repeated_hour():
 
 @pytest.mark.parametrize("expr", ["30 2 * * *", "0 2 * * *", "15 2 * * 0"])
 def test_fixed_time_in_repeated_hour_runs_once(expr):
-    """As cron: a job at a fixed time in the hour a fall-back night repeats runs once that day."""
+    """As Airflow 3's CronDataIntervalTimetable (SPEC 2): a fixed-time job in the hour a
+    fall-back night repeats runs once that day, at the later copy of the time (fold=1)."""
     s = Schedule(expr, "Europe/Amsterdam")
     got = s.intervals(u("2026-10-23T00:00:00"), u("2026-11-10T00:00:00"))
     day_list = [i.start.date().isoformat() for i in got]
     assert len(day_list) == len(set(day_list))
     assert "2026-10-25" in day_list
-    i = s.interval_for(u("2026-10-25T01:45:00"))       # 02:45 CET, in the repeated hour
+    i = s.interval_for(u("2026-10-25T01:45:00"))       # 02:45 CET, the second copy of the hour
     assert i.start.date().isoformat() == "2026-10-25"
-    assert i.start.astimezone(UTC) < u("2026-10-25T01:00:00") + timedelta(minutes=1)
+    assert i.start.utcoffset() == timedelta(hours=1)       # the later copy: +01:00
+    assert i.start.astimezone(UTC) >= u("2026-10-25T01:00:00")
     assert s.latest_complete(u("2026-10-26T12:00:00")).start.date().isoformat() in ("2026-10-25", "2026-10-18")
 
 

@@ -1,0 +1,126 @@
+"""Issue 15: schedules, tick, list and backfill (items 4, 11, 17, 18, 23 and the tick children)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from pipeline_cli.schedule import Schedule, cron_problem
+
+UTC = timezone.utc
+
+
+def write(write_pipeline, name="s", schedule="@daily", extra="", run="echo {{ ds }} >> ../{{ pipeline }}.txt"):
+    return write_pipeline(name, f"schedule: {json.dumps(schedule)}\n{extra}tasks:\n  a:\n    run: {json.dumps(run)}\n")
+
+
+# --- item 4: dates at the edges of the calendar are exit 2 with a message ------------------
+
+@pytest.mark.parametrize("args", [
+    ["run", "s", "--date", "9999-12-31"],
+    ["tick", "--now", "0001-01-01"],
+    ["tick", "--now", "9999-12-31T23:59"],
+    ["run", "s", "--date", "0001-01-01T00:00+01:00"],
+    ["tick", "--now", "0001-01-01T00:00+01:00"],
+    ["backfill", "s", "--start", "9999-12-30", "--end", "9999-12-31"],
+])
+def test_dates_at_the_edges_are_a_message_not_a_traceback(write_pipeline, pipe, args):
+    write(write_pipeline)
+    result = pipe(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "year 1" in result.stderr and "9999" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args", [["--state-dir", "/proc/x", "run", "s"], ["--state-dir", "afile", "run", "s"],
+                                  ["--state-dir", "afile", "tick", "--now", "2026-11-02T00:00Z"]])
+def test_unusable_state_folder_is_a_message_not_a_traceback(project, write_pipeline, pipe, args):
+    write(write_pipeline)
+    (project / "afile").write_text("not a folder")
+    result = pipe(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip(), result.stderr
+
+
+@pytest.mark.parametrize("expr", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4 *"])
+def test_a_schedule_that_never_fires_is_refused(expr):
+    assert "never fires" in cron_problem(expr)
+
+
+@pytest.mark.parametrize("expr", ["0 0 29 2 *", "0 0 31 * *", "@yearly"])
+def test_rare_schedules_are_accepted(expr):
+    assert cron_problem(expr) is None
+
+
+# --- item 23: cron times in daylight-saving hours, as Airflow 3's CronDataIntervalTimetable ---
+# Expected values follow Airflow 3's reading (SPEC 2): a wall time in a repeated hour is the
+# later copy (fold=1); one in a skipped hour is moved on by the gap.
+
+DST_CASES = [
+    # zone, cron, from (UTC), to (UTC), the intervals in between as local ISO texts
+    ("Europe/Amsterdam", "30 2 * * *", "2026-10-23T12:00", "2026-10-27T00:00",      # back: 03:00 -> 02:00
+     [("2026-10-24T02:30:00+02:00", "2026-10-25T02:30:00+01:00"),
+      ("2026-10-25T02:30:00+01:00", "2026-10-26T02:30:00+01:00")]),
+    ("Europe/Amsterdam", "30 2 * * *", "2026-03-27T12:00", "2026-03-31T00:00",      # forward: 02:00 -> 03:00
+     [("2026-03-28T02:30:00+01:00", "2026-03-29T03:30:00+02:00"),
+      ("2026-03-29T03:30:00+02:00", "2026-03-30T02:30:00+02:00")]),
+    ("America/New_York", "30 1 * * *", "2026-10-31T12:00", "2026-11-03T12:00",      # back: 02:00 -> 01:00
+     [("2026-11-01T01:30:00-05:00", "2026-11-02T01:30:00-05:00"),
+      ("2026-11-02T01:30:00-05:00", "2026-11-03T01:30:00-05:00")]),
+    ("America/New_York", "30 2 * * *", "2026-03-07T12:00", "2026-03-10T12:00",      # forward: 02:00 -> 03:00
+     [("2026-03-08T03:30:00-04:00", "2026-03-09T02:30:00-04:00"),
+      ("2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00")]),
+    ("Australia/Sydney", "30 2 * * *", "2026-04-03T12:00", "2026-04-06T00:00",      # back: 03:00 -> 02:00
+     [("2026-04-04T02:30:00+11:00", "2026-04-05T02:30:00+10:00"),
+      ("2026-04-05T02:30:00+10:00", "2026-04-06T02:30:00+10:00")]),
+    ("Australia/Sydney", "30 2 * * *", "2026-10-02T12:00", "2026-10-05T00:00",      # forward: 02:00 -> 03:00
+     [("2026-10-03T02:30:00+10:00", "2026-10-04T03:30:00+11:00"),
+      ("2026-10-04T03:30:00+11:00", "2026-10-05T02:30:00+11:00")]),
+    ("Europe/Amsterdam", "*/30 2 * * *", "2026-10-24T23:00", "2026-10-25T03:00",   # not every hour: later copy only
+     [("2026-10-25T02:00:00+01:00", "2026-10-25T02:30:00+01:00")]),
+    ("Europe/Amsterdam", "30 * * * *", "2026-10-24T23:00", "2026-10-25T02:00",     # every hour: both copies
+     [("2026-10-25T01:30:00+02:00", "2026-10-25T02:30:00+02:00"),
+      ("2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00")]),
+]
+
+
+def u(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize("zone, expr, frm, to, expected", DST_CASES, ids=[f"{c[0]}-{c[1]}-{c[2][:7]}" for c in DST_CASES])
+def test_intervals_at_daylight_saving_hours_are_airflows(zone, expr, frm, to, expected):
+    s = Schedule(expr, zone)
+    got = [(i.start.isoformat(), i.end.isoformat()) for i in s.intervals(u(frm), u(to))]
+    assert got == expected
+    for start, end in expected:       # every way of asking agrees with the chain
+        a, b = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        assert s.next_after(a).isoformat() == end
+        assert s.before(b).isoformat() == start
+        assert s.at_or_before(b).isoformat() == end
+        assert s.interval_for(b).start.isoformat() == end
+        assert s.latest_complete(b).start.isoformat() == start
+
+
+@pytest.mark.parametrize("zone, gap_end", [("Europe/Amsterdam", "2026-03-29T03:30:00+02:00"),
+                                          ("America/New_York", "2026-03-08T03:30:00-04:00"),
+                                          ("Australia/Sydney", "2026-10-04T03:30:00+11:00")])
+def test_the_interval_ending_right_after_a_skipped_hour_is_due(zone, gap_end):
+    """Airflow 3.3.2 with catchup: false never creates it (its _get_prev answers 03:30 for
+    03:30, apache/airflow#70089); pipe does."""
+    s = Schedule("30 2 * * *", zone)
+    end = datetime.fromisoformat(gap_end)
+    for now in (end, end.replace(minute=45), end.replace(hour=12)):
+        latest = s.latest_complete(now)
+        assert latest.end.isoformat() == gap_end
+        assert latest.start.date().isoformat() < gap_end[:10]
+
+
+def test_tick_catchup_false_runs_the_interval_after_the_skipped_hour(write_pipeline, pipe, project):
+    write(write_pipeline, schedule="30 2 * * *", extra="timezone: Europe/Amsterdam\nworkdir: .\n",
+          run="echo {{ ts }} >> ../ran.txt")
+    assert pipe("tick", "--now", "2026-03-28T12:00Z").returncode == 0
+    assert pipe("tick", "--now", "2026-03-29T01:45Z").returncode == 0      # 03:45 CEST
+    assert (project / "ran.txt").read_text().split() == ["2026-03-27T02:30:00+01:00", "2026-03-28T02:30:00+01:00"]
