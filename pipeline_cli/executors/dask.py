@@ -1,0 +1,445 @@
+"""The Dask executor: attempts run on the workers of a Dask distributed cluster; pipe stays
+the coordinator (SPEC section 7). The only module of the coordinator that imports
+distributed; the worker side is supervise.py.
+
+Per attempt: a control queue holding its start ticket (and, later, kill orders), an output
+queue the worker streams the masked log through, and one Dask task (`supervise.run_attempt`)
+with its own key, `pure=False`, `retries=0`, the task's resources and its critical-path
+priority. A thread per running attempt drains the output queue into the log file on this
+machine; the stream's last item is the outcome. Around them, a heartbeat thread bumps the
+run's lease (the workers kill what pipe no longer watches) and notices lost workers and a
+lost scheduler. Tasks with `executor: local` go to an embedded LocalExecutor; `wait` watches
+both.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import selectors
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import distributed
+from distributed import Client, Queue, Variable
+
+from .. import __version__
+from ..errors import UsageError
+from . import base, supervise
+from .base import AttemptSpec, Outcome, Started
+from .local import LocalExecutor
+
+CONNECT_TIMEOUT = float(os.environ.get("PIPE_DASK_CONNECT_TIMEOUT", "10"))
+LEASE = float(os.environ.get("PIPE_DASK_LEASE", "30"))    # seconds a worker goes on without word from pipe
+_WAKE = "\0dask"      # marks our wake-up pipe in the embedded local executor's selector
+
+
+@dataclass
+class _Remote:
+    spec: AttemptSpec
+    dask_key: str
+    ctl: Queue
+    out: Queue
+    log_fd: int
+    submitted: float
+    future: object = None
+    worker: str | None = None        # known once the worker says it started
+    result: dict | None = None       # the stream's last item
+    lost: str | None = None          # "worker lost" / "scheduler lost"
+    future_done: bool = False
+    ticket_taken_back: bool = False  # cancelled before it could start
+    cancelled: str | None = None
+    thread: threading.Thread | None = None
+
+
+class DaskExecutor:
+    name = "dask"
+
+    def __init__(self, address: str | None = None):
+        self.address = address
+        self.client: Client | None = None
+        self.cluster = None
+        self.local = LocalExecutor()
+        self.remote: dict[str, _Remote] = {}
+        self.ended: list[tuple[str, Outcome]] = []
+        self.lock = threading.Lock()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.lease_name = f"pipe-lease-{uuid.uuid4().hex}"
+        self.lease: Variable | None = None
+        self.beats = 0
+        self.scheduler_lost = False
+        self.closing = threading.Event()
+        self.heart: threading.Thread | None = None
+        self.releasable: list[tuple[_Remote, int]] = []
+
+    # -- connecting -----------------------------------------------------------------------
+    def _connect(self) -> Client:
+        if self.client is not None:
+            return self.client
+        if self.address:
+            try:
+                self.client = Client(self.address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            except (OSError, TimeoutError) as e:
+                raise UsageError(f"cannot reach the Dask scheduler at {self.address}: {_short(e)}") from None
+        else:
+            from distributed import LocalCluster
+
+            self.cluster = LocalCluster(host="127.0.0.1", scheduler_port=0, dashboard_address="127.0.0.1:0",
+                                        processes=True, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster, set_as_default=False)
+            if importlib.util.find_spec("bokeh") is not None:
+                dash = f"dashboard {self.cluster.dashboard_link}"
+            else:
+                dash = "dashboard: pip install bokeh to see it"
+            print(f"pipe: a local Dask cluster for this run at {self.cluster.scheduler_address}; {dash}",
+                  file=sys.stderr, flush=True)
+        # The client's stream to the scheduler batches messages for 10 ms; each task of a chain
+        # paid up to that once more (measured: 10.6 -> 5.5 ms a task). 2 ms, as the worker's.
+        comm = getattr(self.client, "scheduler_comm", None)
+        if comm is not None and isinstance(getattr(comm, "interval", None), float):
+            comm.interval = 0.002
+        self.lease = Variable(self.lease_name, client=self.client)
+        self.lease.set(0)
+        self.heart = threading.Thread(target=self._heartbeat, name="pipe-dask-heartbeat", daemon=True)
+        self.heart.start()
+        return self.client
+
+    @property
+    def where(self) -> str:
+        return self.address or (self.cluster.scheduler_address if self.cluster else "?")
+
+    # -- the protocol -----------------------------------------------------------------------
+    def open(self, wake_fd: int) -> None:
+        self.local.open(wake_fd)
+        self.local.sel.register(self.wake_r, selectors.EVENT_READ, _WAKE)
+        self._connect()
+
+    def capacity(self) -> int:
+        client = self._connect()
+        return max(1, sum(client.nthreads().values()))
+
+    def check(self, specs_preview: list[AttemptSpec], pipeline_file: str) -> None:
+        client = self._connect()
+        remote = [s for s in specs_preview if not s.local_only]
+        info = client.scheduler_info(n_workers=-1)["workers"]
+        if not info:
+            try:
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+            except TimeoutError:
+                raise UsageError(f"the Dask scheduler at {self.where} has no workers") from None
+            info = client.scheduler_info(n_workers=-1)["workers"]
+        problems = []
+        offered = {addr: dict(w.get("resources") or {}) for addr, w in info.items()}
+        for s in remote:
+            if s.resources and not any(all(res.get(k, 0) >= v for k, v in s.resources.items())
+                                       for res in offered.values()):
+                wanted = ", ".join(f"{k}={v:g}" for k, v in s.resources.items())
+                have = "; ".join(f"{a}: {_res_text(r)}" for a, r in sorted(offered.items()))
+                problems.append(f"task {s.task!r} needs resources {wanted}, which no worker of the Dask cluster "
+                                f"at {self.where} offers (workers: {have})")
+        problems.extend(self._check_workers(client, pipeline_file))
+        if problems:
+            raise UsageError("\n".join(problems))
+
+    def _check_workers(self, client: Client, pipeline_file: str) -> list[str]:
+        digest = supervise.file_digest(pipeline_file)
+        found = client.run(supervise.check_worker, pipeline_file, on_error="return")
+        problems = []
+        for addr, got in sorted(found.items()):
+            if isinstance(got, BaseException):
+                problems.append(f"worker {addr} cannot run pipe's check: {_short(got)} "
+                                f"(is pipe {__version__} installed there?)")
+                continue
+            if got.get("version") != __version__:
+                problems.append(f"worker {addr} runs pipe {got.get('version')}, not {__version__} as here")
+            if "error" in got:
+                problems.append(f"worker {addr} cannot see the pipeline file {pipeline_file}: {got['error']}")
+            elif got.get("digest") != digest:
+                problems.append(f"worker {addr} sees another pipeline file at {pipeline_file} (its content differs)")
+        if problems:
+            problems.append("workers must run the same pipe and see the pipeline folder at the same path "
+                            "(see README: Running on a cluster)")
+        return problems
+
+    def running(self) -> int:
+        return len(self.remote) + self.local.running()
+
+    def submit(self, spec: AttemptSpec) -> Started:
+        if spec.local_only:
+            return self.local.submit(spec)
+        client = self._connect()
+        dask_key = f"{spec.task}-{spec.pipeline}-{spec.run_id}-{spec.attempt}"
+        ctl_name, out_name = supervise.queue_names(dask_key)
+        log_fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if self.scheduler_lost:
+            os.close(log_fd)
+            self._end(spec.key, Outcome(kind=base.LOST, reason="scheduler lost", worker="?"))
+            return Started(worker=None)
+        try:
+            ctl = Queue(ctl_name, client=client)
+            ctl.put({"go": 1})
+            out = Queue(out_name, client=client, maxsize=supervise.SLOTS)
+        except Exception as e:
+            os.close(log_fd)
+            self.scheduler_lost = True
+            self._end(spec.key, Outcome(kind=base.LOST, reason=f"scheduler lost ({_short(e)})", worker="?"))
+            return Started(worker=None)
+        att = _Remote(spec, dask_key, ctl, out, log_fd, time.monotonic())
+        opts = {"dask_key": dask_key, "lease": self.lease_name, "lease_seconds": LEASE, "slots": supervise.SLOTS,
+                "version": __version__}
+        with self.lock:
+            self.remote[spec.key] = att
+        att.future = client.submit(supervise.run_attempt, spec, opts, key=dask_key, pure=False, retries=0,
+                                   resources=dict(spec.resources) or None, priority=spec.priority)
+        att.future.add_done_callback(lambda f, att=att: self._future_done(att, f))
+        att.thread = threading.Thread(target=self._drain, args=(att,), name=f"pipe-dask {dask_key}", daemon=True)
+        att.thread.start()
+        return Started(worker=None)       # the worker is known once it starts: the outcome names it
+
+    def wait(self, timeout: float | None) -> list[tuple[str, Outcome]]:
+        with self.lock:
+            ended, self.ended = self.ended, []
+        if ended:
+            return ended + (self.local.wait(0) if self.local.running() else [])
+        got = self.local.wait(timeout)
+        _drain_fd(self.wake_r)
+        with self.lock:
+            ended, self.ended = self.ended, []
+        return got + ended
+
+    def cancel(self, key: str, reason: str, grace: float = base.KILL_GRACE) -> None:
+        att = self.remote.get(key)
+        if att is None:
+            self.local.cancel(key, reason, grace)
+            return
+        if att.cancelled is not None:
+            return
+        att.cancelled = reason
+        self._order_kill(att, reason, grace)
+
+    def _order_kill(self, att: _Remote, reason: str, grace: float) -> None:
+        try:
+            if att.worker is None and not att.ticket_taken_back:
+                # Not started yet (as far as we know): take the ticket back; if we got it, the
+                # attempt can never start and ends now.
+                back = att.ctl.get(batch=True, callback_timeout=supervise.RPC_TIMEOUT)
+                kills = [m for m in back if isinstance(m, dict) and "kill" in m]
+                if any(isinstance(m, dict) and m.get("go") for m in back):
+                    att.ticket_taken_back = True
+                    return
+                for m in kills:        # put back what we took (an earlier kill order)
+                    att.ctl.put(m, callback_timeout=supervise.RPC_TIMEOUT)
+            att.ctl.put({"kill": reason, "grace": grace}, callback_timeout=supervise.RPC_TIMEOUT)
+        except Exception:
+            pass       # no scheduler: the lease ends the attempt on its worker
+
+    def kill_all(self) -> None:
+        self.local.kill_all()
+        for att in list(self.remote.values()):
+            self._order_kill(att, att.cancelled or "killed", 0)
+
+    def close(self, hard: bool = False) -> None:
+        self.local.close(hard)
+        for att in list(self.remote.values()):      # nothing should be left; if so, kill it
+            self._order_kill(att, att.cancelled or "pipe stopped", 0 if hard else base.KILL_GRACE)
+            att.lost = att.lost or "pipe stopped"
+        for att in list(self.remote.values()):
+            if att.thread is not None:
+                att.thread.join(timeout=2)
+        self.closing.set()
+        if self.heart is not None:
+            self.heart.join(timeout=5)
+        self._release()
+        try:
+            if self.lease is not None and not self.scheduler_lost:
+                self.lease.delete()
+        except Exception:
+            pass
+        if self.client is not None:
+            try:
+                self.client.close(timeout=5)
+            except Exception:
+                pass
+        if self.cluster is not None:
+            try:
+                self.cluster.close(timeout=10)
+            except Exception:
+                pass
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # -- the threads ------------------------------------------------------------------------
+    def _wake(self) -> None:
+        try:
+            os.write(self.wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _end(self, key: str, outcome: Outcome) -> None:
+        with self.lock:
+            self.remote.pop(key, None)
+            self.ended.append((key, outcome))
+        self._wake()
+
+    def _future_done(self, att: _Remote, future) -> None:
+        """The Dask task ended (a callback thread of the client): the drain thread looks at how."""
+        att.future_done = True
+
+    def _drain(self, att: _Remote) -> None:
+        """Move the attempt's output into its log file as it arrives; end it."""
+        outcome = None
+        try:
+            while outcome is None:
+                try:
+                    items = [att.out.get(timeout=0.2, callback_timeout=supervise.RPC_TIMEOUT)]
+                    if isinstance(items[0], bytes):     # more may be waiting: take them all
+                        items += att.out.get(batch=True, callback_timeout=supervise.RPC_TIMEOUT)
+                except TimeoutError:   # nothing yet
+                    items = []
+                except Exception:      # noqa: BLE001  (no scheduler: the heartbeat says so)
+                    items = []
+                    time.sleep(0.2)
+                for item in items:
+                    if isinstance(item, bytes):
+                        os.write(att.log_fd, item)
+                    elif isinstance(item, dict) and "started" in item:
+                        att.worker = item["started"]
+                    elif isinstance(item, dict) and "end" in item:
+                        att.result = item["end"]
+                if att.result is not None:
+                    outcome = _outcome(att.result, att.worker)
+                elif att.ticket_taken_back:
+                    outcome = Outcome(kind=base.CANCELLED, reason=att.cancelled, worker="none: not started")
+                elif att.lost or (att.future_done and not items):
+                    outcome = self._ended_badly(att)
+        finally:
+            self._cleanup(att, outcome)
+            self._end(att.spec.key, outcome or Outcome(kind=base.LOST, reason=att.lost or "lost", worker=att.worker or "?"))
+
+    def _ended_badly(self, att: _Remote) -> Outcome:
+        """The stream ended without an outcome: the worker or the scheduler went away, or the
+        Dask task ran a second time and refused to start (its first worker died)."""
+        reason = att.lost
+        kind = base.LOST
+        future = att.future
+        if reason is None and future is not None:
+            if future.status == "finished":
+                try:
+                    got = future.result(timeout=supervise.RPC_TIMEOUT)
+                except Exception as e:      # noqa: BLE001
+                    got = {"duplicate": True, "error": _short(e)}
+                if not got.get("duplicate"):
+                    return _outcome(got, att.worker)
+                reason = "worker lost"      # Dask ran it again after its worker died
+            elif future.status == "error":
+                try:
+                    exc = future.exception(timeout=supervise.RPC_TIMEOUT)
+                except Exception as e:      # noqa: BLE001
+                    exc = e
+                reason = ("worker lost" if type(exc).__name__ == "KilledWorker"
+                          else f"pipe's worker side failed: {_short(exc)}")
+            else:                           # cancelled or lost, and not by us
+                reason = "scheduler lost"
+        if reason and reason.startswith("pipe's worker side failed"):
+            kind = base.FAILED
+        if att.cancelled and reason == "pipe stopped":
+            kind, reason = base.CANCELLED, att.cancelled
+        msg = f"pipe: {reason}" + (f" ({att.worker})" if att.worker else "") + "\n"
+        try:
+            os.write(att.log_fd, msg.encode())
+        except OSError:
+            pass
+        return Outcome(kind=kind, reason=reason or "lost", worker=att.worker or "?",
+                       duration=round(time.monotonic() - att.submitted, 4))
+
+    def _cleanup(self, att: _Remote, outcome: Outcome | None) -> None:
+        try:
+            os.close(att.log_fd)
+        except OSError:
+            pass
+        # A worker that died never closed its side of the queues: release its share too.
+        releases = 1 if (outcome is not None and att.result is not None) else 2
+        with self.lock:
+            self.releasable.append((att, releases))
+
+    def _release(self) -> None:
+        """Release the futures and queues of ended attempts. Done by the heartbeat, not at once:
+        these messages go on the client's batched stream, and a submit that follows one within
+        its 10 ms interval waits for the next send (a chain of tasks would pay it each time)."""
+        with self.lock:
+            done, self.releasable = self.releasable, []
+        if self.scheduler_lost:
+            return
+        for att, releases in done:
+            try:
+                if att.future is not None:
+                    att.future.release()
+                for q in (att.ctl, att.out):
+                    for _ in range(releases):
+                        q.close()
+            except Exception:       # noqa: BLE001
+                pass
+
+    def _heartbeat(self) -> None:
+        """Bump the lease; notice a worker that left with our attempt, and a lost scheduler."""
+        period = max(0.1, min(5.0, LEASE / 6))
+        next_beat = 0.0
+        failures = 0
+        while not self.closing.wait(min(0.5, period)):
+            client = self.client
+            now = time.monotonic()
+            try:
+                if now >= next_beat:
+                    self.beats += 1
+                    self.lease.set(self.beats, callback_timeout=supervise.RPC_TIMEOUT)
+                    next_beat = now + period
+                if self.remote:
+                    workers = set(client.nthreads(callback_timeout=supervise.RPC_TIMEOUT))
+                    for att in list(self.remote.values()):
+                        if att.worker is not None and att.worker not in workers and att.result is None:
+                            att.lost = att.lost or "worker lost"
+                self._release()
+                failures = 0
+            except Exception:          # noqa: BLE001
+                failures += 1
+            if (client.status != "running" or failures >= 3) and not self.closing.is_set():
+                self.scheduler_lost = True
+                for att in list(self.remote.values()):
+                    att.lost = att.lost or "scheduler lost"
+                self._wake()
+
+
+def _outcome(result: dict, worker: str | None) -> Outcome:
+    if result.get("duplicate"):
+        return Outcome(kind=base.LOST, reason="worker lost", worker=worker or "?")
+    return Outcome(kind=result["kind"], exit_code=result.get("exit_code"), reason=result.get("reason"),
+                   duration=result.get("duration") or 0.0, outputs=result.get("outputs") or {},
+                   worker=result.get("worker") or worker or "?")
+
+
+def _res_text(res: dict) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(res.items())) or "no resources"
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:300]
+
+
+def _drain_fd(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except (BlockingIOError, OSError):
+        pass
+
+
+__all__ = ["DaskExecutor", "distributed"]

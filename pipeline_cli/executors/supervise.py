@@ -1,0 +1,299 @@
+"""The worker side of the Dask executor: the function a Dask worker runs for ONE attempt.
+
+`run_attempt(spec, opts)` runs the attempt exactly as pipe runs it locally (AttemptProcess:
+its own session and process group, the worker's environment with the attempt's `env` over
+it, `$PIPE_OUTPUT`, Python entrypoints in a child process) and, while it runs:
+
+- takes the attempt's start ticket from its control queue first: Dask reruns a task whose
+  worker died, and a second start finds no ticket and returns `{"duplicate": True}`;
+- streams the masked output to pipe through a bounded `distributed.Queue` (chunks of at most
+  CHUNK bytes, SLOTS of them in flight): when pipe does not keep up, `put` waits and the task
+  blocks on its own pipe, so no side holds more than a few chunks;
+- polls the control queue for a kill order (SIGTERM to the group, SIGKILL after the grace),
+  and the run's lease, a Variable pipe bumps: silent for `lease` seconds (pipe was killed, the
+  scheduler is gone) it kills the group itself;
+- registers the group with a watcher process that SIGKILLs it if the worker process dies;
+- enforces the task's timeout, and returns a small dict (also sent as the stream's last item).
+
+Nothing here imports distributed at module level: `python -m pipeline_cli.executors.supervise
+--watch` is the watcher, and must start fast.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+
+from . import base
+from .base import AttemptSpec
+
+CHUNK = 256 * 1024        # most bytes in one queue item
+SLOTS = 8                 # most items in flight per attempt (the queue's maxsize)
+FLUSH = 0.05              # a partial chunk waits at most this long (live logs)
+POLL = 0.2                # kill orders are read this often
+RPC_TIMEOUT = 5.0         # no call to the scheduler waits longer than this
+
+
+def queue_names(dask_key: str) -> tuple[str, str]:
+    """(control queue, output queue) of an attempt."""
+    return f"pipe-ctl {dask_key}", f"pipe-out {dask_key}"
+
+
+# -- the start-of-run check ---------------------------------------------------------------
+def check_worker(pipeline_file: str) -> dict:
+    """Run on every worker by `client.run` before the first task: pipe's version there and
+    what the pipeline file is at the same path."""
+    import pipeline_cli
+
+    found: dict = {"version": getattr(pipeline_cli, "__version__", "?"), "python": sys.version.split()[0]}
+    try:
+        found["digest"] = file_digest(pipeline_file)
+    except OSError as e:
+        found["error"] = e.strerror or str(e)
+    return found
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- the watcher: a worker's attempts die with it --------------------------------------------
+_watch_lock = threading.Lock()
+_watcher: subprocess.Popen | None = None
+
+
+def _watch(line: str) -> None:
+    """Tell this worker process's watcher about a group ("+PGID" / "-PGID"). The watcher reads
+    a pipe only this process holds: when the worker dies, it reads EOF and SIGKILLs every
+    group still registered."""
+    global _watcher
+    with _watch_lock:
+        if _watcher is None or _watcher.poll() is not None:
+            _watcher = subprocess.Popen([sys.executable, "-m", "pipeline_cli.executors.supervise", "--watch"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True,
+                                        close_fds=True)
+        try:
+            _watcher.stdin.write(f"{line}\n".encode())
+            _watcher.stdin.flush()
+        except OSError:
+            pass
+
+
+def watch_main() -> int:
+    groups: set[int] = set()
+    for raw in sys.stdin.buffer:
+        line = raw.strip().decode()
+        if line[:1] == "+":
+            groups.add(int(line[1:]))
+        elif line[:1] == "-":
+            groups.discard(int(line[1:]))
+    for pgid in groups:          # EOF: the worker process is gone
+        base.signal_group(pgid, signal.SIGKILL)
+    return 0
+
+
+# -- one attempt ------------------------------------------------------------------------------
+def run_attempt(spec: AttemptSpec, opts: dict) -> dict:
+    from distributed import Queue, get_client, get_worker
+
+    worker = get_worker().address
+    client = get_client()
+    ctl_name, out_name = queue_names(opts["dask_key"])
+    ctl = Queue(ctl_name, client=client)
+    try:
+        first = ctl.get(batch=True, callback_timeout=RPC_TIMEOUT)
+    except Exception:
+        first = []
+    if not any(isinstance(m, dict) and m.get("go") for m in first):
+        # The ticket is gone: this attempt started before (its worker died and Dask ran the
+        # task again), or pipe took it back to cancel it. Never start twice.
+        ctl.close()
+        return {"duplicate": True, "worker": worker}
+    kill = next((m for m in first if isinstance(m, dict) and "kill" in m), None)
+    out = Queue(out_name, client=client, maxsize=opts.get("slots", SLOTS))
+    try:
+        return _Supervisor(spec, opts, worker, client, ctl, out, kill).run()
+    finally:
+        ctl.close()
+        out.close()
+
+
+class _Supervisor:
+    def __init__(self, spec: AttemptSpec, opts: dict, worker: str, client, ctl, out, kill: dict | None):
+        from distributed import Variable
+
+        self.spec, self.opts, self.worker = spec, opts, worker
+        self.ctl, self.out = ctl, out
+        self.lease = Variable(opts["lease"], client=client)
+        self.lease_seconds = float(opts["lease_seconds"])
+        self.lease_value = None
+        self.heard = time.monotonic()
+        self.next_lease = time.monotonic() + min(1.0, self.lease_seconds / 10)
+        self.next_ctl = time.monotonic() + POLL
+        self.orphaned = False
+        self.pending_kill = kill
+        self.buffer = bytearray()
+        self.sent = 0
+        self.last_flush = time.monotonic()
+        self.hello: dict | None = None      # "started": sent once the attempt runs FLUSH seconds
+
+    # talking to pipe -------------------------------------------------------------
+    def poll_pipe(self, proc) -> None:
+        now = time.monotonic()
+        if now >= self.next_ctl:
+            self.next_ctl = now + POLL
+            try:
+                for m in self.ctl.get(batch=True, callback_timeout=RPC_TIMEOUT):
+                    if isinstance(m, dict) and "kill" in m:
+                        self.pending_kill = m
+            except Exception as e:     # the queue is gone (pipe gave the attempt up) or no scheduler
+                if "KeyError" in type(e).__name__ or isinstance(e, KeyError):
+                    self.pending_kill = {"kill": "pipe gave this attempt up", "grace": 0}
+        if now >= self.next_lease:
+            self.next_lease = now + min(1.0, self.lease_seconds / 10)
+            try:
+                value = self.lease.get(timeout=0.5, callback_timeout=RPC_TIMEOUT)
+                if value != self.lease_value:
+                    self.lease_value, self.heard = value, time.monotonic()
+            except Exception:
+                pass
+            if time.monotonic() - self.heard > self.lease_seconds and not self.orphaned:
+                self.orphaned = True
+                self.pending_kill = {"kill": f"pipe lost: no word from it for {base.seconds_text(self.lease_seconds)}",
+                                     "grace": base.KILL_GRACE}
+        if self.pending_kill is not None and proc is not None:
+            m, self.pending_kill = self.pending_kill, None
+            grace = float(m.get("grace", base.KILL_GRACE))
+            proc.stop(m["kill"], m.get("kind", base.CANCELLED), grace)
+            if grace <= 0:
+                proc.kill()
+
+    def send(self, item, proc=None) -> None:
+        """Put one item; while the queue is full (pipe is slow), keep obeying kill orders."""
+        while not self.orphaned:
+            try:
+                self.out.put(item, timeout=POLL, callback_timeout=RPC_TIMEOUT)
+                return
+            except Exception:
+                pass
+            self.poll_pipe(proc)
+            if proc is not None:
+                proc.on_time(time.monotonic())
+
+    def flush(self, proc, force: bool = False) -> None:
+        while self.buffer and (force or len(self.buffer) >= CHUNK or time.monotonic() - self.last_flush >= FLUSH):
+            chunk = bytes(self.buffer[:CHUNK])
+            del self.buffer[:CHUNK]
+            self.send(chunk, proc)
+            self.sent += len(chunk)
+            self.last_flush = time.monotonic()
+            if not force and len(self.buffer) < CHUNK:
+                break
+
+    # the attempt -----------------------------------------------------------------
+    def run(self) -> dict:
+        from .process import AttemptProcess
+
+        if self.pending_kill is not None:       # cancelled before it could start
+            result = {"kind": base.CANCELLED, "reason": self.pending_kill["kill"], "exit_code": None,
+                      "duration": 0.0, "outputs": {}, "worker": self.worker}
+            self.send({"end": result})
+            return result
+        folder = tempfile.mkdtemp(prefix="pipe-attempt-")
+        try:
+            spec = _localize(self.spec, folder)
+            proc = AttemptProcess(spec, dict(os.environ), -1, sink=self.buffer.extend, always_pipe=True)
+            if proc.pid:
+                _watch(f"+{proc.pid}")
+            self.hello = {"started": self.worker, "host": socket.gethostname(), "pid": proc.pid}
+            try:
+                self.supervise(proc)
+                outcome = proc.finish(worker=self.worker)
+            finally:
+                if proc.pid:
+                    _watch(f"-{proc.pid}")
+            self.flush(proc, force=True)
+            result = {"kind": outcome.kind, "exit_code": outcome.exit_code, "reason": outcome.reason,
+                      "duration": outcome.duration, "outputs": outcome.outputs, "worker": self.worker,
+                      "log_bytes": self.sent}
+            self.send({"end": result})
+            return result
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def supervise(self, proc) -> None:
+        sel = selectors.DefaultSelector()
+        if proc.pipe_fd >= 0:
+            sel.register(proc.pipe_fd, selectors.EVENT_READ, "out")
+        if proc.pidfd >= 0:
+            sel.register(proc.pidfd, selectors.EVENT_READ, "exit")
+        reading = proc.pipe_fd >= 0
+        try:
+            while True:
+                now = time.monotonic()
+                if self.hello is not None and now - proc.started >= FLUSH:
+                    hello, self.hello = self.hello, None
+                    self.send(hello, proc)
+                proc.on_time(now)
+                self.poll_pipe(proc)
+                if len(self.buffer) >= CHUNK or (self.buffer and now - self.last_flush >= FLUSH):
+                    self.flush(proc)
+                    continue
+                if proc.poll():
+                    break
+                limit = min(POLL, max(0.0, (proc.next_deadline() or now + POLL) - now))
+                if self.buffer:
+                    limit = min(limit, max(0.0, self.last_flush + FLUSH - now))
+                if proc.pidfd < 0:
+                    limit = min(limit, 0.05)
+                for key, _ in sel.select(limit):
+                    if key.data == "out" and reading and not self._read(proc):
+                        sel.unregister(proc.pipe_fd)
+                        reading = False
+            # The leader exited: take what is left in the pipe (bounded: a background child
+            # that keeps writing does not hold the attempt open), then finish() closes it.
+            for _ in range(256):
+                if not reading or not self._read(proc, block_ok=False):
+                    break
+                if len(self.buffer) >= CHUNK:
+                    self.flush(proc)
+        finally:
+            sel.close()
+
+    def _read(self, proc, block_ok: bool = True) -> bool:
+        """One read of the task's output into the buffer; False at end of stream (or nothing
+        left, after the leader exited)."""
+        try:
+            chunk = os.read(proc.pipe_fd, 65536)
+        except BlockingIOError:
+            return block_ok
+        if not chunk:
+            return False
+        self.buffer.extend(proc.stream.feed(chunk) if proc.stream else chunk)
+        return True
+
+
+def _localize(spec: AttemptSpec, folder: str) -> AttemptSpec:
+    """The attempt with $PIPE_OUTPUT and a Python task's result file in a folder of this
+    worker (pipe's state folder need not be shared); its output goes back over the queue."""
+    output = os.path.join(folder, "output")
+    env = dict(spec.env, PIPE_OUTPUT=output)
+    call = dict(spec.python_call, result=os.path.join(folder, "result.json")) if spec.python_call else None
+    return replace(spec, env=env, output_path=output, python_call=call, log_path=os.devnull)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--watch"]:
+    sys.exit(watch_main())
