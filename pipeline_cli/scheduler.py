@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, SpecError, UsageError
+from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, PipeError, SpecError, UsageError
 from .model import BACKFILL, RUN_INTERRUPTED, RUN_RUNNING, RUN_SUCCEEDED, SCHEDULED, Pipeline
 from .state import StateDir, makedirs, write_atomic
 
@@ -83,11 +82,20 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
         else:
             candidates = [latest] if latest.start >= last_end else []
     result.intervals = [c for c in candidates if c.key not in claimed]
+    if result.intervals:
+        result.next_due = result.intervals[0].end     # due already: tick runs it now
     if not result.intervals and not result.resume and latest is not None:
         result.why = f"the latest interval ({latest.start.isoformat()}) has been run"
     if result.active >= pipeline.max_active_runs and (result.intervals or result.resume):
         result.why = f"{result.active} run(s) active, max_active_runs is {pipeline.max_active_runs}"
     return result
+
+
+def next_due(pipeline: Pipeline, state: StateDir, now: datetime) -> datetime:
+    """When tick will next run something of this pipeline: the end of the oldest interval it
+    would run now (a time already past), else the end of the next interval to end. `pipe list`
+    (and the web pages) show this, so they and tick never disagree."""
+    return due(pipeline, state, now).next_due
 
 
 # --- the "nothing due" cache ------------------------------------------------------------
@@ -154,15 +162,17 @@ class TickReport:
 
 
 def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool = False,
-         global_args: list[str] | None = None) -> TickReport:
+         reporter_for=None, make_executor=None) -> TickReport:
     """Find what is due in every scheduled pipeline and run it; due pipelines run at once,
-    each in a child process that holds that pipeline's lock."""
+    each in a child process (a fork of this one: nothing to import or parse again) that
+    holds that pipeline's lock. `make_executor`, if given, is called in each run's process."""
     from . import spec
 
     report = TickReport()
     stamp = now.astimezone(timezone.utc).isoformat()
     remember: dict[str, tuple[str, str, str]] = {}
     children = []
+    deadlines: list[Pipeline] = []     # pipelines whose notify block has a deadline
     for path in spec.discover(pipelines_dir):
         try:
             pipeline = spec.load(path, cache=state.root / "cache" / "specs")
@@ -175,19 +185,29 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
             continue
         plan = due(pipeline, state, now)
         report.plans.append(plan)
+        if pipeline.notify is not None and pipeline.notify.deadline is not None:
+            deadlines.append(pipeline)
         if not plan.intervals and not plan.resume:
             if plan.active == 0:
-                remember[key] = (pipeline.digest, stamp, plan.next_due.astimezone(timezone.utc).isoformat())
+                until = plan.next_due
+                if pipeline in deadlines:      # a deadline that passes ends "nothing due" too
+                    from .notify import next_check
+
+                    until = min(until, next_check(pipeline, now) or until)
+                remember[key] = (pipeline.digest, stamp, until.astimezone(timezone.utc).isoformat())
             continue
         if plan.active >= pipeline.max_active_runs or dry_run:
             continue
         _forget(state, key)
-        command = [sys.executable, "-m", "pipeline_cli", *(global_args or []), "tick", "--now", stamp,
-                   "--pipeline-file", str(path)]
-        children.append(subprocess.Popen(command))
+        children.append(start_child(tick_pipeline, path, state, now, reporter_for, make_executor))
     if remember and not dry_run:
         _remember(state, remember)
     codes = [c.wait() for c in children]
+    if deadlines and not dry_run:
+        from .notify import check_deadline
+
+        for pipeline in deadlines:      # after this tick's runs: a run that just failed was said already
+            check_deadline(pipeline, state, now)
     if any(c not in (EXIT_OK, EXIT_INVALID) for c in codes):
         report.exit_code = EXIT_FAILED
     elif report.invalid or EXIT_INVALID in codes:
@@ -195,33 +215,118 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
     return report
 
 
-def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for) -> int:
-    """The child of tick for one pipeline: under its lock, resume and run what is due."""
-    from . import runner, spec
-    from .schedule import Interval
+def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None, make_executor=None) -> int:
+    """The child of tick for one pipeline: under its lock, resume and run what is due, oldest
+    first, with up to max_active_runs runs (less those already active) going at once."""
+    from . import spec
 
     pipeline = spec.load(path, cache=state.root / "cache" / "specs")
     lock = state.lock(pipeline.name)
     if not lock.acquire(wait=False):
         return EXIT_OK            # another tick is on it: leave it alone
-    failed = False
     try:
         plan = due(pipeline, state, now)
         slots = pipeline.max_active_runs - plan.active
-        for run in plan.resume:
-            if slots <= 0:
-                break
-            view = runner.resume(pipeline, state, run.run_id, reporter=reporter_for(pipeline))
-            failed |= view.state != RUN_SUCCEEDED
-        for interval in plan.intervals:
-            if slots <= 0:
-                break
-            view = runner.new_run(pipeline, state, reporter=reporter_for(pipeline), kind=SCHEDULED,
-                                  window=runner.Window(interval.start, interval.end), claim=True, now=now)
-            failed |= view.state != RUN_SUCCEEDED
+        jobs = [(_resume_one, pipeline, state, run.run_id, reporter_for, make_executor) for run in plan.resume]
+        jobs += [(_run_one, pipeline, state, interval, now, reporter_for, make_executor) for interval in plan.intervals]
+        codes = _at_most(slots, jobs)
     finally:
         lock.release()
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if any(c != EXIT_OK for c in codes) else EXIT_OK
+
+
+def _run_one(pipeline: Pipeline, state: StateDir, interval, now: datetime, reporter_for, make_executor) -> int:
+    from . import runner
+
+    view = runner.new_run(pipeline, state, reporter=reporter_for(pipeline) if reporter_for else None,
+                          kind=SCHEDULED, window=runner.Window(interval.start, interval.end), claim=True, now=now,
+                          **({"executor": make_executor()} if make_executor else {}))
+    return EXIT_OK if view.state == RUN_SUCCEEDED else EXIT_FAILED
+
+
+def _resume_one(pipeline: Pipeline, state: StateDir, run_id: str, reporter_for, make_executor) -> int:
+    from . import runner
+
+    view = runner.resume(pipeline, state, run_id, reporter=reporter_for(pipeline) if reporter_for else None,
+                         **({"executor": make_executor()} if make_executor else {}))
+    return EXIT_OK if view.state == RUN_SUCCEEDED else EXIT_FAILED
+
+
+def _at_most(slots: int, jobs: list[tuple]) -> list[int]:
+    """Run jobs (function, *args) in order, at most `slots` at once: one slot (or one job) in
+    this process, more each in a child process. Returns their exit codes."""
+    if slots <= 0 or not jobs:
+        return []
+    if slots == 1 or len(jobs) == 1:
+        return [job[0](*job[1:]) for job in jobs]
+    codes, running = [], []
+    pending = list(jobs)
+    while pending or running:
+        while pending and len(running) < slots:
+            job = pending.pop(0)
+            running.append(start_child(job[0], *job[1:]))
+        finished = _wait_any(running)
+        running.remove(finished)
+        codes.append(finished.code)
+    return codes
+
+
+# --- child processes ----------------------------------------------------------------------
+
+class Child:
+    """A forked child running one function; `wait()` returns its exit code."""
+
+    def __init__(self, pid: int):
+        self.pid, self.code = pid, None
+
+    def wait(self) -> int:
+        if self.code is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.code = _code(status)
+        return self.code
+
+
+def _code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else EXIT_FAILED         # killed by a signal: a failure
+
+
+def _wait_any(children: list[Child]) -> Child:
+    by_pid = {c.pid: c for c in children}
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid in by_pid:
+            by_pid[pid].code = _code(status)
+            return by_pid[pid]
+
+
+def start_child(function, *args) -> Child:
+    """Fork, and run function(*args) in the child, which exits with its return value. A fork
+    costs no start-up: the child has every module and the parsed pipelines already."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return Child(pid)
+    code = EXIT_FAILED
+    try:
+        code = function(*args)
+    except PipeError as e:
+        for line in e.lines():
+            sys.stderr.write(f"error: {line}\n")
+        code = e.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:        # never return into the parent's code from a child
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code if isinstance(code, int) else EXIT_FAILED)
 
 
 # --- backfill ---------------------------------------------------------------------------
@@ -239,7 +344,11 @@ def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime
                          "(use `pipe run --date`)")
     if end < start:
         raise UsageError(f"--end {end.date()} is before --start {start.date()}")
-    sched = Schedule(pipeline.schedule, pipeline.timezone)
+    if pipeline.start_date is not None and start < pipeline.start_date:
+        raise UsageError(f"--start {start.isoformat()} is before the pipeline's start_date "
+                         f"{pipeline.start_date.isoformat()}: no interval before it is ever run; "
+                         f"start at {pipeline.start_date.date()} or later")
+    sched = Schedule(pipeline.schedule, pipeline.timezone, pipeline.start_date)
     intervals = []
     t = sched.first_start_at_or_after(start)
     while t <= end:

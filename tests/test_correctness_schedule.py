@@ -124,3 +124,86 @@ def test_tick_catchup_false_runs_the_interval_after_the_skipped_hour(write_pipel
     assert pipe("tick", "--now", "2026-03-28T12:00Z").returncode == 0
     assert pipe("tick", "--now", "2026-03-29T01:45Z").returncode == 0      # 03:45 CEST
     assert (project / "ran.txt").read_text().split() == ["2026-03-27T02:30:00+01:00", "2026-03-28T02:30:00+01:00"]
+
+
+# --- item 18: tick runs due intervals of one pipeline concurrently, up to max_active_runs -----
+
+RENDEZVOUS = ("touch ../started-{{ ds_nodash }}{{ ts[11:13] }}; i=0; "
+              "while [ $(ls ../ | grep -c '^started-') -lt 2 ]; do i=$((i+1)); "
+              "[ $i -gt 400 ] && exit 1; sleep 0.05; done; echo {{ ts }} >> ../ran.txt")
+
+
+def test_tick_runs_intervals_of_one_pipeline_at_once_up_to_max_active_runs(write_pipeline, pipe, project):
+    # Each run waits until two runs have started: one after the other, the first gives up and fails.
+    write(write_pipeline, schedule="@hourly", run=RENDEZVOUS,
+          extra="start_date: 2026-11-05\ncatchup: true\nmax_active_runs: 2\n")
+    result = pipe("tick", "--now", "2026-11-05T02:10Z")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted((project / "ran.txt").read_text().split()) == ["2026-11-05T00:00:00+00:00",
+                                                                  "2026-11-05T01:00:00+00:00"]
+
+
+def test_tick_never_runs_more_than_max_active_runs_at_once(write_pipeline, pipe, project):
+    # mkdir is atomic: a second run inside the first's span finds the folder and fails.
+    write(write_pipeline, schedule="@hourly",
+          run="mkdir ../busy || exit 1; sleep 0.2; echo {{ ts }} >> ../ran.txt; rmdir ../busy",
+          extra="start_date: 2026-11-05\ncatchup: true\nmax_active_runs: 1\n")
+    result = pipe("tick", "--now", "2026-11-05T03:10Z")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "ran.txt").read_text().split() == ["2026-11-05T00:00:00+00:00", "2026-11-05T01:00:00+00:00",
+                                                         "2026-11-05T02:00:00+00:00"]
+
+
+# --- tick's per-pipeline children are a library call, not a hidden CLI option ---------------
+
+def test_tick_has_no_hidden_pipeline_file_option(write_pipeline, pipe):
+    from pipeline_cli import entry
+
+    assert "--pipeline-file" not in entry.FAST["tick"]["values"]
+    write(write_pipeline)
+    result = pipe("tick", "--pipeline-file", "pipelines/s.yaml")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_a_failing_pipeline_child_does_not_stop_the_others(write_pipeline, pipe, project):
+    write(write_pipeline, name="bad", run="exit 3")
+    write(write_pipeline, name="good")
+    result = pipe("tick", "--now", "2026-11-05T00:10Z")
+    assert result.returncode == 1
+    assert (project / "good.txt").read_text().split() == ["2026-11-04"]
+
+
+# --- item 17: backfill honours start_date ---------------------------------------------------
+
+def test_backfill_before_start_date_is_refused_with_the_fix(write_pipeline, pipe, project):
+    write(write_pipeline, extra="start_date: 2026-11-03\n")
+    result = pipe("backfill", "s", "--start", "2026-11-01", "--end", "2026-11-04")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "before the pipeline's start_date 2026-11-03" in result.stderr and "start at 2026-11-03" in result.stderr
+    assert not (project / "s.txt").exists()
+    result = pipe("backfill", "s", "--start", "2026-11-03", "--end", "2026-11-04")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "s.txt").read_text().split() == ["2026-11-03", "2026-11-04"]
+
+
+# --- item 11: `pipe list` and `pipe tick` reckon "due" in one place ---------------------------
+
+def test_next_due_is_now_when_tick_would_run_something(project, write_pipeline):
+    from pipeline_cli import scheduler, spec
+    from pipeline_cli.state import StateDir
+
+    path = write(write_pipeline)
+    p = spec.load(path)
+    state = StateDir(project / ".pipe")
+    now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    plan = scheduler.due(p, state, now)
+    assert [i.start.isoformat() for i in plan.intervals] == ["2026-11-30T00:00:00+00:00"]
+    assert scheduler.next_due(p, state, now).isoformat() == "2026-12-01T00:00:00+00:00"     # due: tick runs it now
+
+
+def test_list_shows_the_interval_tick_would_run(write_pipeline, pipe):
+    write(write_pipeline)
+    listed = json.loads(pipe("list", "--json").stdout)["pipelines"][0]["next_due"]
+    planned = pipe("tick", "--dry-run").stdout
+    assert listed <= datetime.now(UTC).isoformat()
+    assert f".. {listed}" in planned, (listed, planned)
