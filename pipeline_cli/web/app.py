@@ -62,6 +62,7 @@ COOKIE = "pipe_session"
 class Config:
     def __init__(self, pipelines_dir: str | os.PathLike, state_dir: str | os.PathLike, token: str | None = None,
                  actions: bool = False, cwd: str | None = None):
+        self.given = (Path(pipelines_dir), Path(state_dir))     # as given: documents show them so
         self.pipelines_dir = Path(pipelines_dir).absolute()
         self.state_dir = Path(state_dir).absolute()
         self.token = token or None
@@ -92,12 +93,12 @@ class Guard:
             await send(message)
 
         if self.config.token and scope["path"] not in self.OPEN and not self._authorised(scope):
-            request = Request(scope)
             if scope["path"].startswith(("/api/", "/live")):
                 response: Response = JSONResponse({"error": "a token is required: Authorization: Bearer TOKEN"},
                                                   status_code=401, headers={"WWW-Authenticate": "Bearer"})
             else:
-                response = HTMLResponse(render("signin.html", request, next=_local(scope), failed=False),
+                response = HTMLResponse(render("signin.html", None, config=self.config, next=_local(scope),
+                                               failed=False),
                                         status_code=401, headers={"WWW-Authenticate": "Bearer"})
             return await response(scope, receive, send_with_headers)
         try:
@@ -167,8 +168,10 @@ _env.globals.update(u=_u, icon=lambda s: STATE_ICONS.get(s, "?"), dur=svg.fmt_du
 
 
 def render(template: str, request: Request | None, **ctx: Any) -> str:
-    config: Config | None = getattr(getattr(request, "app", None), "state", None) and request.app.state.config
-    ctx.setdefault("config", config)
+    config: Config | None = ctx.get("config")
+    if config is None and request is not None and "app" in request.scope:
+        config = request.app.state.config
+    ctx["config"] = config
     ctx.setdefault("csrf", config.csrf if config and config.actions else "")
     return _env.get_template(template).render(**ctx)
 
@@ -179,8 +182,20 @@ def _history(request: Request) -> History:
     return request.app.state.history
 
 
-def _live(**params: Any) -> str:
-    return "/live?" + urlencode({k: v for k, v in params.items() if v is not None})
+def _live(h: History, **params: Any) -> str:
+    """The page's event stream, with the stamp of what the page shows (`v`): the stream
+    says `changed` as soon as the history differs from it, even if that happened between
+    the page's rendering and the stream's start."""
+    params = {k: str(v) for k, v in params.items() if v is not None}
+    try:
+        params["v"] = _digest(_stamp(h, params))
+    except PipeError:
+        pass
+    return "/live?" + urlencode(params)
+
+
+def _digest(stamp: tuple) -> str:
+    return hashlib.sha1(repr(stamp).encode()).hexdigest()[:16]
 
 
 async def overview(request: Request) -> Response:
@@ -197,8 +212,9 @@ async def overview(request: Request) -> Response:
             r["runs"] = list(reversed(h.runs(r["name"], SQUARES)))
         return rows
 
+    live = await run_in_threadpool(lambda: _live(h, page="overview"))
     rows = await run_in_threadpool(build)
-    return HTMLResponse(render("overview.html", request, rows=rows, live=_live(page="overview")))
+    return HTMLResponse(render("overview.html", request, rows=rows, live=live))
 
 
 async def pipeline_page(request: Request) -> Response:
@@ -216,10 +232,11 @@ async def pipeline_page(request: Request) -> Response:
         ids = h.run_ids(name)
         return p, runs, order, len(ids)
 
+    live = await run_in_threadpool(lambda: _live(h, pipeline=name))
     p, runs, order, total = await run_in_threadpool(build)
     row = next((r for r in h.list_doc()["pipelines"] if r["name"] == name), None) if p is not None else None
     return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
-                               live=_live(pipeline=name), error=request.query_params.get("error")))
+                               live=live, error=request.query_params.get("error")))
 
 
 def _run_page_data(h: History, name: str, run_id: str) -> dict:
@@ -267,8 +284,9 @@ async def run_page(request: Request) -> Response:
     h = _history(request)
     name = h.check_name(request.path_params["name"])
     run_id = request.path_params["run_id"]
+    live = await run_in_threadpool(lambda: _live(h, pipeline=name, run=run_id))
     data = await run_in_threadpool(_run_page_data, h, name, run_id)
-    return HTMLResponse(render("run.html", request, name=name, live=_live(pipeline=name, run=run_id),
+    return HTMLResponse(render("run.html", request, name=name, live=live,
                                error=request.query_params.get("error"), **data))
 
 
@@ -285,11 +303,13 @@ async def log_page(request: Request) -> Response:
     h = _history(request)
     name = h.check_name(request.path_params["name"])
     run_id, task = request.path_params["run_id"], request.path_params["task"]
+    stamp = _live(h, pipeline=name, run=run_id)
     run = h.run(name, run_id)
     if not TASK_RE.match(task) or task not in run.view.tasks:
         raise NotFound(f"run {run_id} has no task {task!r}")
     t = run.view.tasks[task]
     attempt = _attempt_param(request, t.attempt)
+    v = stamp.rpartition("v=")[2]
     if not t.attempt:
         text, offset, size, cut = "", 0, 0, 0
     else:
@@ -303,8 +323,8 @@ async def log_page(request: Request) -> Response:
     rec = next((a for a in t.attempts if a.number == attempt), None)
     return HTMLResponse(render("log.html", request, name=name, run=run, view=run.view, t=t, attempt=attempt, rec=rec,
                                text=text, size=size, cut=cut,
-                               live=_live(pipeline=name, run=run_id, task=task, attempt=attempt, offset=offset)
-                               if t.attempt else _live(pipeline=name, run=run_id)))
+                               live=stamp if not t.attempt else "/live?" + urlencode(
+                                   dict(pipeline=name, run=run_id, task=task, attempt=attempt, offset=offset, v=v))))
 
 
 async def signin(request: Request) -> Response:
@@ -360,6 +380,14 @@ def _failure(proc: subprocess.Popen, err) -> str:
     return text or f"pipe exited with code {proc.returncode}"
 
 
+def _begun(h: History, name: str, run_id: str) -> bool:
+    """Its first event is written (before it, a new run's folder reads as interrupted)."""
+    try:
+        return h.run(name, run_id).view.started is not None
+    except PipeError:
+        return False
+
+
 def _start_run(config: Config, h: History, name: str, form: dict[str, str]) -> tuple[str | None, str | None]:
     p = h.spec(name)
     if p is None:
@@ -379,7 +407,7 @@ def _start_run(config: Config, h: History, name: str, form: dict[str, str]) -> t
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         new = [r for r in h.run_ids(name) if r not in before and "-manual-" in r]
-        if new:
+        if new and _begun(h, name, new[-1]):
             return new[-1], None
         if proc.poll() is not None:
             new = [r for r in h.run_ids(name) if r not in before]
@@ -499,7 +527,7 @@ async def live(request: Request) -> Response:
     async def stream():
         nonlocal offset
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        last = await run_in_threadpool(_stamp, h, q)
+        last = q.get("v") or _digest(await run_in_threadpool(_stamp, h, q))
         beat = time.monotonic()
         yield "retry: 1000\n\n"
         while True:
@@ -521,10 +549,10 @@ async def live(request: Request) -> Response:
                 now = await run_in_threadpool(_stamp, h, q)
             except PipeError:
                 return
-            if now != last:
-                last = now
+            if _digest(now) != last:
+                last = _digest(now)
                 yield "event: changed\ndata: {}\n\n"
-            if q.get("run") and now[1] != "running":
+            if q.get("run") and now[1] != "running" and now[2]:      # finished (not: not begun yet)
                 if log_path is None or log_path.stat().st_size <= offset:
                     yield "event: done\ndata: {}\n\n"
                     return
@@ -590,7 +618,7 @@ def create_app(config: Config) -> Any:
         404: not_found, HTTPException: not_found, NotFound: not_found, UsageError: bad_request,
         PipeError: bad_request, Exception: server_error})
     app.state.config = config
-    app.state.history = History(config.pipelines_dir, config.state_dir)
+    app.state.history = History(*config.given)
     return Guard(app, config)
 
 

@@ -60,6 +60,7 @@ class History:
     """Pipelines (files and history), runs, logs: read-only, cached."""
 
     def __init__(self, pipelines_dir: str | os.PathLike, state_dir: str | os.PathLike):
+        self.given = (Path(pipelines_dir), Path(state_dir))    # as the CLI would see them (same cwd)
         self.pipelines_dir = Path(pipelines_dir).absolute()
         self.state_dir = Path(state_dir).absolute()
         self.store = RunStore(self.state_dir, cache=True)
@@ -70,7 +71,7 @@ class History:
     def _globals(self):
         from ..commands import Globals
 
-        return Globals(self.pipelines_dir, self.state_dir)
+        return Globals(*self.given)
 
     def list_doc(self) -> dict:
         """The document of `pipe list --json`."""
@@ -152,8 +153,13 @@ class History:
     def run_stamp(self, name: str, run_id: str) -> tuple:
         """Changes whenever what a page shows of the run may have changed."""
         path = self.store.layout.events(self.store.layout.run_dir(name, run_id))
-        st = path.stat()
-        return (run_id, self.run(name, run_id).state, st.st_size, st.st_mtime_ns)
+        try:
+            st = path.stat()
+            size, mtime = st.st_size, st.st_mtime_ns
+        except OSError:
+            size = mtime = 0
+        view = self.run(name, run_id).view
+        return (run_id, view.state, view.started is not None, size, mtime)
 
     # -- logs ------------------------------------------------------------------------------
     def log_path(self, name: str, run_id: str, task: str, attempt: int) -> Path:

@@ -78,7 +78,7 @@ def gantt_svg(rows: Iterable[tuple[str, str, list]], start: str | None, end: str
         x = label_w + plot * i / 4
         anchor = ' class="ticklabel end"' if i == 4 else ' class="ticklabel"'
         out.append(f'<line class="tick" x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{h}"/>'
-                   f'<text{anchor} x="{x:.1f}" y="11">+{_fmt(span * i / 4)}</text>')
+                   f'<text{anchor} x="{x:.1f}" y="11">+{_tick(span * i / 4, span)}</text>')
     for k, (tid, state, atts) in enumerate(rows):
         y = top + k * row_h
         out.append(f'<g class="row" data-task="{escape(tid)}" data-state="{escape(state)}">'
@@ -97,6 +97,10 @@ def gantt_svg(rows: Iterable[tuple[str, str, list]], start: str | None, end: str
         out.append("</g>")
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _tick(seconds: float, span: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if span < 2 else _fmt(seconds)
 
 
 def _fmt(seconds: float | None) -> str:

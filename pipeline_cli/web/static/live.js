@@ -50,7 +50,8 @@
     window.scrollTo(x, y);
   }
 
-  function key(url) { return (url || "").replace(/([?&])offset=\d+/, "$1"); }
+  // What the stream follows, without where it starts (offset) and the page's stamp (v).
+  function key(url) { return (url || "").replace(/([?&])(offset|v)=[^&]*/g, "$1"); }
 
   function refresh() {
     if (busy) { again = true; return; }

@@ -1,0 +1,196 @@
+"""`pipe serve` over HTTP: the JSON API equals the CLI's --json documents, unknown or hostile
+names are 404 JSON, the token and CSRF rules hold. Real server processes on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from conftest import clean_env
+
+PIPELINE = """
+    description: Two tasks and a failure
+    schedule: "@yearly"
+    params: {city: Seattle}
+    tasks:
+      hello:
+        run: echo "hello <b>world</b>"
+      broken:
+        run: echo "about to fail"; exit 3
+        deps: [hello]
+"""
+
+
+@pytest.fixture
+def history(project, pipe, write_pipeline):
+    """A project with pipeline `demo` and one finished (failed) run of it; returns its run id."""
+    write_pipeline("demo", PIPELINE)
+    result = pipe("run", "demo", "--json")
+    assert result.returncode == 1, result.stderr
+    return json.loads(result.stdout)["run_id"]
+
+
+def cli_json(pipe, *args):
+    result = pipe(*args, "--json")
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_json_api_equals_the_cli_documents(history, pipe, serve):
+    server = serve()
+    with httpx.Client(base_url=server.url) as http:
+        r = http.get("/api/pipelines")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        assert r.json() == cli_json(pipe, "list")
+
+        r = http.get(f"/api/pipelines/demo/runs/{history}")
+        assert r.status_code == 200
+        assert r.json() == cli_json(pipe, "status", "demo", "--run", history)
+
+        r = http.get("/api/pipelines/demo/runs")
+        assert r.status_code == 200
+        doc = r.json()
+        assert doc["pipeline"] == "demo" and doc["total"] == 1
+        assert doc["runs"] == [cli_json(pipe, "status", "demo", "--run", history)]
+
+        r = http.get(f"/api/pipelines/demo/runs/{history}/tasks/broken/log", params={"attempt": 1})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+        assert r.text == pipe("logs", "demo", "broken", "--run", history).stdout
+        assert r.text == "about to fail\n"
+        # Without ?attempt: the latest attempt, as `pipe logs`.
+        assert http.get(f"/api/pipelines/demo/runs/{history}/tasks/hello/log").text == 'hello <b>world</b>\n'
+
+
+@pytest.mark.parametrize("path", [
+    "/api/pipelines/nope/runs",
+    "/api/pipelines/nope/runs/20261124T060000123Z-manual-1a2b",
+    "/api/pipelines/demo/runs/20261124T060000123Z-manual-1a2b",
+    "/api/pipelines/demo/runs/not-a-run-id",
+    "/api/pipelines/demo/runs/{run}/tasks/nope/log",
+    "/api/pipelines/demo/runs/{run}/tasks/hello/log?attempt=2",
+    "/api/pipelines/demo/runs/{run}/tasks/hello/log?attempt=0",
+    "/api/pipelines/demo/runs/{run}/tasks/hello/log?attempt=x",
+    "/api/pipelines/demo/runs/{run}/tasks/..%2F..%2Fevents/log",
+    "/api/pipelines/..%2F..%2Fetc/runs",
+    "/api/pipelines/demo/runs/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/api/pipelines/demo/runs/{run}/tasks/hello%2F..%2F..%2Fevents.jsonl/log",
+    "/api/nothing",
+])
+def test_unknown_or_hostile_names_are_404_json(history, serve, path):
+    server = serve()
+    r = httpx.get(server.url + path.replace("{run}", history))
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert set(r.json()) == {"error"}
+    assert "Traceback" not in r.text and "root:" not in r.text
+
+
+@pytest.mark.parametrize("path", ["/pipelines/nope", "/pipelines/demo/runs/20261124T060000123Z-manual-1a2b",
+                                  "/pipelines/demo/runs/{run}/tasks/nope/log", "/nothing"])
+def test_unknown_pages_are_404_html(history, serve, path):
+    r = httpx.get(serve().url + path.replace("{run}", history))
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "Traceback" not in r.text
+
+
+def test_pages_answer_with_security_headers_and_escaped_text(history, serve):
+    server = serve()
+    for path in ["/", "/pipelines/demo", f"/pipelines/demo/runs/{history}",
+                 f"/pipelines/demo/runs/{history}/tasks/hello/log", "/static/style.css", "/api/pipelines"]:
+        r = httpx.get(server.url + path)
+        assert r.status_code == 200, path
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "unsafe-inline" not in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"]
+    page = httpx.get(f"{server.url}/pipelines/demo/runs/{history}/tasks/hello/log").text
+    assert "hello &lt;b&gt;world&lt;/b&gt;" in page and "<b>world" not in page
+    # Pages name no other origin and hold no inline script.
+    for path in ["/", "/pipelines/demo", f"/pipelines/demo/runs/{history}"]:
+        html = httpx.get(server.url + path).text
+        assert not re.search(r"(src|href|action)=\"(https?:)?//", html)
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+        assert " style=" not in html and " on" + "click=" not in html
+
+
+def test_every_task_element_carries_its_id_and_state(history, serve):
+    html = httpx.get(f"{serve().url}/pipelines/demo/runs/{history}").text
+    for task, state in [("hello", "succeeded"), ("broken", "failed")]:
+        row = re.search(rf'<tr data-task="{task}" data-state="{state}">(.*?)</tr>', html, re.S)
+        assert row and f"{state}</span>" in row.group(1)
+        node = re.search(rf'<g class="node" data-task="{task}" data-state="{state}">(.*?)</g>', html, re.S)
+        assert node and f">{state}</text>" in node.group(1)
+        assert re.search(rf'<g class="row" data-task="{task}" data-state="{state}">', html)
+
+
+def test_refuses_to_listen_beyond_loopback_without_a_token(project):
+    for host in ("0.0.0.0", "::", "192.0.2.1"):
+        result = subprocess.run([sys.executable, "-m", "pipeline_cli", "serve", "--host", host, "--port", "0"],
+                                cwd=project, env=clean_env(), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result
+        assert "token" in result.stderr and "Traceback" not in result.stderr
+        assert result.stdout == ""
+
+
+def test_a_token_is_required_on_every_request(history, serve):
+    server = serve(env={"PIPE_SERVE_TOKEN": "s3cret-token"})
+    for path in ["/", "/pipelines/demo", "/api/pipelines", f"/api/pipelines/demo/runs/{history}",
+                 "/static/style.css", "/live"]:
+        r = httpx.get(server.url + path)
+        assert r.status_code == 401, path
+        r = httpx.get(server.url + path, headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401, path
+    assert httpx.get(server.url + "/api/pipelines").json() == {
+        "error": "a token is required: Authorization: Bearer TOKEN"}
+    ok = httpx.get(server.url + "/api/pipelines", headers={"Authorization": "Bearer s3cret-token"})
+    assert ok.status_code == 200 and ok.json()["pipelines"][0]["name"] == "demo"
+    # The page's sign-in form sets a cookie that then opens every page.
+    page = httpx.get(server.url + "/pipelines/demo")
+    assert page.status_code == 401 and 'action="/signin"' in page.text
+    with httpx.Client(base_url=server.url) as browser:
+        wrong = browser.post("/signin", data={"token": "nope", "next": "/pipelines/demo"})
+        assert wrong.status_code == 401 and not browser.cookies
+        r = browser.post("/signin", data={"token": "s3cret-token", "next": "/pipelines/demo"})
+        assert r.status_code == 303 and r.headers["location"] == "/pipelines/demo"
+        assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
+        assert browser.get("/pipelines/demo").status_code == 200
+        assert browser.get("/api/pipelines").status_code == 200
+        # A sign-in never redirects to another site.
+        r = browser.post("/signin", data={"token": "s3cret-token", "next": "//evil.example/"})
+        assert r.headers["location"] == "/"
+
+
+def test_actions_are_off_unless_asked_and_need_the_csrf_token(history, pipe, serve):
+    server = serve()
+    r = httpx.post(server.url + "/pipelines/demo/trigger", data={"date": ""})
+    assert r.status_code == 403
+    assert "<form" not in httpx.get(server.url + "/pipelines/demo").text
+
+    server = serve("--actions")
+    page = httpx.get(server.url + "/pipelines/demo").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    for data in ({}, {"csrf": ""}, {"csrf": csrf[:-1] + "x"}):
+        r = httpx.post(server.url + "/pipelines/demo/trigger", data=data)
+        assert r.status_code == 403, data
+        r = httpx.post(f"{server.url}/pipelines/demo/runs/{history}/resume", data=data)
+        assert r.status_code == 403, data
+    assert cli_json(pipe, "status", "demo")["runs"] == [cli_json(pipe, "status", "demo", "--run", history)]
+
+    r = httpx.post(server.url + "/pipelines/demo/trigger", data={"csrf": csrf, "param.city": "Paris <x>"})
+    assert r.status_code == 303, r.text
+    run_id = r.headers["location"].rsplit("/", 1)[1]
+    assert r.headers["location"] == f"/pipelines/demo/runs/{run_id}"
+    doc = cli_json(pipe, "status", "demo", "--run", run_id)
+    assert doc["kind"] == "manual" and doc["params"] == {"city": "Paris <x>"}
+
+
+def test_a_refused_trigger_says_why(history, serve):
+    server = serve("--actions")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', httpx.get(server.url + "/pipelines/demo").text).group(1)
+    r = httpx.post(server.url + "/pipelines/demo/trigger", data={"csrf": csrf, "date": "2026-13-45"})
+    assert r.status_code == 400
+    assert "--date" in r.text and "Traceback" not in r.text
