@@ -72,6 +72,8 @@ class TemplateUse:
     names: frozenset[str]          # top-level names
     params: frozenset[str]         # params.X
     outputs: frozenset[str]        # tasks.X.outputs
+    output_keys: frozenset[tuple[str, str]] = frozenset()    # tasks.X.outputs.KEY
+    env: frozenset[str] = frozenset()                        # env.X
 
 
 _analysed: dict[str, TemplateUse] = {}
@@ -90,7 +92,7 @@ def analyse(text: str) -> TemplateUse:
     except TemplateSyntaxError as e:
         raise TemplateError(f"template syntax error: {e.message}", e.lineno) from None
     names = frozenset(meta.find_undeclared_variables(ast))
-    params, outputs = set(), set()
+    params, outputs, output_keys, env_names = set(), set(), set(), set()
 
     def key_of(node) -> str | None:
         if isinstance(node, nodes.Getattr):
@@ -101,16 +103,22 @@ def analyse(text: str) -> TemplateUse:
 
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         inner = node.node
-        if isinstance(inner, nodes.Name) and inner.name == "params":
+        if isinstance(inner, nodes.Name) and inner.name in ("params", "env"):
             name = key_of(node)
             if name is not None:
-                params.add(name)
+                (params if inner.name == "params" else env_names).add(name)
         elif (isinstance(inner, (nodes.Getattr, nodes.Getitem)) and isinstance(inner.node, nodes.Name)
               and inner.node.name == "tasks" and key_of(node) == "outputs"):
             task = key_of(inner)
             if task is not None:
                 outputs.add(task)
-    use = TemplateUse(names, frozenset(params), frozenset(outputs))
+        elif (isinstance(inner, (nodes.Getattr, nodes.Getitem)) and key_of(inner) == "outputs"
+              and isinstance(inner.node, (nodes.Getattr, nodes.Getitem))
+              and isinstance(inner.node.node, nodes.Name) and inner.node.node.name == "tasks"):
+            task, key = key_of(inner.node), key_of(node)
+            if task is not None and key is not None:
+                output_keys.add((task, key))
+    use = TemplateUse(names, frozenset(params), frozenset(outputs), frozenset(output_keys), frozenset(env_names))
     _analysed[text] = use
     return use
 
@@ -128,7 +136,33 @@ def render(text: str, context: Mapping[str, Any], shell: bool = False) -> str:
             template = _compiled[key] = _environment(shell).from_string(text)
         return template.render(context)
     except JinjaError as e:
-        raise TemplateError(f"template error in {text!r}: {e}", getattr(e, "lineno", None)) from None
+        message = _explain(text, context) or f"template error in {text!r}: {e}"
+        raise TemplateError(message, getattr(e, "lineno", None)) from None
+
+
+def _explain(text: str, context: Mapping[str, Any]) -> str | None:
+    """What a template that failed to render is missing, in the words of the pipeline file
+    (Jinja would say "'dict object' has no attribute 'path'")."""
+    try:
+        use = analyse(text)
+    except TemplateError:
+        return None
+    tasks = context.get("tasks") if isinstance(context.get("tasks"), Mapping) else {}
+    for up in sorted(use.outputs):
+        if up not in tasks:
+            return (f"no earlier successful run of {up} for {context.get('ds', 'this logical date')} to take "
+                    f"tasks.{up}.outputs from: run {up} too, or drop --only/--from")
+    for up, key in sorted(use.output_keys):
+        outputs = tasks.get(up, {}).get("outputs", {}) if isinstance(tasks.get(up), Mapping) else {}
+        if key not in outputs:
+            have = ", ".join(sorted(outputs)) or "none (it wrote no key=value line to $PIPE_OUTPUT)"
+            return f"task {up} has no output {key!r} in this run; its outputs are: {have}"
+    env = context.get("env") if isinstance(context.get("env"), Mapping) else None
+    if env is not None:
+        for name in sorted(use.env):
+            if name not in env:
+                return f"env.{name}: the environment has no variable {name} (set it, or add it to `env:`)"
+    return None
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
