@@ -43,7 +43,7 @@ _SCALAR_TAGS = frozenset({_STR, "tag:yaml.org,2002:int", "tag:yaml.org,2002:floa
                           "tag:yaml.org,2002:timestamp"})
 TASK_FIELDS = ("description", "run", "python", "with", "deps", "retries", "retry_delay",
                "retry_backoff", "timeout", "env", "trigger", "sources", "generates", "shell",
-               "workdir")
+               "workdir", "executor", "resources")
 
 
 def parse_duration(value: Any) -> float:
@@ -484,12 +484,31 @@ class _Checker:
         mark = _node_at(self.root, path, key=key).start_mark
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, message))
 
+    def problem_at(self, path, message: str) -> Problem:
+        """A Problem located at the value of path, not recorded (a warning)."""
+        if self.root is None:
+            return Problem(self.file, None, None, message)
+        mark = _node_at(self.root, path).start_mark
+        return Problem(self.file, mark.line + 1, mark.column + 1, message)
+
     def reported(self, path) -> bool:
         """Whether a problem (e.g. from the schema) is already located at this value."""
         if self.root is None:
             return False
         mark = _node_at(self.root, path).start_mark
         return any((p.line, p.column) == (mark.line + 1, mark.column + 1) for p in self.problems)
+
+
+def _quoted_warning(path, expr: str, quote: str) -> str:
+    """Issue 15 item 21: a template inside the user's own quotes in a shell string."""
+    inner = expr.strip()
+    if quote == '"':
+        where, why = "double quotes", "where the shell still expands $, ` and \\ in the value pipe quoted"
+    else:
+        where, why = "single quotes", "where the quotes pipe puts around the value end yours instead"
+    return (f"warning: {_dotted(path)}: {quote}{inner}{quote} is inside {where} of your own, {why}; pipe quotes "
+            f"every value it substitutes, so write {inner} without the quotes "
+            f"(or {inner[:-2].rstrip()} | raw }}}} to pass it as shell code)")
 
 
 def _cycle(tasks: dict[str, list[str]]) -> list[str] | None:
@@ -733,6 +752,7 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
 
     default_shell = tuple(doc["shell"]) if isinstance(doc.get("shell"), list) else None
     tasks: dict[str, Task] = {}
+    warnings: list[Problem] = []
     for tid, t in raw_tasks.items():
         merged = dict(defaults)
         merged.update(t)
@@ -754,6 +774,9 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
         run = merged.get("run")
         if isinstance(run, str):
             check_template(run, where("run"), tid)
+            if not trusted and templates.is_template(run):
+                for expr, quote in templates.quoted_in_shell(run):
+                    warnings.append(check.problem_at(where("run"), _quoted_warning(where("run"), expr, quote)))
         elif isinstance(run, list):
             for i, arg in enumerate(run):
                 check_template(arg, where("run") + [i], tid)
@@ -795,6 +818,10 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
             shell=tuple(merged["shell"]) if isinstance(merged.get("shell"), list) else default_shell,
             workdir=merged.get("workdir") if isinstance(merged.get("workdir"), str) else None,
             description=merged.get("description") if isinstance(merged.get("description"), str) else "",
+            executor=merged.get("executor") if merged.get("executor") == "local" else None,
+            resources={str(k): float(v) for k, v in merged["resources"].items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if isinstance(merged.get("resources"), dict) else {},
         )
 
     secrets = doc.get("secrets") if isinstance(doc.get("secrets"), list) else []
@@ -810,7 +837,7 @@ def _build(file: str, data: bytes, doc: dict, check: _Checker, trusted: bool = F
         dotenv=doc.get("dotenv") if isinstance(doc.get("dotenv"), str) else None,
         secrets=tuple(s for s in secrets if isinstance(s, str)),
         workdir=doc.get("workdir") if isinstance(doc.get("workdir"), str) else None,
-        shell=default_shell, digest=file_digest(data),
+        shell=default_shell, digest=file_digest(data), warnings=tuple(warnings),
         notify=_notify(doc, check, params, secrets, schedule, trusted) if "notify" in doc else None,
     )
 

@@ -176,6 +176,40 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     return value
 
 
+def quoted_in_shell(command: str) -> list[tuple[str, str]]:
+    """The `{{ ... }}` expressions of a shell string that stand inside quotes the user wrote
+    ('...' or "..."), as (expression, quote). pipe shell-quotes each value it substitutes, so
+    inside double quotes the shell would still expand `$(...)` in it, and inside single quotes
+    the value's own quotes end the user's. Those with `| raw` are meant as shell code: left out."""
+    found = []
+    quote = None
+    i, n = 0, len(command)
+    while i < n:
+        if command.startswith("{{", i):
+            end = command.find("}}", i + 2)
+            end = n if end < 0 else end + 2
+            expr = command[i:end]
+            if quote is not None and "raw" not in [f.strip() for f in expr[2:-2].split("|")[1:]]:
+                found.append((expr, quote))
+            i = end
+            continue
+        c = command[i]
+        if quote is None:
+            if c == "\\":
+                i += 1
+            elif c in "'\"":
+                quote = c
+        elif quote == '"':
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quote = None
+        elif c == "'":
+            quote = None
+        i += 1
+    return found
+
+
 def strings_in(value: Any):
     """Every string inside a value (for analysis of `with:`)."""
     if isinstance(value, str):

@@ -55,3 +55,44 @@ def test_analyse_lists_output_keys():
     use = templates.analyse("{{ tasks.a.outputs.x }} {{ tasks['b'].outputs['y z'] }} {{ tasks.c.outputs }}")
     assert use.output_keys == {("a", "x"), ("b", "y z")}
     assert use.outputs == {"a", "b", "c"}
+
+
+# --- item 21: a template inside the user's own quotes in a shell string ------------------------
+
+QUOTED = """
+params: {x: "$(echo pwned)"}
+tasks:
+  a:
+    run: echo "{{ params.x }}" '{{ ds }}' {{ ds }} "{{ ds | raw }}" >> ../out.txt
+  b:
+    run: [echo, "{{ params.x }}"]
+"""
+
+
+def test_validate_warns_about_a_template_in_the_users_own_quotes(write_pipeline, pipe, project):
+    write_pipeline("q", QUOTED)
+    r = pipe("validate", "q")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2, r.stderr          # not for {{ ds }} bare, "{{ ds | raw }}", nor the argv list
+    assert lines[0].startswith("pipelines/q.yaml:4:10: warning: tasks.a.run: \"{{ params.x }}\" is inside double "
+                               "quotes of your own")
+    assert "write {{ params.x }} without the quotes" in lines[0]
+    assert lines[1].startswith("pipelines/q.yaml:4:10: warning: tasks.a.run: '{{ ds }}' is inside single quotes")
+    # What the warning is about: inside double quotes the shell runs the $(...) of the value.
+    assert pipe("run", "q", "--only", "a").returncode == 0
+    assert (project / "out.txt").read_text().startswith("'pwned' ")
+
+
+@pytest.mark.parametrize("command, expected", [
+    ('echo "{{ x }}"', [("{{ x }}", '"')]),
+    ("echo '{{ x }}'", [("{{ x }}", "'")]),
+    ("echo {{ x }}", []),
+    ('echo "a" {{ x }} "b"', []),
+    ('echo "{{ x | raw }}"', []),
+    ('echo \\"{{ x }}', []),
+    ('echo "it\\"s {{ ds }}"', [("{{ ds }}", '"')]),
+    ("echo 'it''s' {{ ds }}", []),
+])
+def test_quoted_in_shell(command, expected):
+    assert templates.quoted_in_shell(command) == expected
