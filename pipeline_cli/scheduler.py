@@ -175,7 +175,7 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
     deadlines: list[Pipeline] = []     # pipelines whose notify block has a deadline
     for path in spec.discover(pipelines_dir):
         try:
-            pipeline = spec.load(path, cache=state.root / "cache" / "specs")
+            pipeline = spec.load(path, cache=state.root / "cache" / "specs", write_cache=not dry_run)
         except SpecError as e:
             report.invalid.append(e)
             continue

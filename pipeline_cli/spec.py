@@ -523,15 +523,17 @@ def _cycle(tasks: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None = None) -> Pipeline:
+def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None = None,
+         write_cache: bool = True) -> Pipeline:
     """Read, validate and build one pipeline file; raises SpecError with every problem.
 
     With a cache folder, a file whose exact bytes were validated before is built from the
     cached document, skipping YAML parsing, the schema and the checks (`pipe run` and
     `pipe tick` pass the state folder's cache; `pipe validate` always checks in full).
+    `write_cache=False` (dry runs) reads the cache but never writes it.
     """
     with _collector_paused():
-        return _load(str(path), data, cache)
+        return _load(str(path), data, cache, write_cache)
 
 
 @contextlib.contextmanager
@@ -548,7 +550,7 @@ def _collector_paused():
             gc.enable()
 
 
-def _load(file: str, data: bytes | None, cache: Path | None) -> Pipeline:
+def _load(file: str, data: bytes | None, cache: Path | None, write_cache: bool = True) -> Pipeline:
     if data is None:
         try:
             data = Path(file).read_bytes()
@@ -573,6 +575,8 @@ def _load(file: str, data: bytes | None, cache: Path | None) -> Pipeline:
             # A cached document that no longer passes (it cannot happen by the key above):
             # validate in full, so the user sees located messages, never a stale verdict.
         pipeline, doc = _validate(file, data)
+        if not write_cache:
+            return pipeline
         try:
             from .state import makedirs, write_atomic
 
