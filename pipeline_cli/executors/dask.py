@@ -142,15 +142,21 @@ class DaskExecutor:
                 have = "; ".join(f"{a}: {_res_text(r)}" for a, r in sorted(offered.items()))
                 problems.append(f"task {s.task!r} needs resources {wanted}, which no worker of the Dask cluster "
                                 f"at {self.where} offers (workers: {have})")
-        problems.extend(self._check_workers(client, pipeline_file))
+        if problems:
+            raise UsageError("\n".join(problems))
+        names = {addr: str(w.get("name", addr)) for addr, w in info.items()}
+        problems.extend(self._check_workers(client, pipeline_file, names))
         if problems:
             raise UsageError("\n".join(problems))
 
-    def _check_workers(self, client: Client, pipeline_file: str) -> list[str]:
+    def _check_workers(self, client: Client, pipeline_file: str, names: dict[str, str]) -> list[str]:
+        """Every worker runs this pipe version and sees the same pipeline file at the same path."""
         digest = supervise.file_digest(pipeline_file)
         found = client.run(supervise.check_worker, pipeline_file, on_error="return")
         problems = []
-        for addr, got in sorted(found.items()):
+        for where, got in sorted(found.items()):
+            name = names.get(where, where)
+            addr = where if name == where else f"{name} ({where})"
             if isinstance(got, BaseException):
                 problems.append(f"worker {addr} cannot run pipe's check: {_short(got)} "
                                 f"(is pipe {__version__} installed there?)")
