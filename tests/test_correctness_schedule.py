@@ -207,3 +207,12 @@ def test_list_shows_the_interval_tick_would_run(write_pipeline, pipe):
     planned = pipe("tick", "--dry-run").stdout
     assert listed <= datetime.now(UTC).isoformat()
     assert f".. {listed}" in planned, (listed, planned)
+
+
+def test_catchup_window_of_the_readme_worked_example(write_pipeline, pipe, project):
+    """README, Scheduling: tick at 2026-11-05 09:00 with history 2026-11-01 and `catchup: 2d`
+    runs only 04 (SPEC 5: intervals that *started* within the window; 03 started at 00:00)."""
+    write(write_pipeline, name="weather", extra="start_date: 2026-11-01\ncatchup: 2d\n")
+    assert pipe("tick", "--now", "2026-11-02T00:01Z").returncode == 0
+    assert pipe("tick", "--now", "2026-11-05T09:00Z").returncode == 0
+    assert (project / "weather.txt").read_text().split() == ["2026-11-01", "2026-11-04"]
