@@ -13,8 +13,10 @@ import io
 import json
 import os
 import re
+import copy
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,18 @@ class Run:
         return self.view.to_json()
 
 
+def _torn_tail(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except OSError:
+        return False
+
+
 class History:
     """Pipelines (files and history), runs, logs: read-only, cached."""
 
@@ -65,6 +79,9 @@ class History:
         self.state_dir = Path(state_dir).absolute()
         self.store = RunStore(self.state_dir, cache=True)
         self._specs: dict[Path, tuple[tuple[int, int], Any]] = {}
+        self._ids: dict[str, tuple[int, list[str], frozenset]] = {}
+        self._list: tuple[tuple, datetime, dict] | None = None
+        self._running: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     # -- pipelines ----------------------------------------------------------------------
@@ -74,7 +91,51 @@ class History:
         return Globals(*self.given)
 
     def list_doc(self) -> dict:
-        """The document of `pipe list --json`."""
+        """The document of `pipe list --json`, made by the CLI's own function. It is kept
+        until a pipeline file or a latest run changes, or the earliest `next_due` passes."""
+        key = self._list_key()
+        now = datetime.now(timezone.utc)
+        cached = self._list
+        if cached is not None and cached[0] == key and now < cached[1]:
+            return copy.deepcopy(cached[2])
+        doc = self._list_doc()
+        dues = [datetime.fromisoformat(r["next_due"]) for r in doc.get("pipelines", []) if r.get("next_due")]
+        self._list = (key, min(dues, default=now + timedelta(days=365)), doc)
+        return copy.deepcopy(doc)
+
+    def _list_key(self) -> tuple:
+        from .. import spec
+
+        files = []
+        for path in spec.discover(self.pipelines_dir):
+            try:
+                st = path.stat()
+                files.append((str(path), st.st_size, st.st_mtime_ns))
+            except OSError:
+                files.append((str(path), None, None))
+        latest = []
+        for name in self.store.pipelines():
+            ids = self.run_ids(name)
+            if ids:
+                path = self.store.layout.events(self.store.layout.run_dir(name, ids[-1]))
+                try:
+                    st = path.stat()
+                    stamp = (st.st_size, st.st_mtime_ns)
+                except OSError:
+                    stamp = None
+                latest.append((name, ids[-1], stamp, self.run(name, ids[-1]).state))
+        return tuple(files), tuple(latest)
+
+    def overview_stamp(self) -> tuple:
+        """Changes when the overview may show something else: a file, a new or changed
+        latest run, or a change of state of any run that was running."""
+        running = tuple((name, rid, self.run(name, rid).state) for name, rid in sorted(self._running))
+        key = self._list_key()
+        self._running = {(name, rid) for name, rid, _, state in key[1] if state == "running"} | \
+            {(name, rid) for name, rid, state in running if state == "running"}
+        return key, running
+
+    def _list_doc(self) -> dict:
         from .. import commands
 
         # commands.list_pipelines prints its document; until it returns a typed result,
@@ -135,20 +196,45 @@ class History:
         return self.store.pipelines()
 
     def run_ids(self, name: str) -> list[str]:
+        """Run ids, oldest first; listed again only when the runs folder changes."""
         if not STATE_PIPELINE_RE.fullmatch(name):
             return []
-        return self.store.run_ids(name)
+        try:
+            mtime = self.store.layout.runs_dir(name).stat().st_mtime_ns
+        except OSError:
+            return []
+        hit = self._ids.get(name)
+        if hit is None or hit[0] != mtime:
+            ids = self.store.run_ids(name)
+            hit = self._ids[name] = (mtime, ids, frozenset(ids))
+        return hit[1]
+
+    def has_run(self, name: str, run_id: str) -> bool:
+        self.run_ids(name)
+        hit = self._ids.get(name)
+        return hit is not None and run_id in hit[2]
 
     def run(self, name: str, run_id: str) -> Run:
         if not STATE_PIPELINE_RE.fullmatch(name) or not RUN_ID_RE.match(run_id or ""):
             raise NotFound(f"no run {run_id!r} of pipeline {name!r}")
-        return Run(self.store.run(name, run_id))
+        if not self.has_run(name, run_id):
+            raise NotFound(f"no run {run_id!r} of pipeline {name!r}")
+        view = self.store.run_at(name, self.store.layout.run_dir(name, run_id))
+        if view.state != "running" and _torn_tail(self.store.layout.events(view.dir)):
+            # A kept (caching) store leaves an unterminated last line for its next read, as a
+            # live follower must; once the run is over that line is torn for good, and
+            # `pipe status` counts it: so do we.
+            from dataclasses import replace
+
+            view = replace(view, skipped_lines=view.skipped_lines + 1)
+        return Run(view)
 
     def runs(self, name: str, limit: int | None = None) -> list[Run]:
         """The latest `limit` runs, oldest first."""
-        if not STATE_PIPELINE_RE.fullmatch(name):
-            return []
-        return [Run(v) for v in self.store.runs(name, limit=limit)]
+        ids = self.run_ids(name)
+        if limit is not None:
+            ids = ids[-limit:] if limit > 0 else []
+        return [self.run(name, r) for r in ids]
 
     def run_stamp(self, name: str, run_id: str) -> tuple:
         """Changes whenever what a page shows of the run may have changed."""

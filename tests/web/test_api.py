@@ -3,6 +3,7 @@ names are 404 JSON, the token and CSRF rules hold. Real server processes on 127.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -194,3 +195,51 @@ def test_a_refused_trigger_says_why(history, serve):
     r = httpx.post(server.url + "/pipelines/demo/trigger", data={"csrf": csrf, "date": "2026-13-45"})
     assert r.status_code == 400
     assert "--date" in r.text and "Traceback" not in r.text
+
+
+def write_run(project, pipeline: str, run_id: str, lines: list) -> None:
+    """A run folder written by hand, as another machine's pipe (or a crash) leaves it."""
+    run_dir = project / ".pipe" / pipeline / "runs" / run_id
+    (run_dir / "logs").mkdir(parents=True)
+    text = "".join((json.dumps(line) if isinstance(line, dict) else line) + "\n" for line in lines)
+    (run_dir / "events.jsonl").write_text(text.rstrip("\n") if lines and isinstance(lines[-1], str) else text)
+
+
+def started(run_id, host, pid, tasks):
+    return {"event": "run_started", "time": "2026-11-24T06:00:00.123000+00:00", "format": 1, "run_id": run_id,
+            "pipeline": "demo", "kind": "scheduled", "logical_date": "2026-11-23T00:00:00+00:00",
+            "interval_start": "2026-11-23T00:00:00+00:00", "interval_end": "2026-11-24T00:00:00+00:00",
+            "params": {}, "tasks": tasks, "executor": "local", "pid": pid, "pid_start": "1", "host": host}
+
+
+def test_a_run_on_another_host_is_running_there_not_interrupted(project, write_pipeline, serve):
+    write_pipeline("demo", PIPELINE)
+    run_id = "20261124T060000123Z-scheduled-1a2b"
+    write_run(project, "demo", run_id, [
+        started(run_id, "worker-7.example", 999999, ["hello", "broken"]),
+        {"event": "task", "time": "2026-11-24T06:00:01+00:00", "task": "hello", "state": "running", "attempt": 1}])
+    server = serve()
+    doc = httpx.get(f"{server.url}/api/pipelines/demo/runs/{run_id}").json()
+    assert doc["state"] == "running" and doc["host"] == "worker-7.example"
+    assert doc["tasks"]["hello"]["state"] == "running"
+    page = httpx.get(f"{server.url}/pipelines/demo/runs/{run_id}").text
+    assert "running on worker-7.example" in page and "interrupted" not in page
+    assert '<tr data-task="hello" data-state="running">' in page
+
+
+def test_a_dead_local_run_is_interrupted_and_a_torn_line_is_reported(project, pipe, write_pipeline, serve):
+    write_pipeline("demo", PIPELINE)
+    run_id = "20261124T060000123Z-scheduled-1a2c"
+    write_run(project, "demo", run_id, [
+        started(run_id, os.uname().nodename, 999999, ["hello", "broken"]),
+        {"event": "task", "time": "2026-11-24T06:00:01+00:00", "task": "hello", "state": "running", "attempt": 1},
+        '{"event":"task","time":"2026-11-24T06:00:02+00:00","task":"hel'])
+    server = serve()
+    doc = httpx.get(f"{server.url}/api/pipelines/demo/runs/{run_id}").json()
+    assert doc["state"] == "interrupted" and doc["skipped_lines"] == 1
+    cli = cli_json(pipe, "status", "demo", "--run", run_id)
+    assert doc.pop("duration") <= cli.pop("duration")     # an interrupted run's duration counts up to now
+    assert doc == cli
+    page = httpx.get(f"{server.url}/pipelines/demo/runs/{run_id}").text
+    assert 'data-run-state="interrupted"' in page
+    assert "1 line(s) of the event log could not be read" in page

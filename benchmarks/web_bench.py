@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Benchmark `pipe serve` on a big history.
+
+    python benchmarks/web_bench.py [--pipelines 50] [--runs 20000] [--big-tasks 10000] [--rounds 20]
+                                   [--keep DIR]
+
+Generates a project in a temporary folder: PIPELINES pipeline files of 10 tasks each and
+RUNS finished runs spread evenly over them (event logs written as pipe writes them), plus
+one pipeline `big` of BIG_TASKS independent tasks with one finished run. Then starts the
+real `pipe serve` (python -m pipeline_cli serve --port 0) and asks, in turn, ROUNDS times
+each: the overview, one pipeline's grid, the big run's page, /api/pipelines. The first
+answer of each page (cold: nothing parsed yet) is reported apart; the rest are warm.
+Times are the server's own (its Server-Timing header) and the client's (wall, loopback).
+The server's resident memory (VmRSS, and its peak VmHWM) is read at the end.
+
+Targets (issue "The webserver"): overview and grid < 200 ms warm, the 10,000-task run page
+< 1 s, server RSS < 200 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = [f"step_{i}" for i in range(10)]
+
+
+def pipeline_yaml(name: str, tasks: list[str], chain: bool) -> str:
+    lines = [f"name: {name}", "schedule: \"@hourly\"", "description: generated for the web benchmark", "tasks:"]
+    for i, t in enumerate(tasks):
+        lines.append(f"  {t}:")
+        lines.append("    run: \"true\"")
+        if chain and i:
+            lines.append(f"    deps: [{tasks[i - 1]}]")
+    return "\n".join(lines) + "\n"
+
+
+def write_run(runs_dir: Path, name: str, when: datetime, tasks: list[str], n: int, failed: bool) -> None:
+    run_id = f"{when:%Y%m%dT%H%M%S}{when.microsecond // 1000:03d}Z-scheduled-{n % 65536:04x}"
+    run_dir = runs_dir / run_id
+    (run_dir / "logs").mkdir(parents=True)
+    t0 = when
+    out = [{"event": "run_started", "time": t0.isoformat(), "format": 1, "run_id": run_id, "pipeline": name,
+            "file": None, "kind": "scheduled", "logical_date": (t0 - timedelta(hours=1)).isoformat(),
+            "interval_start": (t0 - timedelta(hours=1)).isoformat(), "interval_end": t0.isoformat(),
+            "params": {}, "tasks": tasks, "executor": "local", "pid": 1, "pid_start": "1", "host": "bench"}]
+    for i, t in enumerate(tasks):
+        s = t0 + timedelta(milliseconds=i)
+        e = s + timedelta(milliseconds=5)
+        bad = failed and i == len(tasks) - 1
+        out.append({"event": "task", "time": s.isoformat(), "task": t, "state": "running", "attempt": 1,
+                    "worker": "local"})
+        out.append({"event": "task", "time": e.isoformat(), "task": t, "state": "failed" if bad else "succeeded",
+                    "attempt": 1, "duration": 0.005, "worker": "local", "exit_code": 1 if bad else 0,
+                    **({"reason": "exit code 1"} if bad else {"outputs": {}})})
+    out.append({"event": "run_finished", "time": (t0 + timedelta(seconds=1)).isoformat(),
+                "state": "failed" if failed else "succeeded", "counts": {}})
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in out))
+
+
+def generate(root: Path, pipelines: int, runs: int, big_tasks: int) -> tuple[str, str]:
+    (root / "pipelines").mkdir(parents=True)
+    state = root / ".pipe"
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    per = runs // pipelines
+    n = 0
+    for p in range(pipelines):
+        name = f"pipeline-{p:02d}"
+        (root / "pipelines" / f"{name}.yaml").write_text(pipeline_yaml(name, TASKS, chain=True))
+        runs_dir = state / name / "runs"
+        for r in range(per):
+            write_run(runs_dir, name, start + timedelta(hours=r, milliseconds=p), TASKS, n, failed=(r % 17 == 5))
+            n += 1
+    big = [f"t{i:05d}" for i in range(big_tasks)]
+    (root / "pipelines" / "big.yaml").write_text(pipeline_yaml("big", big, chain=False))
+    write_run(state / "big" / "runs", "big", start, big, n, failed=False)
+    big_run = sorted(os.listdir(state / "big" / "runs"))[-1]
+    return "pipeline-07", big_run
+
+
+def serve(root: Path) -> tuple[subprocess.Popen, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPE_")}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline_cli", "serve", "--port", "0"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r"http://\S+?/", line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"pipe serve did not start: {line}{proc.stdout.read()}")
+    return proc, m.group(0).rstrip("/")
+
+
+def memory(pid: int) -> tuple[float, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        fields[k] = v
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pipelines", type=int, default=50)
+    ap.add_argument("--runs", type=int, default=20000)
+    ap.add_argument("--big-tasks", type=int, default=10000)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--keep", help="generate into this folder and keep it")
+    args = ap.parse_args()
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipe-web-bench-"))
+    try:
+        t = time.perf_counter()
+        grid_name, big_run = generate(root, args.pipelines, args.runs, args.big_tasks)
+        print(f"generated {args.pipelines} pipelines, {args.runs} runs and a {args.big_tasks}-task run "
+              f"in {time.perf_counter() - t:.1f} s ({root})")
+        proc, url = serve(root)
+        pages = {"overview": "/", "grid": f"/pipelines/{grid_name}",
+                 f"run page ({args.big_tasks} tasks)": f"/pipelines/big/runs/{big_run}",
+                 "api/pipelines": "/api/pipelines"}
+        results: dict[str, dict] = {k: {"server": [], "wall": []} for k in pages}
+        try:
+            with httpx.Client(base_url=url, timeout=120) as http:
+                for rnd in range(args.rounds + 1):
+                    for label, path in pages.items():
+                        t = time.perf_counter()
+                        r = http.get(path)
+                        wall = (time.perf_counter() - t) * 1000
+                        assert r.status_code == 200, (path, r.status_code)
+                        server = float(r.headers["server-timing"].split("dur=")[1])
+                        if rnd == 0:
+                            results[label]["cold"] = (server, wall, len(r.content))
+                        else:
+                            results[label]["server"].append(server)
+                            results[label]["wall"].append(wall)
+            rss, peak = memory(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        print(f"\n{'page':28} {'cold server':>12} {'warm server median':>19} {'p95':>8} {'warm wall median':>17} {'size':>9}")
+        for label, res in results.items():
+            srv, wall = sorted(res["server"]), sorted(res["wall"])
+            p95 = srv[min(len(srv) - 1, int(len(srv) * 0.95))]
+            cold = res["cold"]
+            print(f"{label:28} {cold[0]:>9.0f} ms {statistics.median(srv):>16.1f} ms {p95:>5.1f} ms "
+                  f"{statistics.median(wall):>14.1f} ms {cold[2] / 1024:>6.0f} KB")
+        print(f"\nserver memory at the end: RSS {rss:.0f} MB, peak {peak:.0f} MB")
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
