@@ -181,23 +181,23 @@ class Schedule:
         """The latest interval that has ended by now, not starting before start_date."""
         end = self.at_or_before(now)
         start = self.before(end)
-        if self.start_date is not None and start < self.start_date:
+        if self.start_date is not None and _u(start) < _u(self.start_date):
             return None
         return Interval(start, end)
 
     def first_start_at_or_after(self, t: datetime) -> datetime:
         start = self.at_or_before(t)
-        return start if start >= t else self.next_after(t)
+        return start if _u(start) >= _u(t) else self.next_after(t)
 
     def intervals(self, from_: datetime, now: datetime, limit: int = 100_000):
         """Every complete interval starting at or after from_ and ending by now, oldest first."""
         start = self.first_start_at_or_after(from_)
-        if self.start_date is not None and start < self.start_date:
+        if self.start_date is not None and _u(start) < _u(self.start_date):
             start = self.first_start_at_or_after(self.start_date)
         out = []
         while len(out) < limit:
             end = self.next_after(start)
-            if end > now:
+            if _u(end) > _u(now):
                 break
             out.append(Interval(start, end))
             start = end
@@ -208,8 +208,14 @@ class Schedule:
         t = self.next_after(after)
         if self.start_date is not None:
             first_end = self.next_after(self.first_start_at_or_after(self.start_date))
-            t = max(t, first_end)
+            t = max(t, first_end, key=_u)
         return t
+
+
+def _u(t: datetime) -> datetime:
+    """Aware date-times compare by wall clock when they share a tzinfo, fold ignored (PEP
+    495): in a repeated hour 02:30+02:00 == 02:30+01:00. Compare them in UTC instead."""
+    return t.astimezone(UTC)
 
 
 _ISO_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"

@@ -216,3 +216,15 @@ def test_catchup_window_of_the_readme_worked_example(write_pipeline, pipe, proje
     assert pipe("tick", "--now", "2026-11-02T00:01Z").returncode == 0
     assert pipe("tick", "--now", "2026-11-05T09:00Z").returncode == 0
     assert (project / "weather.txt").read_text().split() == ["2026-11-01", "2026-11-04"]
+
+
+def test_start_date_in_the_repeated_hour_compares_in_real_time():
+    """start_date 02:45+02:00 (the first copy) in the pipeline's own zone: the cron time
+    02:30+01:00 (the second copy) comes 45 minutes after it in real time, although its wall
+    time is earlier; comparing wall times (as Python does for one tzinfo) would skip it."""
+    zone = ZoneInfo("Europe/Amsterdam")
+    start_date = datetime(2026, 10, 25, 2, 45, tzinfo=zone, fold=0)
+    s = Schedule("30 2 * * *", "Europe/Amsterdam", start_date)
+    got = s.intervals(start_date, u("2026-10-27T02:00"))
+    assert [i.start.isoformat() for i in got] == ["2026-10-25T02:30:00+01:00", "2026-10-26T02:30:00+01:00"]
+    assert s.latest_complete(u("2026-10-26T02:00")).start.isoformat() == "2026-10-25T02:30:00+01:00"
