@@ -62,6 +62,25 @@ def load(text: str, file: str = "test.yaml") -> Any:
 # --- seed documents -----------------------------------------------------------------------
 
 HAND_WRITTEN = {
+    "notify_and_cluster": """
+        schedule: "@daily"
+        defaults:
+          executor: local
+          resources: {GPU: 1}
+        notify:
+          to: ["json://hooks.example.com/pipe"]
+          when: [failure, recovery]
+          deadline: 2h
+          run: ./alert.sh
+          repeat: false
+          manual: false
+          timeout: 10s
+        tasks:
+          train:
+            run: python train.py
+            executor: local
+            resources: {GPU: 1, memory: 4000000000}
+    """,
     "every_field": """
         name: full-example
         description: Uses every field of the schema
@@ -450,7 +469,11 @@ def test_quick_check_never_accepts_a_mutated_document_jsonschema_rejects():
 
 
 TOP_LEVEL = st.dictionaries(st.sampled_from(TOP_FIELDS) | st.text(max_size=4), VALUES, max_size=6)
-TASK = st.dictionaries(st.sampled_from(TASK_FIELDS) | st.text(max_size=4), VALUES, max_size=5)
+_ANY_TASK = st.dictionaries(st.sampled_from(TASK_FIELDS) | st.text(max_size=4), VALUES, max_size=5)
+# Most fuzzed tasks would have both or neither of run/python (the schema's oneOf refuses
+# them): give half of them exactly one, so that valid tasks are fuzzed too.
+TASK = _ANY_TASK | st.builds(lambda t, entry: {**{k: v for k, v in t.items() if k not in ("run", "python")}, **entry},
+                             _ANY_TASK, st.sampled_from([{"run": "x"}, {"python": "m:f"}]))
 
 
 def test_quick_check_is_sound_on_arbitrary_top_level_values():
