@@ -48,7 +48,7 @@ CASES = [
         start_date: 2026-13-45
         tasks:
           a: {run: echo}
-        """, 1, 13, ["'2026-13-45' is not a valid timestamp", "quote it"]),
+        """, 1, 13, ["'2026-13-45' is not a date that exists (month must be in 1..12)"]),
     ("unknown_field", """
         tasks:
           a:
