@@ -14,4 +14,4 @@ def serve(g, host: str = "127.0.0.1", port: int = 8080, token: str | None = None
                          "pip install 'pipe-cli[web]'") from None
     from .app import serve as run_server
 
-    return run_server(g.pipelines_dir, g.state_dir, host=host, port=port, token=token, actions=actions)
+    return run_server(g, host=host, port=port, token=token, actions=actions)

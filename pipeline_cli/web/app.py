@@ -30,7 +30,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse,
+from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, RedirectResponse,
                                  Response, StreamingResponse)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -60,11 +60,10 @@ COOKIE = "pipe_session"
 
 
 class Config:
-    def __init__(self, pipelines_dir: str | os.PathLike, state_dir: str | os.PathLike, token: str | None = None,
-                 actions: bool = False, cwd: str | None = None):
-        self.given = (Path(pipelines_dir), Path(state_dir))     # as given: documents show them so
-        self.pipelines_dir = Path(pipelines_dir).absolute()
-        self.state_dir = Path(state_dir).absolute()
+    def __init__(self, g, token: str | None = None, actions: bool = False, cwd: str | None = None):
+        self.g = g                                             # commands.Globals
+        self.pipelines_dir = Path(g.pipelines_dir).absolute()
+        self.state_dir = Path(g.state_dir).absolute()
         self.token = token or None
         self.actions = actions
         self.cwd = cwd or os.getcwd()
@@ -476,15 +475,13 @@ async def api_runs(request: Request) -> Response:
     raw = request.query_params.get("limit", "25")
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
         return JSONResponse({"error": "limit: expected a number from 1 to 1000"}, status_code=400)
-    runs = await run_in_threadpool(h.runs, name, int(raw))
-    return JSONResponse({"pipeline": name, "total": len(h.run_ids(name)), "runs": [r.to_json() for r in runs]})
+    return JSONResponse(await run_in_threadpool(h.runs_doc, name, int(raw)))
 
 
 async def api_run(request: Request) -> Response:
     h = _history(request)
     name = h.check_name(request.path_params["name"])
-    run = await run_in_threadpool(h.run, name, request.path_params["run_id"])
-    return JSONResponse(run.to_json())
+    return JSONResponse(await run_in_threadpool(h.status_doc, name, request.path_params["run_id"]))
 
 
 async def api_log(request: Request) -> Response:
@@ -622,7 +619,7 @@ def create_app(config: Config) -> Any:
         404: not_found, HTTPException: not_found, NotFound: not_found, UsageError: bad_request,
         PipeError: bad_request, Exception: server_error})
     app.state.config = config
-    app.state.history = History(*config.given)
+    app.state.history = History(config.g)
     return Guard(app, config)
 
 
@@ -637,8 +634,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def serve(pipelines_dir: str | os.PathLike, state_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8080,
-          token: str | None = None, actions: bool = False) -> int:
+def serve(g, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, actions: bool = False) -> int:
     """Run the web UI until interrupted. Exit code 2 for a refused or impossible address."""
     import uvicorn
 
@@ -657,9 +653,9 @@ def serve(pipelines_dir: str | os.PathLike, state_dir: str | os.PathLike, host: 
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     sock.listen(128)
     bound = sock.getsockname()[1]
-    app = create_app(Config(pipelines_dir, state_dir, token=token, actions=actions))
+    app = create_app(Config(g, token=token, actions=actions))
     shown = f"[{host}]" if ":" in host else host
-    print(f"pipe serve: http://{shown}:{bound}/  (state {Path(state_dir).absolute()}, "
+    print(f"pipe serve: http://{shown}:{bound}/  (state {Path(g.state_dir).absolute()}, "
           f"{'actions on' if actions else 'read-only'}{', token required' if token else ''}; Ctrl-C stops)",
           flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2,

@@ -8,13 +8,9 @@ bytes appended to a run's events since its last look.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import os
 import re
 import copy
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -73,33 +69,31 @@ def _torn_tail(path: Path) -> bool:
 class History:
     """Pipelines (files and history), runs, logs: read-only, cached."""
 
-    def __init__(self, pipelines_dir: str | os.PathLike, state_dir: str | os.PathLike):
-        self.given = (Path(pipelines_dir), Path(state_dir))    # as the CLI would see them (same cwd)
-        self.pipelines_dir = Path(pipelines_dir).absolute()
-        self.state_dir = Path(state_dir).absolute()
+    def __init__(self, g):
+        self.g = g                      # commands.Globals: the folders, as the CLI found them
+        self.pipelines_dir = Path(g.pipelines_dir).absolute()
+        self.state_dir = Path(g.state_dir).absolute()
         self.store = RunStore(self.state_dir, cache=True)
         self._specs: dict[Path, tuple[tuple[int, int], Any]] = {}
         self._ids: dict[str, tuple[int, list[str], frozenset]] = {}
         self._list: tuple[tuple, datetime, dict] | None = None
         self._running: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
 
     # -- pipelines ----------------------------------------------------------------------
-    def _globals(self):
-        from ..commands import Globals
-
-        return Globals(*self.given)
-
     def list_doc(self) -> dict:
         """The document of `pipe list --json`, made by the CLI's own function. It is kept
-        until a pipeline file or a latest run changes, or the earliest `next_due` passes."""
+        until a pipeline file or a latest run changes, or the earliest `next_due` passes
+        (or 30 s, when a pipeline has a deadline)."""
         key = self._list_key()
         now = datetime.now(timezone.utc)
         cached = self._list
         if cached is not None and cached[0] == key and now < cached[1]:
             return copy.deepcopy(cached[2])
         doc = self._list_doc()
-        dues = [datetime.fromisoformat(r["next_due"]) for r in doc.get("pipelines", []) if r.get("next_due")]
+        rows = doc.get("pipelines", [])
+        dues = [datetime.fromisoformat(r["next_due"]) for r in rows if r.get("next_due")]
+        if any("late" in r for r in rows):      # a deadline can pass at any time: look again soon
+            dues.append(now + timedelta(seconds=30))
         self._list = (key, min(dues, default=now + timedelta(days=365)), doc)
         return copy.deepcopy(doc)
 
@@ -138,12 +132,20 @@ class History:
     def _list_doc(self) -> dict:
         from .. import commands
 
-        # commands.list_pipelines prints its document; until it returns a typed result,
-        # read what it prints (one JSON line) rather than build the document a second time.
-        out, err = io.StringIO(), io.StringIO()
-        with self._lock, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            commands.list_pipelines(self._globals(), True)
-        return json.loads(out.getvalue())
+        return commands.list_pipelines(self.g).to_json()
+
+    def status_doc(self, name: str, run_id: str) -> dict:
+        """The document of `pipe status NAME --run RUN_ID --json`."""
+        from .. import commands
+
+        self.run(name, run_id)          # NotFound for what cannot name a run
+        return commands.run_status(self.g, name, run_id).to_json()
+
+    def runs_doc(self, name: str, limit: int) -> dict:
+        """A pipeline's latest runs, newest first, as `pipe status NAME --json` lists them."""
+        from .. import commands
+
+        return commands.pipeline_runs(self.g, name, limit).to_json()
 
     def spec(self, name: str):
         """The valid pipeline file named `name` (its name or its file's stem), or None."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -54,9 +56,9 @@ def test_json_api_equals_the_cli_documents(history, pipe, serve):
 
         r = http.get("/api/pipelines/demo/runs")
         assert r.status_code == 200
-        doc = r.json()
-        assert doc["pipeline"] == "demo" and doc["total"] == 1
-        assert doc["runs"] == [cli_json(pipe, "status", "demo", "--run", history)]
+        status = cli_json(pipe, "status", "demo", "--limit", "25")
+        assert r.json() == status["pipelines"][0]
+        assert r.json()["pipeline"] == "demo" and [x["run_id"] for x in r.json()["runs"]] == [history]
 
         r = http.get(f"/api/pipelines/demo/runs/{history}/tasks/broken/log", params={"attempt": 1})
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
@@ -179,13 +181,13 @@ def test_actions_are_off_unless_asked_and_need_the_csrf_token(history, pipe, ser
         assert r.status_code == 403, data
         r = httpx.post(f"{server.url}/pipelines/demo/runs/{history}/resume", data=data)
         assert r.status_code == 403, data
-    assert cli_json(pipe, "status", "demo")["runs"] == [cli_json(pipe, "status", "demo", "--run", history)]
+    assert [r["run_id"] for r in cli_json(pipe, "status", "demo")["pipelines"][0]["runs"]] == [history]
 
     r = httpx.post(server.url + "/pipelines/demo/trigger", data={"csrf": csrf, "param.city": "Paris <x>"})
     assert r.status_code == 303, r.text
     run_id = r.headers["location"].rsplit("/", 1)[1]
     assert r.headers["location"] == f"/pipelines/demo/runs/{run_id}"
-    doc = cli_json(pipe, "status", "demo", "--run", run_id)
+    doc = cli_json(pipe, "status", "demo", "--run", run_id)["run"]
     assert doc["kind"] == "manual" and doc["params"] == {"city": "Paris <x>"}
 
 
@@ -219,7 +221,7 @@ def test_a_run_on_another_host_is_running_there_not_interrupted(project, write_p
         started(run_id, "worker-7.example", 999999, ["hello", "broken"]),
         {"event": "task", "time": "2026-11-24T06:00:01+00:00", "task": "hello", "state": "running", "attempt": 1}])
     server = serve()
-    doc = httpx.get(f"{server.url}/api/pipelines/demo/runs/{run_id}").json()
+    doc = httpx.get(f"{server.url}/api/pipelines/demo/runs/{run_id}").json()["run"]
     assert doc["state"] == "running" and doc["host"] == "worker-7.example"
     assert doc["tasks"]["hello"]["state"] == "running"
     page = httpx.get(f"{server.url}/pipelines/demo/runs/{run_id}").text
@@ -236,10 +238,48 @@ def test_a_dead_local_run_is_interrupted_and_a_torn_line_is_reported(project, pi
         '{"event":"task","time":"2026-11-24T06:00:02+00:00","task":"hel'])
     server = serve()
     doc = httpx.get(f"{server.url}/api/pipelines/demo/runs/{run_id}").json()
-    assert doc["state"] == "interrupted" and doc["skipped_lines"] == 1
+    assert doc["run"]["state"] == "interrupted" and doc["run"]["skipped_lines"] == 1
     cli = cli_json(pipe, "status", "demo", "--run", run_id)
-    assert doc.pop("duration") <= cli.pop("duration")     # an interrupted run's duration counts up to now
+    for d in (doc["run"], cli["run"], doc["pipelines"][0]["runs"][0], cli["pipelines"][0]["runs"][0]):
+        d.pop("duration")                     # an interrupted run's duration counts up to now
     assert doc == cli
     page = httpx.get(f"{server.url}/pipelines/demo/runs/{run_id}").text
     assert 'data-run-state="interrupted"' in page
     assert "1 line(s) of the event log could not be read" in page
+
+
+def test_resume_from_the_page_reruns_the_failed_tasks(project, pipe, write_pipeline, serve):
+    write_pipeline("flaky", """
+        tasks:
+          first:
+            run: echo first
+          check:
+            deps: [first]
+            run: test -f ok
+    """)
+    assert pipe("run", "flaky").returncode == 1
+    run_id = cli_json(pipe, "status", "flaky")["run"]["run_id"]
+    server = serve("--actions")
+    page = httpx.get(f"{server.url}/pipelines/flaky/runs/{run_id}").text
+    assert "Resume this run" in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    (project / "pipelines" / "ok").touch()
+    r = httpx.post(f"{server.url}/pipelines/flaky/runs/{run_id}/resume", data={"csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"] == f"/pipelines/flaky/runs/{run_id}"
+    deadline = time.monotonic() + 60
+    while cli_json(pipe, "status", "flaky", "--run", run_id)["run"]["state"] != "succeeded":
+        assert time.monotonic() < deadline, "the resumed run did not succeed"
+        time.sleep(0.1)
+    doc = cli_json(pipe, "status", "flaky", "--run", run_id)["run"]
+    assert doc["tasks"]["first"]["attempt"] == 1 and doc["tasks"]["check"]["attempt"] == 2
+
+
+def test_a_port_in_use_is_a_clear_error(project):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "pipeline_cli", "serve", "--port", str(port)],
+                                cwd=project, env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import expect
 
 from conftest import clean_env
@@ -52,7 +51,7 @@ def api_wait(url: str, pipeline: str, check, timeout: float = 60) -> dict:
     while time.monotonic() < deadline:
         r = httpx.get(f"{url}/api/pipelines/{pipeline}/runs", params={"limit": 1})
         if r.status_code == 200 and r.json()["runs"]:
-            doc = r.json()["runs"][-1]
+            doc = r.json()["runs"][0]          # newest first
             if check(doc):
                 return doc
         time.sleep(0.1)
@@ -127,6 +126,9 @@ def test_log_page_tails_a_running_task(project, write_pipeline, serve, new_page)
     try:
         doc = api_wait(server.url, "gated", lambda d: d["tasks"].get("slow", {}).get("state") == "running")
         page = new_page(server.url)
+        waiting = new_page(server.url)      # the log page of a task that has not started yet
+        waiting.goto(f"{server.url}/pipelines/gated/runs/{doc['run_id']}/tasks/after/log")
+        assert "has not started" in waiting.locator("main").inner_text()
         page.goto(f"{server.url}/pipelines/gated/runs/{doc['run_id']}/tasks/slow/log")
         expect(page.locator("#log")).to_contain_text("line one", timeout=WAIT)
         assert "line two" not in page.locator("#log").text_content()
@@ -139,6 +141,10 @@ def test_log_page_tails_a_running_task(project, write_pipeline, serve, new_page)
         page.wait_for_selector('p.headline[data-task="slow"][data-state="succeeded"]', timeout=WAIT)
         assert page.locator("#log").text_content() == "line one\nline two after the gate\nlast line\n"
         assert page.evaluate("window.notReloaded") is True
+        # The other page switched to the task's log when the task started.
+        expect(waiting.locator("#log")).to_have_text("after\n", timeout=WAIT)
+        expect(waiting.locator('p.headline[data-task="after"]')).to_have_attribute("data-state", "succeeded",
+                                                                                 timeout=WAIT)
     finally:
         (project / "pipelines" / "gate1").touch()
         (project / "pipelines" / "gate2").touch()
@@ -151,7 +157,7 @@ def test_umbrella_dag_shows_every_task_with_its_state(tmp_path, pipe, serve, new
     result = pipe("run", "umbrella", "--date", "2026-11-08", "-p", "features=weekend", cwd=project)
     assert result.returncode in (0, 1), result.stderr
     run_id = sorted(p.name for p in (project / ".pipe" / "umbrella" / "runs").iterdir())[-1]
-    doc = json.loads(pipe("status", "umbrella", "--run", run_id, "--json", cwd=project).stdout)
+    doc = json.loads(pipe("status", "umbrella", "--run", run_id, "--json", cwd=project).stdout)["run"]
     server = serve(cwd=project)
     url = f"{server.url}/pipelines/umbrella/runs/{run_id}"
     for scheme in ("light", "dark"):
@@ -194,9 +200,9 @@ def test_trigger_from_the_page_starts_a_manual_run(project, pipe, write_pipeline
     page.wait_for_url(re.compile(r".*/pipelines/greet/runs/[0-9]{8}T[0-9]{9}Z-manual-[0-9a-f]{4}$"))
     run_id = page.url.rsplit("/", 1)[1]
     page.wait_for_selector('[data-run-state="succeeded"]', timeout=WAIT)
-    doc = status_json(pipe, "greet", "--run", run_id)
+    doc = status_json(pipe, "greet", "--run", run_id)["run"]
     assert doc["kind"] == "manual" and doc["params"] == {"who": "Ada"} and doc["state"] == "succeeded"
-    assert run_id in [r["run_id"] for r in status_json(pipe, "greet")["runs"]]
+    assert run_id in [r["run_id"] for r in status_json(pipe, "greet")["pipelines"][0]["runs"]]
     log = pipe("logs", "greet", "hello", "--run", run_id)
     assert log.stdout == "hello Ada\n"
 
@@ -219,7 +225,7 @@ def test_hostile_names_params_and_logs_run_no_script(project, pipe, write_pipeli
     write_pipeline("hostile", HOSTILE)
     result = pipe("run", "hostile", "-p", "note=<svg onload=alert(8)>../../x")
     assert result.returncode == 1, result.stderr
-    run_id = json.loads(pipe("status", "hostile", "--json").stdout)["latest"]["run_id"]
+    run_id = json.loads(pipe("status", "hostile", "--json").stdout)["run"]["run_id"]
     server = serve("--actions")
     page = new_page(server.url)
     base = f"{server.url}/pipelines/hostile/runs/{run_id}"
