@@ -19,7 +19,7 @@ from .model import (CANCELLED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, SUCC
 
 OK_STATES = (SUCCEEDED, SKIPPED)
 BAD_STATES = (FAILED, UPSTREAM_FAILED)
-MAX_RETRY_DELAY = 7 * 24 * 3600.0
+MAX_RETRY_DELAY = 365 * 24 * 3600.0      # = spec.MAX_DURATION: no wait is longer than the longest duration
 
 
 @dataclass

@@ -234,3 +234,55 @@ def test_runner_fail_fast_summary_names_the_first_failure(state):
     assert view.state == "failed" and runner.exit_code(view) == 1
     events = [l for l in (view.dir / "events.jsonl").read_text().splitlines() if "run_finished" in l]
     assert '"first_failure":"a"' in events[0]
+
+
+# -- the reducer ----------------------------------------------------------------------------
+
+def test_a_resumed_runs_duration_leaves_out_the_idle_time_before_the_resume(tmp_path):
+    from pipeline_cli.state.events import replay
+
+    t = "2026-11-20T10:00:{:02d}+00:00"
+    evs = [{"event": "run_started", "time": t.format(0), "tasks": ["a"]},
+           {"event": "task", "time": t.format(1), "task": "a", "state": "failed", "attempt": 1},
+           {"event": "run_finished", "time": t.format(2), "state": "failed"},
+           {"event": "run_resumed", "time": t.format(40), "tasks": ["a"]},
+           {"event": "task", "time": t.format(41), "task": "a", "state": "succeeded", "attempt": 2},
+           {"event": "run_finished", "time": t.format(43), "state": "succeeded"}]
+    view = replay("r", "p", tmp_path, evs)
+    assert view.state == "succeeded" and view.duration == 5.0
+    assert view.started == t.format(0) and view.finished == t.format(43)
+
+
+def test_a_newer_event_format_is_refused_not_misread(tmp_path):
+    from pipeline_cli.errors import UsageError
+
+    run = tmp_path / "p" / "runs" / "20261120T100000000Z-manual-abcd"
+    run.mkdir(parents=True)
+    (run / "events.jsonl").write_text('{"event":"run_started","time":"2026-11-20T10:00:00+00:00","format":99}\n')
+    with pytest.raises(UsageError, match="newer pipe"):
+        RunStore(tmp_path).run("p", run.name)
+
+
+def test_follow_returns_whole_lines_from_an_offset(tmp_path):
+    run = tmp_path / "p" / "runs" / "20261120T100000000Z-manual-abcd"
+    run.mkdir(parents=True)
+    path = run / "events.jsonl"
+    path.write_text('{"event":"run_started","time":"x"}\n{"event":"task","ta')
+    store = RunStore(tmp_path)
+    evs, offset = store.follow("p", run.name, 0)
+    assert [e["event"] for e in evs] == ["run_started"]
+    with open(path, "a") as f:
+        f.write('sk":"a","state":"running"}\n')
+    evs, offset2 = store.follow("p", run.name, offset)
+    assert [e.get("task") for e in evs] == ["a"] and offset2 == path.stat().st_size
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", "UPPER", "", "x" * 70])
+def test_names_that_could_leave_the_state_folder_are_not_found(tmp_path, bad):
+    from pipeline_cli.state import NotFound
+
+    store = RunStore(tmp_path)
+    with pytest.raises(NotFound):
+        store.run(bad, "latest")
+    with pytest.raises(NotFound):
+        store.log("p", "20261120T100000000Z-manual-abcd", bad or "..", 1)
