@@ -30,7 +30,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, RedirectResponse,
+from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse,
                                  Response, StreamingResponse)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -95,6 +95,12 @@ class Guard:
                 message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS + [(b"server-timing", took)]
             await send(message)
 
+        if not self.config.token and not _loopback_host(scope):
+            # Without a token only loopback names are served: a web page elsewhere cannot
+            # point a name of its own at 127.0.0.1 (DNS rebinding) and read or act here.
+            response = PlainTextResponse("unexpected Host header: use http://127.0.0.1:PORT/ "
+                                         "(or start pipe serve with a token)", status_code=421)
+            return await response(scope, receive, send_with_headers)
         if self.config.token and scope["path"] not in self.OPEN and not self._authorised(scope):
             if scope["path"].startswith(("/api/", "/live")):
                 response: Response = JSONResponse({"error": "a token is required: Authorization: Bearer TOKEN"},
@@ -124,6 +130,18 @@ class Guard:
                     if k == COOKIE and hmac.compare_digest(v.encode(), self.config.session.encode()):
                         return True
         return False
+
+
+def _loopback_host(scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            host = value.decode("latin-1").strip().lower()
+            if host.startswith("["):
+                host = host[1:host.find("]")] if "]" in host else host
+            else:
+                host = host.rsplit(":", 1)[0]
+            return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    return False
 
 
 def _local(scope) -> str:

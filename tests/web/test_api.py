@@ -283,3 +283,16 @@ def test_a_port_in_use_is_a_clear_error(project):
                                 cwd=project, env=clean_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_without_a_token_only_loopback_host_names_are_served(history, serve):
+    # DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
+    server = serve()
+    assert httpx.get(server.url + "/api/pipelines", headers={"Host": "evil.example"}).status_code == 421
+    assert httpx.get(server.url + "/", headers={"Host": "evil.example:8080"}).status_code == 421
+    for host in ("127.0.0.1:8080", "localhost:8080", "[::1]:8080", "localhost"):
+        assert httpx.get(server.url + "/api/pipelines", headers={"Host": host}).status_code == 200, host
+    # With a token the name is the proxy's business: the token guards the door.
+    server = serve("--token", "t0ken")
+    r = httpx.get(server.url + "/api/pipelines", headers={"Host": "pipe.example", "Authorization": "Bearer t0ken"})
+    assert r.status_code == 200
