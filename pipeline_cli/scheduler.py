@@ -332,9 +332,10 @@ def start_child(function, *args) -> Child:
 # --- backfill ---------------------------------------------------------------------------
 
 def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime, *, rerun: bool,
-             reporter_for, on_interval=None) -> list[tuple[object, str]]:
+             reporter_for, on_interval=None, make_executor=None) -> list[tuple[object, str]]:
     """Run every interval starting in [start, end], oldest first; skip those that already
-    succeeded unless rerun. Returns (interval, state) pairs ('skipped' for the skipped)."""
+    succeeded unless rerun. Returns (interval, state) pairs ('skipped' for the skipped).
+    `make_executor`, if given, makes the executor of each run."""
     from . import runner
     from .schedule import Schedule
     from .state import replay
@@ -371,7 +372,8 @@ def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime
                 results.append((interval, "skipped"))
                 continue
             view = runner.new_run(pipeline, state, reporter=reporter_for(pipeline), kind=BACKFILL,
-                                  window=runner.Window(interval.start, interval.end), claim=True)
+                                  window=runner.Window(interval.start, interval.end), claim=True,
+                                  **({"executor": make_executor()} if make_executor else {}))
             results.append((interval, view.state))
             if view.state == RUN_INTERRUPTED:
                 break

@@ -25,4 +25,12 @@ def make_executor(name: str | None = None, scheduler: str | None = None) -> Exec
     raise UsageError(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
 
 
-__all__ = ["AttemptSpec", "Executor", "Outcome", "Started", "make_executor", "EXECUTORS"]
+def from_options(executor: str | None = None, dask_scheduler: str | None = None) -> Executor | None:
+    """The executor chosen by --executor / --dask-scheduler (the CLI also reads PIPE_EXECUTOR and
+    PIPE_DASK_SCHEDULER into them); None: the default, a local executor made by the runner."""
+    if executor in (None, "local"):
+        return None if executor is None else make_executor("local")
+    return make_executor(executor, dask_scheduler)
+
+
+__all__ = ["AttemptSpec", "Executor", "Outcome", "Started", "make_executor", "from_options", "EXECUTORS"]

@@ -5,14 +5,21 @@ distributed; the worker side is supervise.py.
 Per attempt: a control queue holding its start ticket (and, later, kill orders), an output
 queue the worker streams the masked log through, and one Dask task (`supervise.run_attempt`)
 with its own key, `pure=False`, `retries=0`, the task's resources and its critical-path
-priority. A thread per running attempt drains the output queue into the log file on this
-machine; the stream's last item is the outcome. Around them, a heartbeat thread bumps the
-run's lease (the workers kill what pipe no longer watches) and notices lost workers and a
-lost scheduler. Tasks with `executor: local` go to an embedded LocalExecutor; `wait` watches
-both.
+priority. Starting an attempt and draining its output into the log file on this machine run
+as coroutines on the client's event loop (no thread per attempt, no waiting in `submit`);
+the stream's last item is the outcome. Around them, a heartbeat thread bumps the run's lease
+(the workers kill what pipe no longer watches), notices lost workers and a lost scheduler, and
+releases what ended. Tasks with `executor: local` go to an embedded LocalExecutor; `wait`
+watches both.
+
+Queues are spoken to through the scheduler's queue handlers (`queue_create`, `queue_put`,
+`queue_get`, `queue_release`: distributed/queues.py), as `distributed.Queue` does, so that
+this can run on the event loop. Only pipe holds a reference to an attempt's queues (the
+worker uses them without one), and releases them once the attempt ended.
 """
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -24,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 
 import distributed
-from distributed import Client, Queue, Variable
+from distributed import Client, Variable
 
 from .. import __version__
 from ..errors import UsageError
@@ -41,8 +48,8 @@ _WAKE = "\0dask"      # marks our wake-up pipe in the embedded local executor's 
 class _Remote:
     spec: AttemptSpec
     dask_key: str
-    ctl: Queue
-    out: Queue
+    ctl: str                         # queue names
+    out: str
     log_fd: int
     submitted: float
     future: object = None
@@ -52,7 +59,7 @@ class _Remote:
     future_done: bool = False
     ticket_taken_back: bool = False  # cancelled before it could start
     cancelled: str | None = None
-    thread: threading.Thread | None = None
+    ended: bool = False
 
 
 class DaskExecutor:
@@ -75,7 +82,7 @@ class DaskExecutor:
         self.scheduler_lost = False
         self.closing = threading.Event()
         self.heart: threading.Thread | None = None
-        self.releasable: list[tuple[_Remote, int]] = []
+        self.releasable: list[_Remote] = []
 
     # -- connecting -----------------------------------------------------------------------
     def _connect(self) -> Client:
@@ -180,31 +187,15 @@ class DaskExecutor:
             return self.local.submit(spec)
         client = self._connect()
         dask_key = f"{spec.task}-{spec.pipeline}-{spec.run_id}-{spec.attempt}"
-        ctl_name, out_name = supervise.queue_names(dask_key)
+        ctl, out = supervise.queue_names(dask_key)
         log_fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        if self.scheduler_lost:
-            os.close(log_fd)
-            self._end(spec.key, Outcome(kind=base.LOST, reason="scheduler lost", worker="?"))
-            return Started(worker=None)
-        try:
-            ctl = Queue(ctl_name, client=client)
-            ctl.put({"go": 1})
-            out = Queue(out_name, client=client, maxsize=supervise.SLOTS)
-        except Exception as e:
-            os.close(log_fd)
-            self.scheduler_lost = True
-            self._end(spec.key, Outcome(kind=base.LOST, reason=f"scheduler lost ({_short(e)})", worker="?"))
-            return Started(worker=None)
         att = _Remote(spec, dask_key, ctl, out, log_fd, time.monotonic())
-        opts = {"dask_key": dask_key, "lease": self.lease_name, "lease_seconds": LEASE, "slots": supervise.SLOTS,
-                "version": __version__}
         with self.lock:
             self.remote[spec.key] = att
-        att.future = client.submit(supervise.run_attempt, spec, opts, key=dask_key, pure=False, retries=0,
-                                   resources=dict(spec.resources) or None, priority=spec.priority)
-        att.future.add_done_callback(lambda f, att=att: self._future_done(att, f))
-        att.thread = threading.Thread(target=self._drain, args=(att,), name=f"pipe-dask {dask_key}", daemon=True)
-        att.thread.start()
+        if self.scheduler_lost:
+            self._finish(att, Outcome(kind=base.LOST, reason="scheduler lost", worker="?"))
+        else:
+            client.loop.add_callback(self._run_remote, att)
         return Started(worker=None)       # the worker is known once it starts: the outcome names it
 
     def wait(self, timeout: float | None) -> list[tuple[str, Outcome]]:
@@ -229,20 +220,20 @@ class DaskExecutor:
         self._order_kill(att, reason, grace)
 
     def _order_kill(self, att: _Remote, reason: str, grace: float) -> None:
+        if self.scheduler_lost or att.ended:
+            return               # no scheduler: the lease ends the attempt on its worker
         try:
             if att.worker is None and not att.ticket_taken_back:
                 # Not started yet (as far as we know): take the ticket back; if we got it, the
-                # attempt can never start and ends now.
-                back = att.ctl.get(batch=True, callback_timeout=supervise.RPC_TIMEOUT)
-                kills = [m for m in back if isinstance(m, dict) and "kill" in m]
-                if any(isinstance(m, dict) and m.get("go") for m in back):
+                # attempt can never start, and ends now.
+                back = self._sync(self.client.scheduler.queue_get, name=att.ctl, batch=True)
+                if any(_value(r) == {"go": 1} for r in back):
                     att.ticket_taken_back = True
+                    self._wake()
                     return
-                for m in kills:        # put back what we took (an earlier kill order)
-                    att.ctl.put(m, callback_timeout=supervise.RPC_TIMEOUT)
-            att.ctl.put({"kill": reason, "grace": grace}, callback_timeout=supervise.RPC_TIMEOUT)
-        except Exception:
-            pass       # no scheduler: the lease ends the attempt on its worker
+            self._sync(self.client.scheduler.queue_put, name=att.ctl, data={"kill": reason, "grace": grace})
+        except Exception:       # noqa: BLE001  (the queue is gone: the attempt ended meanwhile)
+            pass
 
     def kill_all(self) -> None:
         self.local.kill_all()
@@ -251,30 +242,31 @@ class DaskExecutor:
 
     def close(self, hard: bool = False) -> None:
         self.local.close(hard)
-        for att in list(self.remote.values()):      # nothing should be left; if so, kill it
+        left = list(self.remote.values())
+        for att in left:          # nothing should be left; if so, kill it
             self._order_kill(att, att.cancelled or "pipe stopped", 0 if hard else base.KILL_GRACE)
             att.lost = att.lost or "pipe stopped"
-        for att in list(self.remote.values()):
-            if att.thread is not None:
-                att.thread.join(timeout=2)
+        deadline = time.monotonic() + 3
+        while self.remote and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.closing.set()
         if self.heart is not None:
-            self.heart.join(timeout=5)
+            self.heart.join(timeout=10)
         self._release()
         try:
             if self.lease is not None and not self.scheduler_lost:
                 self.lease.delete()
-        except Exception:
+        except Exception:       # noqa: BLE001
             pass
         if self.client is not None:
             try:
                 self.client.close(timeout=5)
-            except Exception:
+            except Exception:   # noqa: BLE001
                 pass
         if self.cluster is not None:
             try:
                 self.cluster.close(timeout=10)
-            except Exception:
+            except Exception:   # noqa: BLE001
                 pass
         for fd in (self.wake_r, self.wake_w):
             try:
@@ -282,37 +274,36 @@ class DaskExecutor:
             except OSError:
                 pass
 
-    # -- the threads ------------------------------------------------------------------------
-    def _wake(self) -> None:
-        try:
-            os.write(self.wake_w, b"x")
-        except (BlockingIOError, OSError):
-            pass
-
-    def _end(self, key: str, outcome: Outcome) -> None:
-        with self.lock:
-            self.remote.pop(key, None)
-            self.ended.append((key, outcome))
-        self._wake()
-
-    def _future_done(self, att: _Remote, future) -> None:
-        """The Dask task ended (a callback thread of the client): the drain thread looks at how."""
-        att.future_done = True
-
-    def _drain(self, att: _Remote) -> None:
-        """Move the attempt's output into its log file as it arrives; end it."""
+    # -- on the client's event loop -----------------------------------------------------------
+    async def _run_remote(self, att: _Remote) -> None:
+        """Open the attempt's queues, put its start ticket, submit it, then move its output
+        into the log file as it arrives, until its outcome."""
+        s = self.client.scheduler
         outcome = None
         try:
+            try:
+                await asyncio.gather(s.queue_create(name=att.ctl, maxsize=0),
+                                     s.queue_create(name=att.out, maxsize=supervise.SLOTS))
+                await s.queue_put(name=att.ctl, data={"go": 1})
+                opts = {"dask_key": att.dask_key, "lease": self.lease_name, "lease_seconds": LEASE,
+                        "slots": supervise.SLOTS, "version": __version__}
+                att.future = self.client.submit(supervise.run_attempt, att.spec, opts, key=att.dask_key, pure=False,
+                                                retries=0, resources=dict(att.spec.resources) or None,
+                                                priority=att.spec.priority)
+                att.future.add_done_callback(lambda f, att=att: self._future_done(att))
+            except Exception as e:      # noqa: BLE001
+                att.lost = att.lost or f"scheduler lost ({_short(e)})"
             while outcome is None:
-                try:
-                    items = [att.out.get(timeout=0.2, callback_timeout=supervise.RPC_TIMEOUT)]
-                    if isinstance(items[0], bytes):     # more may be waiting: take them all
-                        items += att.out.get(batch=True, callback_timeout=supervise.RPC_TIMEOUT)
-                except TimeoutError:   # nothing yet
-                    items = []
-                except Exception:      # noqa: BLE001  (no scheduler: the heartbeat says so)
-                    items = []
-                    time.sleep(0.2)
+                items = []
+                if att.lost is None and not att.ticket_taken_back:
+                    try:
+                        items = [_value(await s.queue_get(name=att.out, timeout=0.2))]
+                        if isinstance(items[0], bytes):       # more may be waiting: take them all
+                            items += [_value(r) for r in await s.queue_get(name=att.out, batch=True)]
+                    except (asyncio.TimeoutError, TimeoutError):
+                        pass
+                    except Exception:   # noqa: BLE001  (no scheduler: the heartbeat says so)
+                        await asyncio.sleep(0.2)
                 for item in items:
                     if isinstance(item, bytes):
                         os.write(att.log_fd, item)
@@ -325,14 +316,41 @@ class DaskExecutor:
                 elif att.ticket_taken_back:
                     outcome = Outcome(kind=base.CANCELLED, reason=att.cancelled, worker="none: not started")
                 elif att.lost or (att.future_done and not items):
-                    outcome = self._ended_badly(att)
+                    loop = asyncio.get_running_loop()
+                    outcome = await loop.run_in_executor(None, self._ended_badly, att)
+        except Exception as e:          # noqa: BLE001  (a bug here must not hang the run)
+            outcome = Outcome(kind=base.LOST, reason=f"lost: {_short(e)}", worker=att.worker or "?")
         finally:
-            self._cleanup(att, outcome)
-            self._end(att.spec.key, outcome or Outcome(kind=base.LOST, reason=att.lost or "lost", worker=att.worker or "?"))
+            self._finish(att, outcome or Outcome(kind=base.LOST, reason=att.lost or "lost", worker=att.worker or "?"))
+
+    # -- endings ------------------------------------------------------------------------------
+    def _wake(self) -> None:
+        try:
+            os.write(self.wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _finish(self, att: _Remote, outcome: Outcome) -> None:
+        if att.ended:
+            return
+        att.ended = True
+        try:
+            os.close(att.log_fd)
+        except OSError:
+            pass
+        with self.lock:
+            self.remote.pop(att.spec.key, None)
+            self.ended.append((att.spec.key, outcome))
+            self.releasable.append(att)
+        self._wake()
+
+    def _future_done(self, att: _Remote) -> None:
+        """The Dask task ended (a callback thread of the client): the drain looks at how."""
+        att.future_done = True
 
     def _ended_badly(self, att: _Remote) -> Outcome:
-        """The stream ended without an outcome: the worker or the scheduler went away, or the
-        Dask task ran a second time and refused to start (its first worker died)."""
+        """(In a thread.) The stream ended without an outcome: the worker or the scheduler went
+        away, or the Dask task ran a second time and refused to start (its first worker died)."""
         reason = att.lost
         kind = base.LOST
         future = att.future
@@ -366,33 +384,25 @@ class DaskExecutor:
         return Outcome(kind=kind, reason=reason or "lost", worker=att.worker or "?",
                        duration=round(time.monotonic() - att.submitted, 4))
 
-    def _cleanup(self, att: _Remote, outcome: Outcome | None) -> None:
-        try:
-            os.close(att.log_fd)
-        except OSError:
-            pass
-        # A worker that died never closed its side of the queues: release its share too.
-        releases = 1 if (outcome is not None and att.result is not None) else 2
-        with self.lock:
-            self.releasable.append((att, releases))
-
     def _release(self) -> None:
         """Release the futures and queues of ended attempts. Done by the heartbeat, not at once:
         these messages go on the client's batched stream, and a submit that follows one within
-        its 10 ms interval waits for the next send (a chain of tasks would pay it each time)."""
+        its interval waits for the next send (a chain of tasks would pay it each time)."""
         with self.lock:
             done, self.releasable = self.releasable, []
-        if self.scheduler_lost:
+        if self.scheduler_lost or self.client is None:
             return
-        for att, releases in done:
+        for att in done:
             try:
                 if att.future is not None:
                     att.future.release()
-                for q in (att.ctl, att.out):
-                    for _ in range(releases):
-                        q.close()
+                for name in (att.ctl, att.out):
+                    self.client._send_to_scheduler({"op": "queue_release", "name": name})
             except Exception:       # noqa: BLE001
                 pass
+
+    def _sync(self, fn, **kwargs):
+        return self.client.sync(fn, callback_timeout=supervise.RPC_TIMEOUT, **kwargs)
 
     def _heartbeat(self) -> None:
         """Bump the lease; notice a worker that left with our attempt, and a lost scheduler."""
@@ -429,6 +439,11 @@ def _outcome(result: dict, worker: str | None) -> Outcome:
     return Outcome(kind=result["kind"], exit_code=result.get("exit_code"), reason=result.get("reason"),
                    duration=result.get("duration") or 0.0, outputs=result.get("outputs") or {},
                    worker=result.get("worker") or worker or "?")
+
+
+def _value(record: dict):
+    """The value of a queue record ({"type": "msgpack", "value": ...})."""
+    return record.get("value") if isinstance(record, dict) else record
 
 
 def _res_text(res: dict) -> str:

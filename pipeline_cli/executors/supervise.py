@@ -107,43 +107,66 @@ def watch_main() -> int:
 
 # -- one attempt ------------------------------------------------------------------------------
 def run_attempt(spec: AttemptSpec, opts: dict) -> dict:
-    from distributed import Queue, get_client, get_worker
+    from distributed import get_client, get_worker
 
     worker = get_worker().address
     client = get_client()
     ctl_name, out_name = queue_names(opts["dask_key"])
-    ctl = Queue(ctl_name, client=client)
+    link = _Link(client, ctl_name, out_name)
     try:
-        first = ctl.get(batch=True, callback_timeout=RPC_TIMEOUT)
-    except Exception:
+        first = link.call(client.scheduler.queue_get, name=ctl_name, batch=True)
+    except Exception:       # noqa: BLE001  (no such queue: pipe gave the attempt up)
         first = []
-    if not any(isinstance(m, dict) and m.get("go") for m in first):
+    if {"go": 1} not in first:
         # The ticket is gone: this attempt started before (its worker died and Dask ran the
         # task again), or pipe took it back to cancel it. Never start twice.
-        ctl.close()
         return {"duplicate": True, "worker": worker}
     kill = next((m for m in first if isinstance(m, dict) and "kill" in m), None)
-    out = Queue(out_name, client=client, maxsize=opts.get("slots", SLOTS))
-    try:
-        return _Supervisor(spec, opts, worker, client, ctl, out, kill).run()
-    finally:
-        ctl.close()
-        out.close()
+    return _Supervisor(spec, opts, worker, client, link, kill).run()
+
+
+class _Link:
+    """The attempt's two queues, used through the scheduler's queue handlers (as
+    distributed.Queue does) without holding a reference: pipe created them and releases them."""
+
+    def __init__(self, client, ctl: str, out: str):
+        self.client, self.ctl, self.out = client, ctl, out
+
+    def call(self, fn, **kwargs):
+        got = self.client.sync(fn, callback_timeout=RPC_TIMEOUT, **kwargs)
+        if isinstance(got, (list, tuple)):
+            return [r.get("value") if isinstance(r, dict) else r for r in got]
+        return got
+
+    def orders(self) -> list:
+        return self.call(self.client.scheduler.queue_get, name=self.ctl, batch=True)
+
+    def put(self, item, timeout: float) -> None:
+        self.call(self.client.scheduler.queue_put, name=self.out, data=item, timeout=timeout)
+
+    def release(self) -> None:
+        """pipe is gone: drop its queues for it (it can no longer)."""
+        for name in (self.ctl, self.out):
+            try:
+                self.client._send_to_scheduler({"op": "queue_release", "name": name})
+            except Exception:      # noqa: BLE001
+                pass
 
 
 class _Supervisor:
-    def __init__(self, spec: AttemptSpec, opts: dict, worker: str, client, ctl, out, kill: dict | None):
+    def __init__(self, spec: AttemptSpec, opts: dict, worker: str, client, link: _Link, kill: dict | None):
         from distributed import Variable
 
         self.spec, self.opts, self.worker = spec, opts, worker
-        self.ctl, self.out = ctl, out
+        self.link = link
         self.lease = Variable(opts["lease"], client=client)
         self.lease_seconds = float(opts["lease_seconds"])
         self.lease_value = None
         self.heard = time.monotonic()
         self.next_lease = time.monotonic() + min(1.0, self.lease_seconds / 10)
         self.next_ctl = time.monotonic() + POLL
-        self.orphaned = False
+        self.orphaned = False              # pipe went silent for the lease
+        self.gone = False                  # pipe dropped the attempt's queues
         self.pending_kill = kill
         self.buffer = bytearray()
         self.sent = 0
@@ -156,11 +179,12 @@ class _Supervisor:
         if now >= self.next_ctl:
             self.next_ctl = now + POLL
             try:
-                for m in self.ctl.get(batch=True, callback_timeout=RPC_TIMEOUT):
+                for m in self.link.orders():
                     if isinstance(m, dict) and "kill" in m:
                         self.pending_kill = m
-            except Exception as e:     # the queue is gone (pipe gave the attempt up) or no scheduler
-                if "KeyError" in type(e).__name__ or isinstance(e, KeyError):
+            except Exception as e:     # noqa: BLE001
+                if isinstance(e, KeyError):      # the queue is gone: pipe gave this attempt up
+                    self.gone = True
                     self.pending_kill = {"kill": "pipe gave this attempt up", "grace": 0}
         if now >= self.next_lease:
             self.next_lease = now + min(1.0, self.lease_seconds / 10)
@@ -168,10 +192,11 @@ class _Supervisor:
                 value = self.lease.get(timeout=0.5, callback_timeout=RPC_TIMEOUT)
                 if value != self.lease_value:
                     self.lease_value, self.heard = value, time.monotonic()
-            except Exception:
+            except Exception:          # noqa: BLE001
                 pass
             if time.monotonic() - self.heard > self.lease_seconds and not self.orphaned:
                 self.orphaned = True
+                self.link.release()
                 self.pending_kill = {"kill": f"pipe lost: no word from it for {base.seconds_text(self.lease_seconds)}",
                                      "grace": base.KILL_GRACE}
         if self.pending_kill is not None and proc is not None:
@@ -183,11 +208,14 @@ class _Supervisor:
 
     def send(self, item, proc=None) -> None:
         """Put one item; while the queue is full (pipe is slow), keep obeying kill orders."""
-        while not self.orphaned:
+        while not self.orphaned and not self.gone:
             try:
-                self.out.put(item, timeout=POLL, callback_timeout=RPC_TIMEOUT)
+                self.link.put(item, timeout=POLL)
                 return
-            except Exception:
+            except KeyError:              # the queue is gone: pipe gave this attempt up
+                self.gone = True
+                self.pending_kill = self.pending_kill or {"kill": "pipe gave this attempt up", "grace": 0}
+            except Exception:             # noqa: BLE001  (full: wait; no scheduler: the lease decides)
                 pass
             self.poll_pipe(proc)
             if proc is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, base_env, free_port
+from dask_cluster import ROOT, base_env, free_port
 
 PIPELINES = ROOT / "pipelines"
 
@@ -401,3 +401,21 @@ def test_workers_that_cannot_see_the_file_or_run_another_pipe_are_refused(tmp_pa
     assert f"worker old ({old}) runs pipe 0.0.1-old" in result.stderr
     assert "Traceback" not in result.stderr
     assert not list((tmp_path / ".pipe").rglob("*.log"))
+
+
+@pytest.mark.slow
+def test_scheduler_lost_during_a_task_fails_the_attempt_and_the_run(tmp_path, start_cluster):
+    folder = _stubborn_pipeline(tmp_path)
+    cluster = start_cluster([{"name": "only"}])
+    proc = popen_pipe(tmp_path, "run", "stub", "--json",
+                      env=dask_env(cluster, PIPE_DASK_LEASE="3", PIPE_KILL_GRACE="1"))
+    try:
+        wait_until(lambda: {"leader.pid", "child.pid", "grandchild.pid"} <= set(pids(folder)), "the task started")
+        os.killpg(cluster.procs[0].pid, signal.SIGKILL)         # the scheduler
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, out + err
+    task = tasks_of(json.loads(out))["stubborn"]
+    assert task["state"] == "failed" and task["reason"] == "scheduler lost", task
+    _all_gone(folder)           # no word from pipe (no scheduler) for the lease: the worker killed it
