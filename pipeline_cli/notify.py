@@ -867,7 +867,7 @@ def test_command(g, pipeline: str) -> int:
     from .commands import load
     from .errors import EXIT_FAILED, EXIT_OK, UsageError
 
-    pipeline = load(g, pipeline)
+    pipeline, g = load(g, pipeline)
     n = pipeline.notify
     if n is None:
         raise UsageError(f"pipeline {pipeline.name!r} has no `notify:` block ({pipeline.path})")

@@ -153,11 +153,11 @@ def test_failing_scheduled_run_sends_one_mail_and_one_webhook(env, smtp, hook):
     kinds = [json.loads(line)["event"] for line in lines]
     assert kinds.index("run_finished") < kinds.index("notify")
     status = env.cli("status", "weather", "--run", run_id, "--json")
-    if status.returncode == 0:
-        doc = json.loads(status.stdout)
-        assert len(doc["notifications"]) == 2 and SECRET not in status.stdout
-        text = env.cli("status", "weather", "--run", run_id)
-        assert "notify failure -> json://127.0.0.1" in text.stdout and SECRET not in text.stdout
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)["run"]
+    assert len(doc["notifications"]) == 2 and SECRET not in status.stdout
+    text = env.cli("status", "weather", "--run", run_id)
+    assert "notify failure -> json://127.0.0.1" in text.stdout and SECRET not in text.stdout
 
 
 # --- which runs notify, and how often -------------------------------------------------------------
@@ -232,9 +232,9 @@ def test_deadline_reported_once_however_many_ticks(env, hook):
     assert hook.posts[0]["type"] == "failure"
     assert [e["when"] for e in env.events("d")] == ["deadline"]       # recorded in that interval's run
     listed = env.cli("list", "--json")
-    if listed.returncode == 0:
-        row = next(r for r in json.loads(listed.stdout)["pipelines"] if r["name"] == "d")
-        assert row["late"] is True
+    assert listed.returncode == 0, listed.stderr
+    row = next(r for r in json.loads(listed.stdout)["pipelines"] if r["name"] == "d")
+    assert row["late"] is True
 
 
 def test_deadline_not_sent_when_the_failure_was(env, hook):
@@ -343,9 +343,10 @@ def test_invalid_file_is_said_once_and_sent_once(env, hook):
 def test_tick_notify_option(env, hook):
     env.write("bad", 'schedule: "@hourly"\ntasks:\n  x: {run: echo, deps: [nope]}\n')
     r = env.tick("2026-11-05T10:00:30+00:00", "--notify", hook.url)
-    if "--notify" in r.stderr and "unknown" in r.stderr.lower():
-        pytest.skip("the CLI does not declare --notify yet")
     assert len(hook.posts) == 1 and "bad.yaml" in r.stderr
+    assert r.returncode == 2
+    again = env.tick("2026-11-05T10:01:30+00:00", "--notify", hook.url)
+    assert (again.returncode, again.stderr, len(hook.posts)) == (2, "", 1)
 
 
 # --- pipe notify test ------------------------------------------------------------------------------------------
