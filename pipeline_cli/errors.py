@@ -9,6 +9,17 @@ EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130
 
+# A command's result says how it went (results.py: ok, failed, invalid, interrupted);
+# this is the one place that turns that into an exit code.
+EXIT_CODES = {"ok": EXIT_OK, "failed": EXIT_FAILED, "invalid": EXIT_INVALID, "interrupted": EXIT_INTERRUPTED}
+
+
+def exit_code_of(result) -> int:
+    """The exit code of a command's result (an int is already one)."""
+    if isinstance(result, int):
+        return result
+    return EXIT_CODES[result.outcome]
+
 
 @dataclass(frozen=True)
 class Problem:

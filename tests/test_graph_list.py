@@ -122,7 +122,7 @@ def test_graph_every_pipeline(project, pipe, fan, write_pipeline):
     doc = json.loads(r.stdout)
     assert sorted(p["pipeline"] for p in doc["pipelines"]) == ["adhoc", "fan"]
     r = pipe("graph", "--format", "mermaid")
-    assert r.stdout.count("flowchart") == 2
+    assert r.stdout.count("flowchart") == 1 and r.stdout.count("  subgraph ") == 2    # one document (issue 15)
 
 
 def test_graph_bad_format_and_invalid_file(project, pipe, fan, write_pipeline):
@@ -171,10 +171,10 @@ def test_list_json(project, pipe, fan, write_pipeline):
     assert fan_row["schedule"] == "0 6 * * *"
     assert fan_row["tasks"] == 5
     due = datetime.fromisoformat(fan_row["next_due"])
-    assert due.tzinfo is not None and due > before
+    # With no history tick runs the latest ended interval now, so "due" may be just past.
+    assert due.tzinfo is not None and abs((due - before).total_seconds()) <= 86400 + 60
     local = due.astimezone(ZoneInfo("Europe/Amsterdam"))
     assert (local.hour, local.minute) == (6, 0)
-    assert (due - before).total_seconds() <= 86400 + 60
     adhoc = rows["adhoc"]
     assert adhoc["tasks"] == 1 and adhoc["description"] == "No schedule"
     assert not adhoc.get("schedule") and not adhoc.get("next_due")

@@ -23,7 +23,7 @@ def P(pipe, *args, **kw):
 def latest(pipe, name: str) -> dict:
     r = P(pipe, "status", name, "--json")
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)["latest"]
+    return json.loads(r.stdout)["run"]
 
 
 def states(doc: dict) -> dict:

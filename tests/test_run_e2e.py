@@ -273,7 +273,7 @@ def test_upstream_failed_propagates_independent_branch_goes_on(pipe, project, wr
         """)
     r = P(pipe, "run", "diamond")
     assert r.returncode == 1, r.stderr
-    doc = json.loads(P(pipe, "status", "diamond", "--json").stdout)["latest"]
+    doc = json.loads(P(pipe, "status", "diamond", "--json").stdout)["run"]
     assert states(doc) == {"root": "succeeded", "left": "failed", "right": "succeeded",
                            "join": "upstream_failed", "after_join": "upstream_failed", "right2": "succeeded"}
     assert doc["state"] == "failed"
@@ -408,7 +408,7 @@ def test_json_is_one_document(pipe, project, write_pipeline):
         assert r.returncode == 0
         json.loads(r.stdout)
     r = P(pipe, "status", "js", "--run", doc["run_id"], "--json")
-    assert json.loads(r.stdout)["run_id"] == doc["run_id"]
+    assert json.loads(r.stdout)["run"]["run_id"] == doc["run_id"]
     r = P(pipe, "status", "js")
     assert r.returncode == 0 and doc["run_id"] in r.stdout and "bad" in r.stdout
     r = P(pipe, "status", "js", "--run", doc["run_id"])

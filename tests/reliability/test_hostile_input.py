@@ -255,8 +255,8 @@ def test_garbage_lines_are_skipped_and_counted(project: Path):
                        + b'{"event": "run_fini')
     text, js = _status_answers(project)
     assert "skipped 5" in text.stdout, text.stdout
-    assert json.loads(js.stdout)["latest"]["skipped_lines"] == 5
-    assert json.loads(js.stdout)["latest"]["tasks"]["a"]["state"] == "succeeded"
+    assert json.loads(js.stdout)["run"]["skipped_lines"] == 5
+    assert json.loads(js.stdout)["run"]["tasks"]["a"]["state"] == "succeeded"
 
 
 def test_truncated_events_file(project: Path):
@@ -268,8 +268,8 @@ def test_truncated_events_file(project: Path):
         _status_answers(project)
     events.write_bytes(data[:len(data) // 2])
     text, js = _status_answers(project)
-    assert json.loads(js.stdout)["latest"]["state"] == "interrupted"
-    assert "skipped 1" in text.stdout or json.loads(js.stdout)["latest"]["skipped_lines"] in (0, 1)
+    assert json.loads(js.stdout)["run"]["state"] == "interrupted"
+    assert "skipped 1" in text.stdout or json.loads(js.stdout)["run"]["skipped_lines"] in (0, 1)
 
 
 def test_missing_files_and_folders(project: Path):

@@ -1,0 +1,56 @@
+"""The commands: each takes the project's folders (Globals) and typed arguments, and returns a
+typed result (results.py) that render.show prints as text, tables or JSON and
+errors.exit_code_of turns into the exit code. Only cli.py knows the command line.
+
+Stable names for other layers (the web UI calls them; none imports typer or rich):
+  Globals(pipelines_dir, state_dir), Globals.make(pipelines_dir=None, state_dir=None)
+  list_pipelines(g) -> ListResult                      # .to_json(): `pipe list --json`
+  run_status(g, name, run_id=None) -> StatusResult     # .to_json(): `pipe status NAME --run ID --json`
+  pipeline_runs(g, name, limit=10, state=None) -> PipelineRuns
+  status(g, pipeline=None, run_id=None, limit=10, state=None) -> StatusResult
+  load(g, name) -> (Pipeline, Globals)                 # PIPELINE resolved as the SPEC says
+"""
+from __future__ import annotations
+
+import sys
+
+from .complete import completion
+from .init import init
+from .project import Globals, find_root
+from .reading import graph, list_pipelines, logs, pipeline_runs, run_status, schema, status, validate
+from .results import *  # noqa: F401,F403
+from .runs import backfill, check_required, load, parse_date, parse_params, resume, run, split_ids, tick
+
+
+def execute(command, handler, options: dict, values: dict) -> int:
+    """Run a command's handler and show its result: the one place where a user error becomes
+    its message and exit code 2, and a result becomes its exit code."""
+    from .. import render
+    from ..errors import EXIT_INTERRUPTED, EXIT_INVALID, PipeError, exit_code_of
+
+    json_mode = bool(values.get("json_mode"))
+    try:
+        g = Globals.make(options.get("pipelines_dir"), options.get("state_dir"))
+        result = handler(g, **values)
+        if isinstance(result, int):
+            return result
+    except PipeError as e:
+        render.print_errors(e.lines())
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        render.stdout_gone()
+        return EXIT_INVALID if json_mode else 0
+    code = exit_code_of(result)
+    try:
+        render.show(result, json_mode)
+    except (BrokenPipeError, OSError, ValueError, AttributeError) as e:
+        # stdout went away: a reader that stopped early (`| head`) loses nothing it asked for,
+        # but a JSON document that could not be written is a failure, never exit 0.
+        render.stdout_gone()
+        if json_mode:
+            sys.stderr.write(f"error: could not write the JSON document to stdout ({e})\n")
+            return EXIT_INVALID
+    return code

@@ -1,0 +1,75 @@
+"""Where a command works: the project root, its pipelines folder and its state folder.
+
+The root is found as git finds its repository: the nearest folder, from the current one
+upwards, that holds `pipelines/` or `.pipe/`; without one, the current folder. A pipeline
+file given by path inside a project uses that project's state folder, wherever pipe runs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+MARKERS = ("pipelines", ".pipe")
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest folder from `start` upwards holding pipelines/ or .pipe/, or None."""
+    folder = start
+    while True:
+        for marker in MARKERS:
+            if (folder / marker).is_dir():
+                return folder
+        if folder.parent == folder:
+            return None
+        folder = folder.parent
+
+
+def _shown(path: Path, cwd: Path) -> Path:
+    """A path as a person would type it from the current folder."""
+    try:
+        return Path(os.path.relpath(path, cwd))
+    except ValueError:
+        return path
+
+
+@dataclass
+class Globals:
+    """The folders a command uses. `Globals(pipelines_dir, state_dir)` states them outright;
+    `Globals.make()` finds them as the CLI does (options, PIPE_* variables, project root)."""
+
+    pipelines_dir: Path
+    state_dir: Path
+    root: Path | None = None
+    state_given: bool = True        # --state-dir / PIPE_STATE_DIR (then a pipeline's path does not move it)
+
+    @classmethod
+    def make(cls, pipelines_dir: str | None = None, state_dir: str | None = None,
+             cwd: Path | None = None) -> "Globals":
+        pipelines_dir = pipelines_dir or os.environ.get("PIPE_PIPELINES_DIR") or None
+        state_dir = state_dir or os.environ.get("PIPE_STATE_DIR") or None
+        here = cwd or Path.cwd()
+        root = find_root(here) or here
+        return cls(Path(pipelines_dir) if pipelines_dir else _shown(root / "pipelines", here),
+                   Path(state_dir) if state_dir else _shown(root / ".pipe", here),
+                   root=root, state_given=state_dir is not None)
+
+    def for_file(self, path: Path) -> "Globals":
+        """For a pipeline file: the state folder of the project that holds it (unless given)."""
+        if self.state_given:
+            return self
+        here = Path.cwd()
+        root = find_root(path.resolve().parent)
+        if root is None or (self.root is not None and root == self.root):
+            return self
+        return replace(self, root=root, state_dir=_shown(root / ".pipe", here))
+
+    @property
+    def spec_cache(self) -> Path:
+        return self.state_dir / "cache" / "specs"
+
+    @property
+    def state(self):
+        from ..state import StateDir
+
+        return StateDir(self.state_dir)

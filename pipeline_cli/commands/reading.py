@@ -1,0 +1,229 @@
+"""The commands that read: validate, graph, list, status, logs, schema. None of them
+imports typer or rich: list_pipelines, run_status and pipeline_runs also serve the web UI."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from ..errors import SpecError, UsageError
+from .project import Globals
+from .results import (GraphResult, ListResult, LogsResult, PipelineRuns, StatusResult, TextResult, ValidatedFile,
+                      ValidateResult)
+from .runs import load, require_pipelines_dir
+
+
+def validate(g: Globals, pipelines: list[str] | None = None, json_mode: bool = False) -> ValidateResult:
+    from .. import spec
+
+    if pipelines:
+        paths = [spec.resolve(name, g.pipelines_dir) for name in pipelines]
+    else:
+        require_pipelines_dir(g)
+        paths = spec.discover(g.pipelines_dir)
+        if not paths:
+            raise UsageError(f"no pipeline files (*.yaml, *.yml) in {g.pipelines_dir}/ (`pipe init` writes one)")
+    files = []
+    for path in paths:
+        try:
+            p = spec.load(path)
+            files.append(ValidatedFile(str(path), p.name, len(p.tasks), warnings=list(p.warnings)))
+        except SpecError as e:
+            files.append(ValidatedFile(str(path), problems=list(e.problems)))
+    return ValidateResult(files)
+
+
+def graph(g: Globals, pipeline: str | None = None, fmt: str = "tree") -> GraphResult:
+    from .. import spec
+
+    if fmt not in ("tree", "mermaid", "dot", "json"):
+        raise UsageError(f"--format {fmt!r}: expected tree, mermaid, dot or json")
+    if pipeline:
+        paths = [spec.resolve(pipeline, g.pipelines_dir)]
+    else:
+        require_pipelines_dir(g)
+        paths = spec.discover(g.pipelines_dir)
+    if not paths:
+        raise UsageError(f"no pipeline files (*.yaml, *.yml) in {g.pipelines_dir}/")
+    problems, pipelines = [], []
+    for path in paths:
+        try:
+            pipelines.append(spec.load(path))
+        except SpecError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise SpecError(problems)
+    return GraphResult(pipelines, fmt, single=bool(pipeline))
+
+
+def list_pipelines(g: Globals, json_mode: bool = False) -> ListResult:
+    """Every pipeline file of the pipelines folder: schedule, next due (as tick reckons it),
+    last run. The document of `pipe list --json` and of GET /api/pipelines."""
+    from .. import spec
+    from ..state import now_utc
+
+    require_pipelines_dir(g)
+    rows, problems = [], []
+    now = now_utc()
+    store = g.state
+    for path in spec.discover(g.pipelines_dir):
+        try:
+            p = spec.load(path)
+        except SpecError as e:
+            problems.extend(e.lines())
+            rows.append({"name": path.stem, "file": str(path), "valid": False, "tasks": 0})
+            continue
+        row = {"name": p.name, "file": str(path), "valid": True, "description": p.description,
+               "schedule": p.schedule, "timezone": p.timezone, "tasks": len(p.tasks)}
+        if p.schedule:
+            from ..schedule import describe_cron
+            from ..scheduler import next_due
+
+            row["schedule_words"] = f"{describe_cron(p.schedule)} ({p.timezone})"
+            row["next_due"] = next_due(p, store, now).isoformat()     # as tick reckons it
+            if getattr(p, "notify", None) is not None and p.notify.deadline is not None:
+                from ..notify import late
+
+                info = late(p, store, now)      # an interval not succeeded by its deadline
+                row["late"] = info is not None
+                if info is not None:
+                    row["late_interval"] = info["interval_start"]
+        last = store.latest(p.name)
+        if last is not None:
+            row.update(last_run=last.run_id, last_state=last.state, last_started=last.started)
+        rows.append(row)
+    return ListResult(rows, problems)
+
+
+def pipeline_name(g: Globals, pipeline: str) -> tuple[str, Globals]:
+    """The name under which a pipeline's history is kept: from its file if it is valid, else
+    the name given (history stays readable after the file broke or went away)."""
+    if pipeline in g.state.pipelines():
+        return pipeline, g
+    try:
+        p, g2 = load(g, pipeline)
+        return p.name, g2
+    except SpecError:
+        return Path(pipeline).stem, g
+
+
+def pipeline_runs(g: Globals, name: str, limit: int | None = 10, state: str | None = None) -> PipelineRuns:
+    """A pipeline's latest `limit` runs (in `state` only, if given), newest first."""
+    store = g.state
+    if state is None:
+        runs = store.runs(name, limit=limit)
+    else:
+        runs = [r for r in store.runs(name) if r.state == state]
+        runs = runs[-limit:] if limit else runs
+    return PipelineRuns(name, list(reversed(runs)))
+
+
+def run_status(g: Globals, name: str, run_id: str | None = None) -> StatusResult:
+    """One run (None or 'latest': the latest) of the pipeline named `name`, as `pipe status NAME
+    --run RUN_ID --json` shows it; state.NotFound (exit 2, HTTP 404) if there is none."""
+    run = g.state.run(name, run_id)
+    return StatusResult([PipelineRuns(name, [run])], run, str(g.state_dir))
+
+
+def status(g: Globals, pipeline: str | None = None, run_id: str | None = None, limit: int = 10,
+           state: str | None = None, json_mode: bool = False) -> StatusResult:
+    if limit is not None and limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if pipeline is None:
+        if run_id:
+            raise UsageError("--run needs a PIPELINE")
+        return StatusResult([pipeline_runs(g, n, limit, state) for n in g.state.pipelines()], None,
+                            str(g.state_dir), state)
+    name, g = pipeline_name(g, pipeline)
+    if run_id is not None:
+        return run_status(g, name, run_id)
+    runs = pipeline_runs(g, name, limit, state)
+    latest = g.state.latest(name)
+    return StatusResult([runs], latest, str(g.state_dir), state)
+
+
+def logs(g: Globals, pipeline: str, task: str | None = None, run_id: str | None = None, attempt: int | None = None,
+         follow: bool = False) -> LogsResult:
+    from ..model import FAILED, RETRYING, RUNNING
+
+    name, g = pipeline_name(g, pipeline)
+    store = g.state
+    run = store.run(name, run_id)
+    if task is None:
+        wanted = (RUNNING, RETRYING) if follow else (FAILED,)
+        chosen = [t for t in run.tasks.values() if t.state in wanted]
+        if not chosen:
+            what = "running" if follow else "failed"
+            sys.stderr.write(f"run {run.run_id} has no {what} tasks; name a TASK to see its log "
+                             f"(tasks: {', '.join(run.tasks)})\n")
+            return LogsResult(run.run_id)
+        if follow and len(chosen) > 1:
+            raise UsageError(f"run {run.run_id} has {len(chosen)} running tasks; name the one to follow: "
+                             + ", ".join(t.id for t in chosen))
+    else:
+        if task not in run.tasks:
+            import difflib
+
+            close = difflib.get_close_matches(task, list(run.tasks), n=1)
+            raise UsageError(f"run {run.run_id} has no task {task!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+        chosen = [run.tasks[task]]
+    out = sys.stdout.buffer
+    result = LogsResult(run.run_id)
+    for t in chosen:
+        n = attempt or t.attempt
+        if not n:
+            raise UsageError(f"task {t.id!r} has not run in run {run.run_id} (state: {t.state})")
+        if len(chosen) > 1 or (task is None and not follow):
+            out.write(f"==> {t.id} attempt {n} ({t.state}) <==\n".encode())
+        written = _copy_log(store, name, run.run_id, t.id, n, out, follow)
+        out.flush()
+        if written == 0:
+            sys.stderr.write(f"(the log of task {t.id} attempt {n} is empty)\n")
+        result.shown.append((t.id, n))
+    return result
+
+
+def _copy_log(store, name: str, run_id: str, task: str, attempt: int, out, follow: bool) -> int:
+    """Write the attempt's log; with follow, go on until the attempt has ended. Returns the bytes written."""
+    from ..state import NotFound
+
+    offset = 0
+    while True:
+        try:
+            data, offset = store.log(name, run_id, task, attempt, offset)
+        except NotFound:
+            if not follow or _ended(store, name, run_id, task, attempt):
+                if offset == 0 and not follow:
+                    raise
+                return offset
+            data = b""
+        if data:
+            out.write(data)
+            out.flush()
+            continue
+        if not follow:
+            return offset
+        if _ended(store, name, run_id, task, attempt):
+            data, offset2 = store.log(name, run_id, task, attempt, offset) if store.log_path(
+                name, run_id, task, attempt).exists() else (b"", offset)
+            out.write(data)
+            return offset2
+        time.sleep(0.2)
+
+
+def _ended(store, name: str, run_id: str, task: str, attempt: int) -> bool:
+    from ..model import RUNNING
+
+    view = store.run(name, run_id)
+    t = view.tasks.get(task)
+    if view.state != "running" or t is None:
+        return True
+    if t.attempt != attempt:
+        return t.attempt > attempt          # a later attempt began; an earlier one: not started yet
+    return t.state != RUNNING
+
+
+def schema(g: Globals | None = None) -> TextResult:
+    from ..spec import SCHEMA_FILE
+
+    return TextResult(SCHEMA_FILE.read_text(encoding="utf-8"))

@@ -1,0 +1,280 @@
+"""The commands that run tasks: run, resume, tick, backfill."""
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timezone
+
+from ..errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, UsageError
+from .project import Globals
+from .results import (FAILED, INVALID, OK, BackfillInterval, BackfillResult, PlanResult, RunResult, TickResult,
+                      TickRun)
+
+
+def load(g: Globals, name: str, write_cache: bool = True):
+    """The pipeline PIPELINE names (SPEC section 4), and the project folders for it: a file
+    given by path inside another project uses that project's state folder."""
+    from .. import spec
+
+    path = spec.resolve(name, g.pipelines_dir)
+    g = g.for_file(path)
+    return spec.load(path, cache=g.spec_cache, write_cache=write_cache), g
+
+
+def parse_date(text: str, tz: str, option: str) -> datetime:
+    from ..schedule import parse_instant
+
+    try:
+        return parse_instant(text, tz)
+    except (ValueError, OverflowError) as e:
+        raise UsageError(f"{option}: {e}") from None
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, str]:
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-p {pair!r}: expected KEY=VALUE")
+        params[key] = value
+    return params
+
+
+def check_required(pipeline, given: dict[str, str], how: str) -> None:
+    """A param declared with no value (`city:`) must be given: SPEC section 1."""
+    missing = [k for k, v in pipeline.params.items() if v is None and k not in given]
+    if missing:
+        flags = " ".join(f"-p {k}=..." for k in missing)
+        raise UsageError(f"pipeline {pipeline.name!r} needs {'a value' if len(missing) == 1 else 'values'} for "
+                         f"param{'s' if len(missing) > 1 else ''} {', '.join(missing)} (declared without a "
+                         f"default): {how} {flags}")
+
+
+def split_ids(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [t.strip() for v in values for t in v.split(",") if t.strip()]
+
+
+def _stdout_usable() -> bool:
+    try:
+        return sys.stdout is not None and not sys.stdout.closed and os.fstat(sys.stdout.fileno()) is not None
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def need_stdout(json_mode: bool) -> None:
+    """--json with nowhere to write the document: refused before anything runs."""
+    if json_mode and not _stdout_usable():
+        raise UsageError("--json: stdout is closed, so the JSON document could not be written; nothing was run")
+
+
+def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str] | None = None,
+        only: list[str] | None = None, from_: list[str] | None = None, force: bool = False,
+        dry_run: bool = False, concurrency: int | None = None, fail_fast: bool = False,
+        json_mode: bool = False, **executor_options) -> RunResult | PlanResult:
+    from .. import render, runner
+
+    need_stdout(json_mode)
+    p, g = load(g, pipeline, write_cache=not dry_run)       # a dry run writes nothing, not even the cache
+    if concurrency is not None and concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    given = parse_params(params)
+    check_required(p, given, "give it with")
+    when = parse_date(date, p.timezone, "--date") if date else None
+    extra = _executor(executor_options)
+    result = runner.new_run(p, g.state, reporter=render.reporter_for_output(json_mode), date=when,
+                            params=given, only=split_ids(only), from_=split_ids(from_),
+                            force=force, concurrency=concurrency, fail_fast=fail_fast, dry_run=dry_run, **extra)
+    if dry_run:
+        return PlanResult(result)
+    return RunResult(result)
+
+
+def _executor(options: dict) -> dict:
+    """Executor options (--executor, --dask-scheduler) as runner keywords; none by default."""
+    options = {k: v for k, v in options.items() if v not in (None, False, [])}
+    if not options:
+        return {}
+    from .. import executors
+
+    make = getattr(executors, "from_options", None)
+    if make is None:
+        raise UsageError(f"options {', '.join(sorted(options))} are not supported by this pipe")
+    executor = make(**options)
+    return {"executor": executor} if executor is not None else {}
+
+
+def resume(g: Globals, pipeline: str, run_id: str | None = None, *, from_: list[str] | None = None,
+           json_mode: bool = False, **executor_options) -> RunResult:
+    from .. import render, runner
+
+    need_stdout(json_mode)
+    p, g = load(g, pipeline)
+    view = runner.resume(p, g.state, None if run_id in (None, "latest") else run_id,
+                         reporter=render.reporter_for_output(json_mode), from_=split_ids(from_),
+                         **_executor(executor_options))
+    return RunResult(view, resumed=True)
+
+
+def require_pipelines_dir(g: Globals) -> None:
+    """A missing pipelines folder is a mistake to say, never an empty answer (cron would
+    take silence for health)."""
+    folder = g.pipelines_dir
+    if folder.is_dir():
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise UsageError(f"the pipelines folder {folder}/ cannot be read")
+        return
+    why = "is not a folder" if folder.exists() else "does not exist"
+    raise UsageError(f"no pipelines folder: {folder}/ {why} (run pipe in the project's folder or below it, "
+                     "or give --pipelines-dir / PIPE_PIPELINES_DIR; `pipe init` creates one)")
+
+
+class _QuietReporter:
+    """tick's reporter: a run's plain progress lines are kept, and printed (with the summary)
+    only if the run did not succeed, so a healthy cron job prints nothing."""
+
+    def __init__(self, stream):
+        import io
+
+        from .. import render
+
+        self.buffer = io.StringIO()
+        self.inner = render.PlainReporter(self.buffer, prefix=True)
+        self.stream = stream
+
+    def run_started(self, run) -> None:
+        self.inner.run_started(run)
+
+    def task_changed(self, run, task) -> None:
+        self.inner.task_changed(run, task)
+
+    def run_finished(self, run) -> None:
+        self.inner.run_finished(run)
+        if run.state != "succeeded":
+            self.stream.write(self.buffer.getvalue())
+            self.stream.flush()
+        self.buffer = None
+
+
+def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: bool = False,
+         json_mode: bool = False, notify_url: str | None = None, **executor_options) -> TickResult:
+    from .. import render, scheduler
+    from ..state import now_utc
+
+    need_stdout(json_mode)
+    require_pipelines_dir(g)
+    when = parse_date(now, "UTC", "--now") if now else now_utc()
+    stamp = when.astimezone(timezone.utc).isoformat()
+    if not dry_run and scheduler.quiet(g.pipelines_dir, g.state, when):
+        return TickResult(stamp)
+    # Progress goes to stdout (to stderr with --json: stdout holds the document only).
+    out = sys.stderr if json_mode else sys.stdout
+    if verbose:
+        reporter_for = lambda p: render.PlainReporter(out, prefix=True)      # noqa: E731
+    else:
+        reporter_for = lambda p: _QuietReporter(out)                          # noqa: E731
+    before = _run_ids(g) if json_mode else {}
+    extra = {}
+    if executor_options and any(v not in (None, False) for v in executor_options.values()):
+        opts = dict(executor_options)
+        extra["make_executor"] = lambda: _executor(opts).get("executor")
+    report = scheduler.tick(g.pipelines_dir, g.state, when, dry_run=dry_run, reporter_for=reporter_for, **extra)
+    invalid = report.invalid
+    if invalid or (g.state_dir / "tick-problems.json").exists():
+        from ..notify import tick_problems       # an invalid file is said once per content, not every minute
+
+        invalid = tick_problems(g.state_dir, invalid, notify_url or os.environ.get("PIPE_NOTIFY") or None, dry_run)
+    outcome = {EXIT_OK: OK, EXIT_FAILED: FAILED, EXIT_INVALID: INVALID}.get(report.exit_code, FAILED)
+    result = TickResult(stamp, dry_run=dry_run, plans=report.plans, invalid=invalid, code_outcome=outcome)
+    if json_mode:
+        result.runs = _tick_runs(g, before, report.plans)
+    return result
+
+
+def _run_ids(g: Globals) -> dict[str, set[str]]:
+    store = g.state
+    return {name: set(store.run_ids(name)) for name in store.pipelines()}
+
+
+def _tick_runs(g: Globals, before: dict[str, set[str]], plans) -> list[TickRun]:
+    store = g.state
+    runs = []
+    for plan in plans:
+        name = plan.pipeline.name
+        resumed = {r.run_id for r in plan.resume}
+        for run_id in store.run_ids(name):
+            if run_id in before.get(name, set()) and run_id not in resumed:
+                continue
+            view = store.run(name, run_id)
+            if run_id in resumed and view.state == "interrupted":
+                continue
+            runs.append(TickRun(name, run_id, view.state, view.logical_date, resumed=run_id in resumed))
+    return runs
+
+
+def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = False, json_mode: bool = False,
+             **executor_options) -> BackfillResult:
+    from .. import render, scheduler
+
+    need_stdout(json_mode)
+    p, g = load(g, pipeline)
+    begin, finish = parse_date(start, p.timezone, "--start"), parse_date(end, p.timezone, "--end")
+    check_required(p, {}, "a backfill cannot give them; declare defaults to backfill")
+    store = g.state
+    succeeded = _succeeded_runs(store, p.name)
+    say = sys.stderr if json_mode else sys.stdout
+
+    def progress(i, n, interval):
+        head = f"[{i + 1}/{n}] {p.name} interval {interval.start.isoformat()} .. {interval.end.isoformat()}"
+        if interval.key in succeeded and not rerun:
+            head += f": skipped, it already succeeded in run {succeeded[interval.key]} (--rerun runs it again)"
+        if not json_mode:
+            print(head, file=say, flush=True)
+
+    kwargs = {}
+    if any(v not in (None, False, []) for v in executor_options.values()):
+        opts = dict(executor_options)
+        kwargs["make_executor"] = lambda: _executor(opts).get("executor")
+    results = scheduler.backfill(p, store, begin, finish, rerun=rerun,
+                                 reporter_for=lambda _: render.reporter_for_output(json_mode), on_interval=progress,
+                                 **kwargs)
+    latest = _latest_claims(store, p.name)
+    intervals = []
+    for interval, state in results:
+        if state == "skipped":
+            intervals.append(BackfillInterval(interval.start.isoformat(), interval.end.isoformat(), "skipped",
+                                              succeeded.get(interval.key),
+                                              f"already succeeded in run {succeeded.get(interval.key)}"))
+        else:
+            intervals.append(BackfillInterval(interval.start.isoformat(), interval.end.isoformat(), state,
+                                              latest.get(interval.key)))
+    return BackfillResult(p.name, intervals)
+
+
+def _claims(store, name: str) -> list[tuple[str, str]]:
+    from ..scheduler import _utc
+
+    out = []
+    for entry in store.ledger(name):
+        try:
+            out.append((_utc(entry["start"]).isoformat(), entry["run_id"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def _succeeded_runs(store, name: str) -> dict[str, str]:
+    """Interval key -> the run that succeeded for it (the latest one)."""
+    done = {}
+    for key, run_id in _claims(store, name):
+        try:
+            if store.run(name, run_id).state == "succeeded":
+                done[key] = run_id
+        except Exception:       # a claim whose run folder is gone or unreadable
+            continue
+    return done
+
+
+def _latest_claims(store, name: str) -> dict[str, str]:
+    return dict(_claims(store, name))
