@@ -13,38 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clean_env
-
-ST = "st"
-
-
-def pipe_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline_cli", "--state-dir", ST, "--pipelines-dir", "pipelines", *args]
-
-
-def check_events(path: Path) -> list[dict]:
-    """Every line parses, except possibly a torn last one."""
-    lines = path.read_bytes().split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    events = []
-    for i, line in enumerate(lines):
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            assert i == len(lines) - 1, f"{path}: line {i + 1} of {len(lines)} is garbled: {line[:100]!r}"
-    return events
+from conftest import ST, cli, latest, read_events, start, states, status_json, wait_until
 
 
 def write_chain(project: Path, name: str, n: int, seed: int, extra: str = "") -> Path:
-    """n tasks, a few parallel branches; each appends its id then sleeps 0.05-0.2 s."""
+    """n tasks, a few parallel branches; each appends its id and interval start, then sleeps 0.05-0.2 s."""
     rnd = random.Random(seed)
     log = project / "appends.txt"
     lines = [f"name: {name}", extra.strip(), "concurrency: 3", "tasks:"]
     for i in range(n):
         tid = f"t{i:02d}"
         lines.append(f"  {tid}:")
-        lines.append(f"    run: echo {{{{ task }}}} {{{{ ds }}}} >> {log}; sleep {rnd.uniform(0.05, 0.2):.3f}")
+        lines.append(f"    run: echo {{{{ task }}}} {{{{ data_interval_start }}}} >> {log}; sleep {rnd.uniform(0.05, 0.2):.3f}")
         if i >= 3:
             deps = sorted({f"t{rnd.randrange(0, i):02d}" for _ in range(rnd.randint(1, 2))})
             lines.append(f"    deps: [{', '.join(deps)}]")
@@ -59,46 +39,46 @@ def appended(log: Path) -> Counter:
     return Counter(tuple(line.split()) for line in log.read_text().splitlines() if line.strip())
 
 
-def status_json(project: Path, name: str) -> dict:
-    r = subprocess.run(pipe_cmd("status", name, "--json"), cwd=project, env=clean_env(), capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_run_killed_then_resumed(project: Path, seed: int):
+    """SIGKILL at a random moment: readable state, shown as interrupted; resume finishes the same
+    run without rerunning what succeeded, and with the outputs of the tasks it kept."""
     log = write_chain(project, "crash", 30, seed)
-    env = clean_env({"PIPE_KILL_GRACE": "1"})
-    proc = subprocess.Popen(pipe_cmd("run", "crash"), cwd=project, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    with open(project / "pipelines" / "crash.yaml", "a") as f:      # an output used after the crash
+        f.write(f"  use:\n    run: echo {{{{ tasks.t00.outputs.k }}}} >> {project}/use.out\n    deps: [t00, t29]\n")
+    text = (project / "pipelines" / "crash.yaml").read_text()
+    (project / "pipelines" / "crash.yaml").write_text(
+        text.replace("  t00:\n    run: ", "  t00:\n    run: echo k=from-t00 >> $PIPE_OUTPUT; ", 1))
+    proc = start(project, "run", "crash", env={"PIPE_KILL_GRACE": "1"}, stdout=subprocess.DEVNULL)
     # A random moment after the run has begun (the whole run takes ~2 s).
-    deadline = time.monotonic() + 20
-    while not log.exists():
-        assert time.monotonic() < deadline and proc.poll() is None, "the run never started"
-        time.sleep(0.01)
+    wait_until(lambda: log.exists() or proc.poll() is not None, "the run to start a task")
+    assert proc.poll() is None, proc.communicate()
     time.sleep(random.Random(seed).uniform(0.0, 1.2))
     proc.kill()
-    proc.wait(timeout=10)
-    proc.stderr.close()
+    proc.communicate(timeout=10)
     time.sleep(0.5)      # tasks it had started finish on their own (own sessions)
 
     runs = list((project / ST / "crash" / "runs").iterdir())
     assert len(runs) == 1
-    check_events(runs[0] / "events.jsonl")
-    doc = status_json(project, "crash")["latest"]
+    read_events(runs[0] / "events.jsonl")
+    doc = latest(project, "crash")
     assert doc["state"] == "interrupted"
-    done_before = {t for t, v in doc["tasks"].items() if v["state"] == "succeeded"}
+    assert "interrupted" in cli(project, "status", "crash").stdout
+    done_before = {t for t, s in states(doc).items() if s == "succeeded"}
+    assert "use" not in done_before and len(done_before) < 31
+    assert not {"failed", "upstream_failed"} & set(states(doc).values()), states(doc)
     before = appended(log)
-    assert len(done_before) < 30
 
-    r = subprocess.run(pipe_cmd("resume", "crash"), cwd=project, env=env, capture_output=True, text=True,
-                       timeout=120)
+    r = cli(project, "resume", "crash", "--json", env={"PIPE_KILL_GRACE": "1"})
     assert r.returncode == 0, r.stdout + r.stderr
-    check_events(runs[0] / "events.jsonl")
-    after = status_json(project, "crash")["latest"]
+    out = json.loads(r.stdout)
+    assert out["run_id"] == doc["run_id"] == runs[0].name
+    assert list((project / ST / "crash" / "runs").iterdir()) == runs
+    read_events(runs[0] / "events.jsonl")
+    after = latest(project, "crash")
     assert after["state"] == "succeeded"
-    assert all(v["state"] == "succeeded" for v in after["tasks"].values())
+    assert set(states(after).values()) == set(states(out).values()) == {"succeeded"}
+    assert (project / "use.out").read_text().split() == ["from-t00"]      # t00's output, kept or redone
     counts = Counter(tid for tid, _ in appended(log).elements())
     for i in range(30):
         tid = f"t{i:02d}"
@@ -120,31 +100,34 @@ catchup: true
 
 @pytest.mark.parametrize("seed", [4, 5])
 def test_tick_killed_then_next_tick(project: Path, seed: int):
+    """SIGKILL to a tick (and its per-pipeline child) mid-run: the next tick resumes the
+    interrupted interval in place, runs the rest once, and reruns no task that had succeeded."""
     log = _tick_pipeline(project, seed)
     now = "2026-01-01T03:30:00+00:00"       # three intervals due: 00, 01, 02
-    env = clean_env({"PIPE_KILL_GRACE": "1"})
-    proc = subprocess.Popen(pipe_cmd("tick", "--now", now), cwd=project, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 20
-    while not log.exists():
-        assert time.monotonic() < deadline and proc.poll() is None, "tick never started a task"
-        time.sleep(0.01)
+    env = {"PIPE_KILL_GRACE": "1"}
+    proc = start(project, "tick", "--now", now, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                 start_new_session=True)
+    wait_until(lambda: log.exists() or proc.poll() is not None, "tick to start a task")
+    assert proc.poll() is None, "tick ended before it started a task"
     time.sleep(random.Random(seed).uniform(0.0, 1.5))
     os.killpg(proc.pid, signal.SIGKILL)      # tick and its per-pipeline child
     proc.wait(timeout=10)
     time.sleep(0.5)
     before = appended(log)
+    done_before = set()
     for run in (project / ST / "hourly" / "runs").iterdir():
         if (run / "events.jsonl").exists():
-            check_events(run / "events.jsonl")
-    r = subprocess.run(pipe_cmd("tick", "--now", now), cwd=project, env=env, capture_output=True, text=True,
-                       timeout=120)
+            read_events(run / "events.jsonl")
+    if (project / ST / "hourly" / "runs").exists():
+        for run in status_json(project, "hourly")["pipelines"][0]["runs"]:
+            done_before |= {(t, run["data_interval_start"]) for t, s in states(run).items() if s == "succeeded"}
+    r = cli(project, "tick", "--now", now, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
 
     # Every interval has exactly one run that began, and it succeeded.
     started: dict[str, list[str]] = {}
     for run in (project / ST / "hourly" / "runs").iterdir():
-        events = check_events(run / "events.jsonl") if (run / "events.jsonl").exists() else []
+        events = read_events(run / "events.jsonl") if (run / "events.jsonl").exists() else []
         begun = [e for e in events if e.get("event") == "run_started"]
         if begun:
             started.setdefault(begun[0]["interval_start"][:13], []).append(run.name)
@@ -152,16 +135,25 @@ def test_tick_killed_then_next_tick(project: Path, seed: int):
             assert finished and finished[-1]["state"] == "succeeded", (run.name, finished)
     assert sorted(started) == ["2026-01-01T00", "2026-01-01T01", "2026-01-01T02"], started
     assert all(len(v) == 1 for v in started.values()), started
-    # Every task of every interval ran; a task that had finished never ran again.
+    runs = status_json(project, "hourly")["pipelines"][0]["runs"]
+    assert sorted(r["run_id"] for r in runs) == sorted(v[0] for v in started.values())
+    assert [r["state"] for r in runs] == ["succeeded"] * 3
+    ledger = read_events(project / ST / "hourly" / "intervals.jsonl")
+    assert len({e["start"] for e in ledger}) == len(ledger) == 3, ledger
+    # Every task of every interval ran; one that had succeeded never ran again, and only one
+    # that was running when tick died ran twice.
     counts = appended(log)
-    per_task = Counter(tid for tid, _ in counts.elements())
+    intervals = [f"2026-01-01T0{h}:00:00+00:00" for h in range(3)]
     for i in range(6):
-        tid = f"t{i:02d}"
-        assert per_task[tid] >= 3, f"{tid} ran {per_task[tid]} times for 3 intervals"
-        extra = per_task[tid] - 3
-        assert extra <= 1, f"{tid} ran {per_task[tid]} times for 3 intervals"
+        for start_ in intervals:
+            key = (f"t{i:02d}", start_)
+            assert 1 <= counts[key] <= 2, (key, counts[key])
+            if key in done_before:
+                assert counts[key] == 1, f"{key} had succeeded but ran again"
+            elif counts[key] == 2:
+                assert before[key] == 1, key
+    assert sum(counts.values()) == sum(counts[(f"t{i:02d}", s)] for i in range(6) for s in intervals)
     # A third tick at the same time has nothing to do.
-    r = subprocess.run(pipe_cmd("tick", "--now", now), cwd=project, env=env, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stdout + r.stderr
+    r = cli(project, "tick", "--now", now, env=env)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     assert appended(log) == counts
