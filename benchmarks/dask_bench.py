@@ -110,6 +110,7 @@ class Peak(threading.Thread):
     def __init__(self, pids: dict[str, int]):
         super().__init__(daemon=True)
         self.pids, self.peak, self.stop = dict(pids), {k: 0.0 for k in pids}, threading.Event()
+        self.first = {k: rss_mb(p) for k, p in pids.items()}
 
     def run(self) -> None:
         while not self.stop.wait(0.1):
@@ -131,7 +132,7 @@ def run_once(text: str, extra_env: dict, watch: dict[str, int] | None = None) ->
     peak.stop.set()
     if proc.returncode != 0:
         raise SystemExit(f"pipe run failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return wall, peak.peak, folder
+    return wall, {k: (v, peak.first.get(k, 0.0)) for k, v in peak.peak.items()}, folder
 
 
 def main() -> int:
@@ -154,7 +155,8 @@ def main() -> int:
                 size = sum(p.stat().st_size for p in (folder / ".pipe").rglob("big.1.log"))
                 shutil.rmtree(folder, ignore_errors=True)
                 rows.append((name, "dask", f"{wall:.1f} s", f"{size / wall / 1e6:.0f} MB/s ({size / 2**30:.2f} GiB logged)",
-                             ", ".join(f"{k} {v:.0f} MB" for k, v in peak.items())))
+                             ", ".join(f"{k} {v:.0f} MB (before: {b:.0f})" if k != "pipe" else f"pipe {v:.0f} MB"
+                                       for k, (v, b) in peak.items())))
                 continue
             for executor in ("local", "dask"):
                 extra = {"PIPE_EXECUTOR": executor}

@@ -354,11 +354,14 @@ def runs_table(pipeline: str, runs: list[RunView], note: str = "") -> None:
 
 def run_table(run: RunView) -> None:
     selected = set(run.selected or run.tasks)
-    rows = [[t.id, t.state, str(t.attempt or ""), fmt_duration(t.duration), t.reason or ""]
-            for t in run.tasks.values() if t.id in selected or t.state != "pending"]
+    shown = [t for t in run.tasks.values() if t.id in selected or t.state != "pending"]
+    # Where each attempt ran, when any ran elsewhere than here (the Dask executor).
+    remote = any(getattr(t, "worker", None) not in (None, "local") for t in shown)
+    rows = [[t.id, t.state, str(t.attempt or ""), fmt_duration(t.duration)]
+            + ([getattr(t, "worker", None) or ""] if remote else []) + [t.reason or ""] for t in shown]
     title = (f"{run.pipeline} · run {run.run_id} · {run.state} · {run.kind} · logical date {run.logical_date}")
-    _table(["task", "state", "attempt", "duration", "reason"], rows, title=title,
-           drop=("attempt", "duration"), fold=("reason",))
+    _table(["task", "state", "attempt", "duration"] + (["worker"] if remote else []) + ["reason"], rows,
+           title=title, drop=("attempt", "duration", "worker"), fold=("reason",))
     for n in getattr(run, "notifications", ()):     # deliveries after the run (notify.py): already masked
         said = "sent" if n.get("ok") else f"NOT delivered: {n.get('error')}"
         sys.stdout.write(f"notify {n.get('when')} -> {n.get('target')}: {said}\n")

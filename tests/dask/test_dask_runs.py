@@ -326,6 +326,10 @@ def test_resources_pick_the_worker_and_executor_local_stays_here(tmp_path, pipe_
     assert ended["gpu1"] == ended["gpu2"] == ended["gpu3"] == gpu
     assert ended["here"] == "local"
     assert ended["anywhere"] in dask_cluster.workers()
+    status = pipe_dask(tmp_path, "status", "where")             # the task table names the workers
+    assert status.returncode == 0, status.stderr
+    rows = {line.split()[0]: line for line in status.stdout.splitlines() if line.strip()}
+    assert "worker" in rows["task"] and gpu in rows["gpu1"] and " local" in rows["here"]
 
 
 def test_resources_no_worker_offers_is_exit_2_before_any_task(tmp_path, pipe_dask):
