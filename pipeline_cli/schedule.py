@@ -109,7 +109,7 @@ class Schedule:
             found = self._fix(self._croniter(self.expr, self._local(t)).get_prev(datetime))
         return self._forward(found, t, False)
 
-    # --- schedules that do not fire every hour: a set of wall-clock times ----------------
+    # --- schedules that do not fire every hour: Airflow's chain of wall-clock times ------
 
     def _place(self, wall: datetime) -> datetime:
         """A naive wall time of the cron as an instant: in a repeated hour the later copy
@@ -119,39 +119,45 @@ class Schedule:
             return later
         return wall.replace(tzinfo=self.tz, fold=0).astimezone(UTC).astimezone(self.tz)
 
-    def _wall_next(self, t: datetime) -> datetime:
-        """The earliest cron time strictly after t. Placing wall times is monotonic but for
-        the gap and the fold, which are shorter than _SHIFT: look from _SHIFT before t's wall
-        time, and on until _SHIFT past the first candidate."""
-        t_utc = t.astimezone(UTC)
-        wall = self._local(t).replace(tzinfo=None, fold=0)
-        it = self._croniter(self.expr, wall - _SHIFT)
-        best = best_wall = None
-        while True:
-            n = it.get_next(datetime)
-            if best_wall is not None and n > best_wall + _SHIFT:
-                return best
-            placed = self._place(n)
-            u = placed.astimezone(UTC)
-            if u > t_utc and (best is None or u < best.astimezone(UTC)):
-                best, best_wall = placed, n if best_wall is None else best_wall
+    def _step(self, c: datetime) -> datetime:
+        """The cron time after the cron time c, as Airflow 3's CronMixin._get_next finds it:
+        the next wall time after c's wall time, placed. (After a time moved on by a gap,
+        02:00 -> 03:00, the wall times it passed, 02:20 and 02:40, are not cron times.)"""
+        wall = self._local(c).replace(tzinfo=None, fold=0)
+        return self._place(self._croniter(self.expr, wall).get_next(datetime))
 
-    def _wall_prev(self, t: datetime, inclusive: bool) -> datetime:
-        """The latest cron time before t (or at t), found as _wall_next finds the earliest after.
-        Unlike Airflow 3.3.2's _get_prev, a time moved on by the gap (03:30) never answers
-        itself: its previous cron time is the one of the day before (apache/airflow#70089)."""
-        t_utc = t.astimezone(UTC)
-        wall = self._local(t).replace(tzinfo=None, fold=0)
-        it = self._croniter(self.expr, wall + _SHIFT)
-        best = best_wall = None
+    def _anchor(self, t: datetime) -> datetime:
+        """A cron time hours before t and clear of any daylight-saving change before it, so
+        that it is a cron time of the chain whatever came earlier: walks start there."""
+        wall = self._local(t).replace(tzinfo=None, fold=0) - 2 * _SHIFT
+        it = self._croniter(self.expr, wall)
         while True:
             n = it.get_prev(datetime)
-            if best_wall is not None and n < best_wall - _SHIFT:
-                return best
             placed = self._place(n)
             u = placed.astimezone(UTC)
-            if (u < t_utc or (inclusive and u == t_utc)) and (best is None or u > best.astimezone(UTC)):
-                best, best_wall = placed, n if best_wall is None else best_wall
+            if placed.replace(tzinfo=None) == n and (u - _SHIFT).astimezone(self.tz).utcoffset() == placed.utcoffset():
+                return placed
+
+    def _wall_next(self, t: datetime) -> datetime:
+        """The earliest cron time strictly after t: walk the chain from an anchor before t."""
+        t_utc = t.astimezone(UTC)
+        c = self._anchor(t)
+        while c.astimezone(UTC) <= t_utc:
+            c = self._step(c)
+        return c
+
+    def _wall_prev(self, t: datetime, inclusive: bool) -> datetime:
+        """The latest cron time before t (or at t), by the same walk. Unlike Airflow 3.3.2's
+        _get_prev, a time moved on by a gap (03:30) never answers itself: its previous cron
+        time is the one of the day before (apache/airflow#70089)."""
+        t_utc = t.astimezone(UTC)
+        c = self._anchor(t)
+        while True:
+            n = self._step(c)
+            u = n.astimezone(UTC)
+            if u > t_utc or (u == t_utc and not inclusive):
+                return c
+            c = n
 
     def _forward(self, found: datetime, t: datetime, inclusive: bool) -> datetime:
         # croniter's get_prev ignores `fold`: in the repeated hour of a fall-back night it
@@ -172,6 +178,13 @@ class Schedule:
 
     def interval_at(self, start: datetime) -> Interval:
         return Interval(self._local(start), self.next_after(start))
+
+    def _after_cron_time(self, c: datetime) -> datetime:
+        """next_after(c) for c a cron time of the schedule: one step, no walk."""
+        if self._fixed_time:
+            with _in_range(self.expr, c):
+                return self._step(c)
+        return self.next_after(c)
 
     def interval_for(self, d: datetime) -> Interval:
         """The interval that starts at the latest cron time at or before d (`run --date`)."""
@@ -196,7 +209,7 @@ class Schedule:
             start = self.first_start_at_or_after(self.start_date)
         out = []
         while len(out) < limit:
-            end = self.next_after(start)
+            end = self._after_cron_time(start)
             if _u(end) > _u(now):
                 break
             out.append(Interval(start, end))

@@ -1,6 +1,7 @@
 """Issue 15: schedules, tick, list and backfill (items 4, 11, 17, 18, 23 and the tick children)."""
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -231,3 +232,66 @@ def test_start_date_in_the_repeated_hour_compares_in_real_time():
     got = s.intervals(start_date, u("2026-10-27T02:00"))
     assert [i.start.isoformat() for i in got] == ["2026-10-25T02:30:00+01:00", "2026-10-26T02:30:00+01:00"]
     assert s.latest_complete(u("2026-10-26T02:00")).start.isoformat() == "2026-10-25T02:30:00+01:00"
+
+
+# Airflow 3's chain for a schedule that does not fire every hour, written from its source
+# (airflow/timetables/_cron.py, CronMixin._get_next with _should_fix_dst False): the next
+# wall time after the current one's wall time, by croniter on naive times, made aware with
+# fold=1 (airflow.utils.timezone.make_aware), a wall time in a gap moved on by the gap.
+def airflow_next(expr: str, zone: ZoneInfo, current: datetime) -> datetime:
+    from croniter import croniter
+
+    naive = current.astimezone(zone).replace(tzinfo=None)
+    wall = croniter(expr, naive).get_next(datetime)
+    later = wall.replace(tzinfo=zone, fold=1)
+    if later.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:
+        return later.astimezone(UTC)
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def test_chains_agree_with_airflows_get_next_around_every_2026_transition():
+    import random
+
+    from croniter import croniter
+
+    rng = random.Random(15)
+    zones = ["Europe/Amsterdam", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe", "America/Havana",
+             "Pacific/Chatham", "Europe/London"]
+    minutes = ["0", "15", "30", "45", "*/20", "5,35", "59"]
+    hours = ["0", "1", "2", "3", "1-3", "*/2", "2,14", "0-2", "23"]
+    days = [("*", "*", "*"), ("*", "*", "0"), ("1", "*", "*"), ("*", "3,4,10,11", "*")]
+    checked = 0
+    for _ in range(400):
+        zone = ZoneInfo(rng.choice(zones))
+        m, h, (dom, mon, dow) = rng.choice(minutes), rng.choice(hours), rng.choice(days)
+        expr = f"{m} {h} {dom} {mon} {dow}"
+        if croniter(expr).expanded[1] == ["*"]:
+            continue
+        # a start near one of the zone's transitions of 2026
+        transitions = _transitions(zone.key)
+        begin = rng.choice(transitions) - timedelta_h(rng.randint(1, 60))
+        s = Schedule(expr, zone.key)
+        ours = s.first_start_at_or_after(begin).astimezone(UTC)
+        theirs = ours
+        for _ in range(12):
+            ours = s.next_after(ours).astimezone(UTC)
+            theirs = airflow_next(expr, zone, theirs)
+            assert ours == theirs, (expr, zone.key, begin)
+        checked += 1
+    assert checked > 200
+
+
+@functools.cache
+def _transitions(key: str) -> list[datetime]:
+    zone, t, found = ZoneInfo(key), datetime(2026, 1, 1, tzinfo=UTC), []
+    while t.year == 2026:
+        if (t + timedelta_h(1)).astimezone(zone).utcoffset() != t.astimezone(zone).utcoffset():
+            found.append(t)
+        t += timedelta_h(1)
+    return found
+
+
+def timedelta_h(n: int):
+    from datetime import timedelta
+
+    return timedelta(hours=n)
