@@ -374,3 +374,30 @@ def test_apprise_is_imported_only_to_deliver(env, project):
                            cwd=project, env=clean_env(), capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         assert "apprise" not in r.stderr and "pipeline_cli.notify" not in r.stderr
+
+
+def test_two_runs_failing_at_once_send_one_failure(env, hook):
+    # two intervals due at once, run side by side: the streak is decided under a lock
+    env.write("two", pipeline([hook.url], "sleep 0.5; exit 1", schedule="@hourly",
+                              extra="max_active_runs: 2\ncatchup: true\nstart_date: 2026-11-05\n"))
+    assert env.tick("2026-11-05T02:05:00+00:00").returncode == 1
+    assert len(env.events("two", "run_finished")) == 2
+    assert len(hook.posts) == 1
+
+
+def test_interrupted_scheduled_run_is_a_failure(env, hook, project):
+    import signal
+    import time
+
+    env.write("i", pipeline([hook.url], "touch started; sleep 30", block="  manual: true\n"))
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline_cli", "--state-dir", "state", "--pipelines-dir",
+                             "pipelines", "run", "i", "--date", "2026-11-04"], cwd=project,
+                            env=clean_env({"TOK": SECRET}), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(600):
+        if (project / "started").exists():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert hook.titles() == ["[pipe] i 2026-11-04 interrupted"]
+    assert "pipe resume i " in hook.posts[0]["message"]
