@@ -4,9 +4,10 @@
     python benchmarks/web_bench.py [--pipelines 50] [--runs 20000] [--big-tasks 10000] [--rounds 20]
                                    [--keep DIR]
 
-Generates a project in a temporary folder: PIPELINES pipeline files of 10 tasks each and
-RUNS finished runs spread evenly over them (event logs written as pipe writes them), plus
-one pipeline `big` of BIG_TASKS independent tasks with one finished run. Then starts the
+Generates a project in a temporary folder: PIPELINES hourly pipelines of 10 tasks each and
+RUNS finished runs spread evenly over them (event logs and interval ledgers written as pipe
+writes them, the latest run for the hour that ended last), plus one unscheduled pipeline
+`big` of BIG_TASKS independent tasks with one finished run. Then starts the
 real `pipe serve` (python -m pipeline_cli serve --port 0) and asks, in turn, ROUNDS times
 each: the overview, one pipeline's grid, the big run's page, /api/pipelines. The first
 answer of each page (cold: nothing parsed yet) is reported apart; the rest are warm.
@@ -37,8 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = [f"step_{i}" for i in range(10)]
 
 
-def pipeline_yaml(name: str, tasks: list[str], chain: bool) -> str:
-    lines = [f"name: {name}", "schedule: \"@hourly\"", "description: generated for the web benchmark", "tasks:"]
+def pipeline_yaml(name: str, tasks: list[str], chain: bool, schedule: bool = True) -> str:
+    lines = [f"name: {name}", *(["schedule: \"@hourly\""] if schedule else []),
+             "description: generated for the web benchmark", "tasks:"]
     for i, t in enumerate(tasks):
         lines.append(f"  {t}:")
         lines.append("    run: \"true\"")
@@ -47,7 +49,7 @@ def pipeline_yaml(name: str, tasks: list[str], chain: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_run(runs_dir: Path, name: str, when: datetime, tasks: list[str], n: int, failed: bool) -> None:
+def write_run(runs_dir: Path, name: str, when: datetime, tasks: list[str], n: int, failed: bool) -> str:
     run_id = f"{when:%Y%m%dT%H%M%S}{when.microsecond // 1000:03d}Z-scheduled-{n % 65536:04x}"
     run_dir = runs_dir / run_id
     (run_dir / "logs").mkdir(parents=True)
@@ -68,24 +70,38 @@ def write_run(runs_dir: Path, name: str, when: datetime, tasks: list[str], n: in
     out.append({"event": "run_finished", "time": (t0 + timedelta(seconds=1)).isoformat(),
                 "state": "failed" if failed else "succeeded", "counts": {}})
     (run_dir / "events.jsonl").write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in out))
+    return run_id
+
+
+def ledger_line(when: datetime, run_id: str) -> str:
+    """The interval ledger's record of a scheduled run (as tick claims it), so that the
+    pipeline is up to date: its next due time is the end of the running hour."""
+    start, end = when - timedelta(hours=1), when
+    return json.dumps({"event": "interval", "time": when.isoformat(), "start": start.replace(microsecond=0).isoformat(),
+                       "end": end.replace(microsecond=0).isoformat(), "run_id": run_id, "kind": "scheduled"}) + "\n"
 
 
 def generate(root: Path, pipelines: int, runs: int, big_tasks: int) -> tuple[str, str]:
     (root / "pipelines").mkdir(parents=True)
     state = root / ".pipe"
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     per = runs // pipelines
+    # Hourly runs, the last one for the hour that ended last: a history tick keeps up to date.
+    start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=per - 1)
     n = 0
     for p in range(pipelines):
         name = f"pipeline-{p:02d}"
         (root / "pipelines" / f"{name}.yaml").write_text(pipeline_yaml(name, TASKS, chain=True))
         runs_dir = state / name / "runs"
+        ledger = []
         for r in range(per):
-            write_run(runs_dir, name, start + timedelta(hours=r, milliseconds=p), TASKS, n, failed=(r % 17 == 5))
+            when = start + timedelta(hours=r)
+            run_id = write_run(runs_dir, name, when + timedelta(milliseconds=p), TASKS, n, failed=(r % 17 == 5))
+            ledger.append(ledger_line(when, run_id))
             n += 1
+        (state / name / "intervals.jsonl").write_text("".join(ledger))
     big = [f"t{i:05d}" for i in range(big_tasks)]
-    (root / "pipelines" / "big.yaml").write_text(pipeline_yaml("big", big, chain=False))
-    write_run(state / "big" / "runs", "big", start, big, n, failed=False)
+    (root / "pipelines" / "big.yaml").write_text(pipeline_yaml("big", big, chain=False, schedule=False))
+    write_run(state / "big" / "runs", "big", start + timedelta(hours=per - 1, minutes=1), big, n, failed=False)
     big_run = sorted(os.listdir(state / "big" / "runs"))[-1]
     return "pipeline-07", big_run
 

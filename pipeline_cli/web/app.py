@@ -267,11 +267,13 @@ def _run_page_data(h: History, name: str, run_id: str) -> dict:
     p = (h.spec_of_file(view.file) or h.spec(name)) if len(tasks) <= DAG_MAX_TASKS else None
     states = {t.id: t.state for t in tasks}
 
+    base = _u("pipelines", name, "runs", run_id, "tasks")
+
     def log_href(tid: str, n: int | None = None) -> str | None:
         t = view.tasks.get(tid)
         if not t or not t.attempt:
             return None
-        return _u("pipelines", name, "runs", run_id, "tasks", tid, "log") + (f"?attempt={n}" if n else "")
+        return f"{base}/{quote(tid, safe='')}/log" + (f"?attempt={n}" if n else "")
 
     dag = None
     dag_note = None

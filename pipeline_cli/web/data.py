@@ -83,7 +83,7 @@ class History:
     def list_doc(self) -> dict:
         """The document of `pipe list --json`, made by the CLI's own function. It is kept
         until a pipeline file or a latest run changes, or the earliest `next_due` passes
-        (or 30 s, when a pipeline has a deadline)."""
+        (at most 10 s when a pipeline is overdue or has a deadline: those move with time)."""
         key = self._list_key()
         now = datetime.now(timezone.utc)
         cached = self._list
@@ -92,8 +92,9 @@ class History:
         doc = self._list_doc()
         rows = doc.get("pipelines", [])
         dues = [datetime.fromisoformat(r["next_due"]) for r in rows if r.get("next_due")]
+        dues = [d if d > now else now + timedelta(seconds=10) for d in dues]   # overdue: it moves on
         if any("late" in r for r in rows):      # a deadline can pass at any time: look again soon
-            dues.append(now + timedelta(seconds=30))
+            dues.append(now + timedelta(seconds=10))
         self._list = (key, min(dues, default=now + timedelta(days=365)), doc)
         return copy.deepcopy(doc)
 
