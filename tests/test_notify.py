@@ -11,11 +11,10 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, clean_env
+from conftest import clean_env
 
 pytest.importorskip("apprise")
 SECRET = "tok-5up3r-s3cret"
