@@ -36,6 +36,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import PipeError, UsageError
+from ..state import RUN_ID_RE
 from . import svg
 from .dag_layout import layout as dag_layout
 from .data import TASK_RE, History, NotFound
@@ -242,22 +243,30 @@ async def pipeline_page(request: Request) -> Response:
     h = _history(request)
     name = h.check_name(request.path_params["name"])
 
+    before = request.query_params.get("before")
+    if before is not None and not RUN_ID_RE.match(before):
+        raise NotFound(f"no run {before!r} of pipeline {name!r}")
+
     def build():
-        runs = h.runs(name, GRID_RUNS)
+        ids = h.run_ids(name)
+        earlier = [r for r in ids if r < before] if before else ids
+        shown = earlier[-GRID_RUNS:]
+        runs = [h.run(name, r) for r in shown]
         p = h.spec(name)
         order = list(p.tasks) if p is not None else []
         for r in runs:
             for tid in r.view.tasks:
                 if tid not in order:
                     order.append(tid)
-        ids = h.run_ids(name)
-        return p, runs, order, len(ids)
+        row = next((r for r in h.list_doc()["pipelines"] if r["name"] == name), None) if p is not None else None
+        older = shown[0] if len(earlier) > len(shown) else None
+        return p, row, runs, order, len(ids), older
 
     live = await run_in_threadpool(lambda: _live(h, pipeline=name))
-    p, runs, order, total = await run_in_threadpool(build)
-    row = next((r for r in h.list_doc()["pipelines"] if r["name"] == name), None) if p is not None else None
+    p, row, runs, order, total, older = await run_in_threadpool(build)
     return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
-                               live=live, error=request.query_params.get("error")))
+                               older=older, before=before, live=None if before else live,
+                               error=request.query_params.get("error")))
 
 
 def _run_page_data(h: History, name: str, run_id: str) -> dict:

@@ -82,6 +82,7 @@ def gantt_svg(rows: Iterable[tuple[str, str, list]], start: str | None, end: str
     for k, (tid, state, atts) in enumerate(rows):
         y = top + k * row_h
         out.append(f'<g class="row" data-task="{escape(tid)}" data-state="{escape(state)}">'
+                   f"<title>{escape(tid)}: {escape(state)}</title>"
                    f'<text class="label" x="{label_w - 6}" y="{y + 15}">{escape(_short(tid, 22))}</text>')
         for a in atts:
             s = _t(a.started)

@@ -296,3 +296,19 @@ def test_without_a_token_only_loopback_host_names_are_served(history, serve):
     server = serve("--token", "t0ken")
     r = httpx.get(server.url + "/api/pipelines", headers={"Host": "pipe.example", "Authorization": "Bearer t0ken"})
     assert r.status_code == 200
+
+
+def test_the_grid_pages_through_older_runs(project, pipe, write_pipeline, serve):
+    write_pipeline("many", "tasks: {a: {run: 'true'}}\n")
+    for _ in range(27):
+        assert pipe("run", "many").returncode == 0
+    ids = [r["run_id"] for r in cli_json(pipe, "status", "many", "--limit", "100")["pipelines"][0]["runs"]][::-1]
+    server = serve()
+    newest = httpx.get(server.url + "/pipelines/many").text
+    assert all(f'href="/pipelines/many/runs/{r}"' in newest for r in ids[-25:])
+    assert f'href="/pipelines/many/runs/{ids[1]}"' not in newest
+    older = re.search(r'href="(/pipelines/many\?before=[^"]+)"', newest).group(1)
+    page = httpx.get(server.url + older.replace("&amp;", "&")).text
+    assert all(f'href="/pipelines/many/runs/{r}"' in page for r in ids[:2])
+    assert f'href="/pipelines/many/runs/{ids[2]}"' not in page and "older runs" not in page
+    assert httpx.get(server.url + "/pipelines/many?before=../x").status_code == 404
