@@ -147,8 +147,10 @@ class _Document:
             self.refuse(node, f"{node.value!r}: pipe takes no infinite or NaN numbers (JSON, in which it stores "
                               "and prints values, has none); write a number, or quote it to keep it as text")
             return None
-        if hasattr(value, "isoformat"):      # dates and date-times stay as the text of an ISO value
-            value = value.isoformat()
+        if hasattr(value, "isoformat"):
+            # A date or date-time (YAML 1.1) that exists: kept as its text, which is what a YAML
+            # 1.2 tool reads (2026-11-01 06:00:00 stays so, not 2026-11-01T06:00:00).
+            value = node.value
         return value
 
     def _mapping(self, node, depth: int) -> dict:

@@ -159,3 +159,16 @@ def test_param_name_with_dash_is_refused_where_it_stands(tmp_path):
 def test_params_differing_only_in_case_are_refused(tmp_path):
     assert problems(tmp_path, "params: {city: a, CITY: b}\ntasks:\n  a:\n    run: echo\n") == [
         "params 'city' and 'CITY' would both be passed as PIPE_PARAM_CITY; rename one"]
+
+
+@pytest.mark.parametrize("text", ["2026-11-01", "2026-11-01 06:00:00", "2001-12-14t21:59:43.10-05:00"])
+def test_dates_keep_the_text_a_yaml_12_tool_reads(tmp_path, text):
+    path = tmp_path / "p.yaml"
+    path.write_text(f"params: {{when: {text}}}\ntasks:\n  a:\n    run: echo\n")
+    assert spec.load(path).params == {"when": text}
+
+
+def test_start_date_with_a_space_is_read_in_the_pipelines_zone(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("timezone: Europe/Amsterdam\nstart_date: 2026-11-01 06:00:00\ntasks:\n  a:\n    run: echo\n")
+    assert spec.load(path).start_date.isoformat() == "2026-11-01T06:00:00+01:00"
