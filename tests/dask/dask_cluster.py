@@ -43,6 +43,15 @@ def base_env(extra: dict | None = None) -> dict:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when pytest dies (killed by a CI timeout, say), so that no cluster
+    outlives the test session. A nanny that gets SIGTERM stops its worker."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Cluster:
     def __init__(self, tmp: Path, workers: list[dict]):
         self.tmp = tmp
@@ -66,8 +75,8 @@ class Cluster:
 
     def _start(self, argv: list[str], name: str, env: dict) -> None:
         log = open(self.logs / f"{name}.log", "ab")
-        self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                           start_new_session=True, cwd=str(self.tmp)))
+        self.procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.tmp),
+                                           start_new_session=True, preexec_fn=_die_with_parent))
 
     def _wait_port(self) -> None:
         deadline = time.monotonic() + 60
