@@ -584,8 +584,8 @@ def _load(file: str, data: bytes | None, cache: Path | None, write_cache: bool =
 
             makedirs(cache)
             write_atomic(cached, json.dumps(doc).encode())
-        except OSError:
-            pass      # a cache that cannot be written is only slower
+        except (OSError, UsageError):
+            pass      # a cache that cannot be written is only slower (makedirs says UsageError)
         return pipeline
     return _validate(file, data)[0]
 

@@ -172,3 +172,10 @@ def test_start_date_with_a_space_is_read_in_the_pipelines_zone(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("timezone: Europe/Amsterdam\nstart_date: 2026-11-01 06:00:00\ntasks:\n  a:\n    run: echo\n")
     assert spec.load(path).start_date.isoformat() == "2026-11-01T06:00:00+01:00"
+
+
+def test_a_cache_folder_that_cannot_be_made_only_makes_loading_slower(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("tasks:\n  a:\n    run: echo\n")
+    (tmp_path / "afile").write_text("in the way")
+    assert spec.load(path, cache=tmp_path / "afile" / "cache" / "specs").name == "p"
