@@ -423,3 +423,36 @@ def test_scheduler_lost_during_a_task_fails_the_attempt_and_the_run(tmp_path, st
     task = tasks_of(json.loads(out))["stubborn"]
     assert task["state"] == "failed" and task["reason"] == "scheduler lost", task
     _all_gone(folder)           # no word from pipe (no scheduler) for the lease: the worker killed it
+
+
+def test_backfill_with_the_executor_options_runs_on_the_workers(tmp_path, pipe_dask, dask_cluster):
+    write(tmp_path, "daily", """
+        schedule: "@daily"
+        tasks:
+          stamp: {run: 'echo "$PIPE_DS" >> ../stamps'}
+        """)
+    result = pipe_dask(tmp_path, "backfill", "daily", "--start", "2026-11-01", "--end", "2026-11-03",
+                       "--executor", "dask", "--dask-scheduler", dask_cluster.address, executor=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "stamps").read_text().split() == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    workers = {e.get("worker") for f in (tmp_path / ".pipe").rglob("events.jsonl")
+               for e in map(json.loads, f.read_text().splitlines())
+               if e.get("event") == "task" and e.get("state") == "succeeded"}
+    assert workers and workers <= set(dask_cluster.workers())
+
+
+@pytest.mark.slow
+def test_dask_without_an_address_starts_a_local_cluster_for_the_run(tmp_path, pipe_dask):
+    write(tmp_path, "solo", """
+        tasks:
+          a: {run: 'echo a=1 >> $PIPE_OUTPUT'}
+          b: {run: 'echo {{ tasks.a.outputs.a }}', deps: [a]}
+        """)
+    result = pipe_dask(tmp_path, "run", "solo", "--executor", "dask", "--json", executor=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "a local Dask cluster for this run at tcp://127.0.0.1:" in result.stderr
+    assert "dashboard" in result.stderr
+    assert {t: v["state"] for t, v in tasks_of(run_doc(result)).items()} == {"a": "succeeded", "b": "succeeded"}
+    assert log_of(tmp_path, "b").read_text() == "1\n"
+    assert all(e["worker"].startswith("tcp://127.0.0.1:") for e in events(tmp_path)
+               if e.get("event") == "task" and e.get("state") == "succeeded")
