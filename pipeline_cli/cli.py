@@ -21,49 +21,65 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import Any
 
 PROG = "pipe"
 CRONTAB = "* * * * * cd /srv/project && .venv/bin/pipe tick"
 
 
-@dataclass(frozen=True)
-class Opt:
+class _Plain:
+    """Value classes without dataclasses: this table is built at every start of pipe."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
+
+
+class Opt(_Plain):
     """An option: a flag when `metavar` is None, else it takes a value."""
 
-    names: tuple[str, ...]
-    dest: str
-    help: str
-    metavar: str | None = None
-    repeat: bool = False              # may be given several times: a list
-    type: Any = str                   # int: checked and converted
-    choices: tuple[str, ...] = ()
-    default: Any = None
-    env: str | None = None            # taken from this environment variable when not given
-    complete: str | None = None       # what completes its value: pipeline, task, run, file, or choices
+    __slots__ = ("names", "dest", "help", "metavar", "repeat", "type", "choices", "default", "env", "complete")
+
+    def __init__(self, names: tuple, dest: str, help: str, metavar: str | None = None, repeat: bool = False,
+                 type=str, choices: tuple = (), default=None, env: str | None = None, complete: str | None = None):
+        self.names = names                # e.g. ("-p", "--param")
+        self.dest = dest                  # the handler's keyword
+        self.help = help
+        self.metavar = metavar
+        self.repeat = repeat              # may be given several times: a list
+        self.type = type                  # int: checked and converted
+        self.choices = choices
+        self.default = default
+        self.env = env                    # taken from this environment variable when not given
+        self.complete = complete          # what completes its value: pipeline, task, tasks, run, dir
 
 
-@dataclass(frozen=True)
-class Arg:
-    name: str                         # as shown: PIPELINE, TASK, ...
-    dest: str
-    help: str
-    required: bool = True
-    many: bool = False                # zero or more (required=False) / one or more
-    choices: tuple[str, ...] = ()
-    complete: str | None = None
+class Arg(_Plain):
+    __slots__ = ("name", "dest", "help", "required", "many", "choices", "complete")
+
+    def __init__(self, name: str, dest: str, help: str, required: bool = True, many: bool = False,
+                 choices: tuple = (), complete: str | None = None):
+        self.name = name                  # as shown: PIPELINE, TASK, ...
+        self.dest = dest
+        self.help = help
+        self.required = required
+        self.many = many                  # zero or more (required=False) / one or more
+        self.choices = choices
+        self.complete = complete
 
 
-@dataclass(frozen=True)
-class Command:
-    name: str                         # words, e.g. "run" or "notify test"
-    handler: str                      # function in pipeline_cli.commands, or "module:function"
-    summary: str
-    description: str = ""
-    args: tuple[Arg, ...] = ()
-    opts: tuple[Opt, ...] = ()
-    examples: tuple[str, ...] = ()
+class Command(_Plain):
+    __slots__ = ("name", "handler", "summary", "description", "args", "opts", "examples")
+
+    def __init__(self, name: str, handler: str, summary: str, description: str = "", args: tuple = (),
+                 opts: tuple = (), examples: tuple = ()):
+        self.name = name                  # words, e.g. "run" or "notify test"
+        self.handler = handler            # function in pipeline_cli.commands, or "module:function"
+        self.summary = summary
+        self.description = description
+        self.args = args
+        self.opts = opts
+        self.examples = examples
 
 
 GLOBAL = (
@@ -266,13 +282,13 @@ class ArgError(Exception):
         self.command = command
 
 
-@dataclass
 class Parsed:
-    command: Command | None
-    values: dict = field(default_factory=dict)        # dest -> value, for the command
-    globals: dict = field(default_factory=dict)       # dest -> value, global options
-    help: bool = False
-    version: bool = False
+    def __init__(self, command: Command | None):
+        self.command = command
+        self.values: dict = {}            # dest -> value, for the command
+        self.globals: dict = {}           # dest -> value, global options
+        self.help = False
+        self.version = False
 
 
 def find_command(words: list[str]) -> tuple[Command | None, int]:
@@ -289,7 +305,7 @@ def _opt_index(opts) -> dict[str, Opt]:
     return {n: o for o in opts for n in o.names}
 
 
-def _convert(opt: Opt, value: str, command: Command | None) -> Any:
+def _convert(opt: Opt, value: str, command: Command | None):
     if opt.choices and value not in opt.choices:
         raise ArgError(f"{opt.names[-1]} {value!r}: expected one of {', '.join(opt.choices)}", command)
     if opt.type is int:

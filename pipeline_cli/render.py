@@ -10,10 +10,13 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .model import FAILED, RETRYING, RUNNING, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, Pipeline
-from .state import RunView, TaskView
+from .model import FAILED, RETRYING, RUNNING, SKIPPED, SUCCEEDED, UPSTREAM_FAILED
+
+if TYPE_CHECKING:       # render is imported on paths that need no state folder
+    from .model import Pipeline
+    from .state import RunView, TaskView
 
 TAIL_LINES = 10
 LIVE_ROWS = 18
@@ -177,7 +180,7 @@ class LiveReporter:
 
 
 STYLE = {SUCCEEDED: "green", FAILED: "bold red", UPSTREAM_FAILED: "red", RUNNING: "cyan", RETRYING: "yellow",
-         SKIPPED: "dim", "pending": "dim", "interrupted": "bold yellow", "running_run": "cyan"}
+         SKIPPED: "dim", "pending": "dim", "cancelled": "yellow", "interrupted": "bold yellow", "running_run": "cyan"}
 
 
 def _counts(run: RunView) -> dict[str, int]:

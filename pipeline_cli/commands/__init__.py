@@ -14,18 +14,34 @@ from __future__ import annotations
 
 import sys
 
-from .complete import completion
-from .init import init
 from .project import Globals, find_root
-from .reading import graph, list_pipelines, logs, pipeline_runs, run_status, schema, status, validate
-from .results import *  # noqa: F401,F403
-from .runs import backfill, check_required, load, parse_date, parse_params, resume, run, split_ids, tick
+
+# Each command's module is imported when it is first used, so that `pipe tick` with nothing
+# due imports neither the reading commands nor render.
+_WHERE = {
+    "completion": "complete", "candidates": "complete", "init": "init",
+    "graph": "reading", "list_pipelines": "reading", "logs": "reading", "pipeline_runs": "reading",
+    "run_status": "reading", "schema": "reading", "status": "reading", "validate": "reading",
+    "pipeline_name": "reading",
+    "backfill": "runs", "check_required": "runs", "load": "runs", "parse_date": "runs", "parse_params": "runs",
+    "resume": "runs", "run": "runs", "split_ids": "runs", "tick": "runs", "require_pipelines_dir": "runs",
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    results = importlib.import_module(".results", __name__)
+    if hasattr(results, name):
+        return getattr(results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def execute(command, handler, options: dict, values: dict) -> int:
     """Run a command's handler and show its result: the one place where a user error becomes
     its message and exit code 2, and a result becomes its exit code."""
-    from .. import render
     from ..errors import EXIT_INTERRUPTED, EXIT_INVALID, PipeError, exit_code_of
 
     json_mode = bool(values.get("json_mode"))
@@ -35,15 +51,23 @@ def execute(command, handler, options: dict, values: dict) -> int:
         if isinstance(result, int):
             return result
     except PipeError as e:
+        from .. import render
+
         render.print_errors(e.lines())
         return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        from .. import render
+
         render.stdout_gone()
         return EXIT_INVALID if json_mode else 0
     code = exit_code_of(result)
+    if not json_mode and getattr(result, "silent", False):
+        return code            # e.g. a tick that found nothing due: not even render is imported
+    from .. import render
+
     try:
         render.show(result, json_mode)
     except (BrokenPipeError, OSError, ValueError, AttributeError) as e:

@@ -7,7 +7,6 @@ file given by path inside a project uses that project's state folder, wherever p
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 MARKERS = ("pipelines", ".pipe")
@@ -33,15 +32,19 @@ def _shown(path: Path, cwd: Path) -> Path:
         return path
 
 
-@dataclass
 class Globals:
     """The folders a command uses. `Globals(pipelines_dir, state_dir)` states them outright;
-    `Globals.make()` finds them as the CLI does (options, PIPE_* variables, project root)."""
+    `Globals.make()` finds them as the CLI does (options, PIPE_* variables, project root).
+    (A plain class: a dataclass costs start-up time at every `pipe tick`.)"""
 
-    pipelines_dir: Path
-    state_dir: Path
-    root: Path | None = None
-    state_given: bool = True        # --state-dir / PIPE_STATE_DIR (then a pipeline's path does not move it)
+    def __init__(self, pipelines_dir, state_dir, root: Path | None = None, state_given: bool = True):
+        self.pipelines_dir = Path(pipelines_dir)
+        self.state_dir = Path(state_dir)
+        self.root = root
+        self.state_given = state_given     # --state-dir / PIPE_STATE_DIR: a pipeline's path does not move it
+
+    def __repr__(self) -> str:
+        return f"Globals({str(self.pipelines_dir)!r}, {str(self.state_dir)!r}, root={self.root!r})"
 
     @classmethod
     def make(cls, pipelines_dir: str | None = None, state_dir: str | None = None,
@@ -62,7 +65,7 @@ class Globals:
         root = find_root(path.resolve().parent)
         if root is None or (self.root is not None and root == self.root):
             return self
-        return replace(self, root=root, state_dir=_shown(root / ".pipe", here))
+        return Globals(self.pipelines_dir, _shown(root / ".pipe", here), root, False)
 
     @property
     def spec_cache(self) -> Path:

@@ -138,7 +138,8 @@ def status(g: Globals, pipeline: str | None = None, run_id: str | None = None, l
     if run_id is not None:
         return run_status(g, name, run_id)
     runs = pipeline_runs(g, name, limit, state)
-    latest = g.state.latest(name)
+    # The task table of the latest run (of the latest run in that state, with --state).
+    latest = g.state.latest(name) if state is None else (runs.runs[0] if runs.runs else None)
     return StatusResult([runs], latest, str(g.state_dir), state)
 
 

@@ -1,24 +1,57 @@
 """What each command returns: plain dataclasses, each with `to_json()` (the `--json`
 document) and `outcome` (ok, failed, invalid or interrupted), which errors.exit_code_of
-maps to the exit code. render.show prints them as text, Rich tables or JSON."""
+maps to the exit code. render.show prints them as text, Rich tables or JSON.
+
+They are Records rather than dataclasses: the dataclass decorator writes and compiles
+code for each class, a few milliseconds at every start of `pipe tick`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 OK, FAILED, INVALID, INTERRUPTED = "ok", "failed", "invalid", "interrupted"
+_REQUIRED = object()
+
+
+class Record:
+    """A small value class: FIELDS is ((name, default), ...); a default of `list` or `dict`
+    makes a new one for each instance, _REQUIRED makes the field required."""
+
+    FIELDS: tuple = ()
+
+    def __init__(self, *args, **kwargs):
+        names = [name for name, _ in self.FIELDS]
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__}: too many arguments")
+        values = dict(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in names or key in values:
+                raise TypeError(f"{type(self).__name__}: unexpected or repeated argument {key!r}")
+            values[key] = value
+        for name, default in self.FIELDS:
+            if name in values:
+                value = values[name]
+            elif default is _REQUIRED:
+                raise TypeError(f"{type(self).__name__}: missing argument {name!r}")
+            else:
+                value = default() if default in (list, dict) else default
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n, _ in self.FIELDS)})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and all(getattr(self, n) == getattr(other, n) for n, _ in self.FIELDS)
 
 
 def _run_outcome(state: str) -> str:
     return {"succeeded": OK, "interrupted": INTERRUPTED}.get(state, FAILED)
 
 
-@dataclass
-class RunResult:
+class RunResult(Record):
     """A run that `run` or `resume` finished (its progress was shown while it ran)."""
 
-    view: Any                       # state.RunView
-    resumed: bool = False
+    FIELDS = (
+        ("view", _REQUIRED),    # Any: state.RunView
+        ("resumed", False),    # bool
+    )
 
     @property
     def outcome(self) -> str:
@@ -28,12 +61,13 @@ class RunResult:
         return self.view.to_json()
 
 
-@dataclass
-class PlanResult:
+class PlanResult(Record):
     """`run --dry-run`: each task with its command rendered; nothing was run."""
 
-    plan: Any                       # runner.Plan
-    outcome: str = OK
+    FIELDS = (
+        ("plan", _REQUIRED),    # Any: runner.Plan
+        ("outcome", OK),    # str
+    )
 
     def to_json(self) -> dict:
         p = self.plan
@@ -42,13 +76,14 @@ class PlanResult:
                 "params": p.run.params, "tasks": p.steps}
 
 
-@dataclass
-class ValidatedFile:
-    file: str
-    pipeline: str | None = None
-    tasks: int = 0
-    problems: list = field(default_factory=list)      # errors.Problem
-    warnings: list = field(default_factory=list)      # errors.Problem
+class ValidatedFile(Record):
+    FIELDS = (
+        ("file", _REQUIRED),    # str
+        ("pipeline", None),    # str | None
+        ("tasks", 0),    # int
+        ("problems", list),    # list: errors.Problem
+        ("warnings", list),    # list: errors.Problem
+    )
 
     def to_json(self) -> dict:
         def problem(p) -> dict:
@@ -58,9 +93,10 @@ class ValidatedFile:
                 "errors": [problem(p) for p in self.problems], "warnings": [problem(p) for p in self.warnings]}
 
 
-@dataclass
-class ValidateResult:
-    files: list[ValidatedFile]
+class ValidateResult(Record):
+    FIELDS = (
+        ("files", _REQUIRED),    # list[ValidatedFile]
+    )
 
     @property
     def outcome(self) -> str:
@@ -70,12 +106,13 @@ class ValidateResult:
         return {"valid": self.outcome == OK, "files": [f.to_json() for f in self.files]}
 
 
-@dataclass
-class GraphResult:
-    pipelines: list                 # model.Pipeline
-    fmt: str
-    single: bool                    # one pipeline was named
-    outcome: str = OK
+class GraphResult(Record):
+    FIELDS = (
+        ("pipelines", _REQUIRED),    # list: model.Pipeline
+        ("fmt", _REQUIRED),    # str
+        ("single", _REQUIRED),    # bool: one pipeline was named
+        ("outcome", OK),    # str
+    )
 
     def to_json(self) -> dict:
         from ..render import graph_json
@@ -84,12 +121,13 @@ class GraphResult:
         return docs[0] if self.single else {"pipelines": docs}
 
 
-@dataclass
-class ListResult:
+class ListResult(Record):
     """`pipe list` and GET /api/pipelines: one row (a dict) per pipeline file."""
 
-    rows: list[dict]
-    problems: list[str] = field(default_factory=list)
+    FIELDS = (
+        ("rows", _REQUIRED),    # list[dict]
+        ("problems", list),    # list[str]
+    )
 
     @property
     def outcome(self) -> str:
@@ -99,70 +137,80 @@ class ListResult:
         return {"pipelines": self.rows}
 
 
-@dataclass
-class PipelineRuns:
-    pipeline: str
-    runs: list                      # state.RunView, newest first
+class PipelineRuns(Record):
+    FIELDS = (
+        ("pipeline", _REQUIRED),    # str
+        ("runs", _REQUIRED),    # list: state.RunView, newest first
+    )
 
     def to_json(self) -> dict:
         return {"pipeline": self.pipeline, "runs": [r.to_json() for r in self.runs]}
 
 
-@dataclass
-class StatusResult:
+class StatusResult(Record):
     """`pipe status`, in one JSON shape whatever the arguments:
     {"pipelines": [{"pipeline": NAME, "runs": [RUN, ...newest first]}], "run": RUN or null},
     where RUN is a run's document (as `pipe run --json` prints it) and "run" is the run whose
     task table is shown (the latest of the pipeline, or --run)."""
 
-    pipelines: list[PipelineRuns]
-    run: Any = None                 # state.RunView
-    state_dir: str = ""
-    filter: str | None = None
-    outcome: str = OK
+    FIELDS = (
+        ("pipelines", _REQUIRED),    # list[PipelineRuns]
+        ("run", None),    # Any: state.RunView
+        ("state_dir", ""),    # str
+        ("filter", None),    # str | None
+        ("outcome", OK),    # str
+    )
 
     def to_json(self) -> dict:
         return {"pipelines": [p.to_json() for p in self.pipelines],
                 "run": self.run.to_json() if self.run is not None else None}
 
 
-@dataclass
-class LogsResult:
+class LogsResult(Record):
     """`pipe logs`: what was printed (the logs themselves go straight to stdout)."""
 
-    run_id: str
-    shown: list[tuple[str, int]] = field(default_factory=list)     # (task, attempt)
-    outcome: str = OK
+    FIELDS = (
+        ("run_id", _REQUIRED),    # str
+        ("shown", list),    # list[tuple[str, int]]: (task, attempt)
+        ("outcome", OK),    # str
+    )
 
     def to_json(self) -> dict:
         return {"run_id": self.run_id, "logs": [{"task": t, "attempt": a} for t, a in self.shown]}
 
 
-@dataclass
-class TickRun:
-    pipeline: str
-    run_id: str
-    state: str
-    logical_date: str | None
-    resumed: bool = False
+class TickRun(Record):
+    FIELDS = (
+        ("pipeline", _REQUIRED),    # str
+        ("run_id", _REQUIRED),    # str
+        ("state", _REQUIRED),    # str
+        ("logical_date", _REQUIRED),    # str | None
+        ("resumed", False),    # bool
+    )
 
     def to_json(self) -> dict:
         return {"pipeline": self.pipeline, "run_id": self.run_id, "state": self.state,
                 "logical_date": self.logical_date, "resumed": self.resumed}
 
 
-@dataclass
-class TickResult:
-    now: str
-    dry_run: bool = False
-    plans: list = field(default_factory=list)          # scheduler.Due
-    invalid: list = field(default_factory=list)        # errors.SpecError, to be said now
-    runs: list[TickRun] = field(default_factory=list)
-    code_outcome: str = OK
+class TickResult(Record):
+    FIELDS = (
+        ("now", _REQUIRED),    # str
+        ("dry_run", False),    # bool
+        ("plans", list),    # list: scheduler.Due
+        ("invalid", list),    # list: errors.SpecError, to be said now
+        ("runs", list),    # list[TickRun]
+        ("code_outcome", OK),    # str
+    )
 
     @property
     def outcome(self) -> str:
         return self.code_outcome
+
+    @property
+    def silent(self) -> bool:
+        """Nothing to say as text: the runs printed their own failures."""
+        return not self.dry_run and not self.invalid
 
     def to_json(self) -> dict:
         pipelines = []
@@ -178,22 +226,24 @@ class TickResult:
                 "invalid": [{"file": e.problems[0].file, "errors": e.lines()} for e in self.invalid]}
 
 
-@dataclass
-class BackfillInterval:
-    start: str
-    end: str
-    state: str                      # a run's state, or "skipped"
-    run_id: str | None = None
-    why: str | None = None          # why it was skipped
+class BackfillInterval(Record):
+    FIELDS = (
+        ("start", _REQUIRED),    # str
+        ("end", _REQUIRED),    # str
+        ("state", _REQUIRED),    # str: a run's state, or "skipped"
+        ("run_id", None),    # str | None
+        ("why", None),    # str | None: why it was skipped
+    )
 
     def to_json(self) -> dict:
         return {"start": self.start, "end": self.end, "state": self.state, "run_id": self.run_id, "why": self.why}
 
 
-@dataclass
-class BackfillResult:
-    pipeline: str
-    intervals: list[BackfillInterval]
+class BackfillResult(Record):
+    FIELDS = (
+        ("pipeline", _REQUIRED),    # str
+        ("intervals", _REQUIRED),    # list[BackfillInterval]
+    )
 
     @property
     def outcome(self) -> str:
@@ -206,23 +256,25 @@ class BackfillResult:
         return {"pipeline": self.pipeline, "intervals": [i.to_json() for i in self.intervals]}
 
 
-@dataclass
-class InitResult:
-    path: str
-    name: str
-    next_steps: list[str]
-    outcome: str = OK
+class InitResult(Record):
+    FIELDS = (
+        ("path", _REQUIRED),    # str
+        ("name", _REQUIRED),    # str
+        ("next_steps", _REQUIRED),    # list[str]
+        ("outcome", OK),    # str
+    )
 
     def to_json(self) -> dict:
         return {"file": self.path, "pipeline": self.name, "next_steps": self.next_steps}
 
 
-@dataclass
-class TextResult:
+class TextResult(Record):
     """A command whose product is text: `schema`, `completion`."""
 
-    text: str
-    outcome: str = OK
+    FIELDS = (
+        ("text", _REQUIRED),    # str
+        ("outcome", OK),    # str
+    )
 
     def to_json(self) -> dict:
         return {"text": self.text}

@@ -159,7 +159,7 @@ class _QuietReporter:
 
 def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: bool = False,
          json_mode: bool = False, notify_url: str | None = None, **executor_options) -> TickResult:
-    from .. import render, scheduler
+    from .. import scheduler
     from ..state import now_utc
 
     need_stdout(json_mode)
@@ -168,6 +168,7 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
     stamp = when.astimezone(timezone.utc).isoformat()
     if not dry_run and scheduler.quiet(g.pipelines_dir, g.state, when):
         return TickResult(stamp)
+    from .. import render
     # Progress goes to stdout (to stderr with --json: stdout holds the document only).
     out = sys.stderr if json_mode else sys.stdout
     if verbose:
