@@ -527,6 +527,13 @@ async def api_log(request: Request) -> Response:
 
 # --- live updates ---------------------------------------------------------------------------------
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _stamp(h: History, q: dict[str, str]) -> tuple:
     name, run_id = q.get("pipeline"), q.get("run")
     if run_id:
@@ -541,6 +548,8 @@ async def live(request: Request) -> Response:
     `done` when the run has finished and nothing more will come."""
     h = _history(request)
     q = dict(request.query_params)
+    if (q.get("run") and not q.get("pipeline")) or (q.get("task") and not q.get("run")):
+        raise NotFound("a run needs its pipeline, a task its run")
     if q.get("pipeline"):
         h.check_name(q["pipeline"])
     if q.get("run"):
@@ -553,6 +562,10 @@ async def live(request: Request) -> Response:
             raise NotFound("attempt and offset must be numbers")
         log_path = h.log_path(q["pipeline"], q["run"], task, int(q["attempt"]))
         offset = int(q.get("offset") or 0)
+        # A reconnecting EventSource says how far it got (each log event's id is its offset).
+        resumed = request.headers.get("last-event-id", "")
+        if resumed.isdigit():
+            offset = int(resumed)
 
     async def stream():
         nonlocal offset
@@ -562,10 +575,7 @@ async def live(request: Request) -> Response:
         yield "retry: 1000\n\n"
         while True:
             if log_path is not None:
-                try:
-                    size = log_path.stat().st_size
-                except OSError:
-                    size = offset
+                size = _size(log_path)
                 if size > offset:
                     with open(log_path, "rb") as f:
                         f.seek(offset)
@@ -583,7 +593,7 @@ async def live(request: Request) -> Response:
                 last = _digest(now)
                 yield "event: changed\ndata: {}\n\n"
             if q.get("run") and now[1] != "running" and now[2]:      # finished (not: not begun yet)
-                if log_path is None or log_path.stat().st_size <= offset:
+                if log_path is None or _size(log_path) <= offset:
                     yield "event: done\ndata: {}\n\n"
                     return
             if time.monotonic() - beat > 10:

@@ -312,3 +312,21 @@ def test_the_grid_pages_through_older_runs(project, pipe, write_pipeline, serve)
     assert all(f'href="/pipelines/many/runs/{r}"' in page for r in ids[:2])
     assert f'href="/pipelines/many/runs/{ids[2]}"' not in page and "older runs" not in page
     assert httpx.get(server.url + "/pipelines/many?before=../x").status_code == 404
+
+
+def test_the_event_stream_of_a_log_resumes_where_the_browser_got_to(history, serve):
+    server = serve()
+    url = f"{server.url}/live"
+    base = {"pipeline": "demo", "run": history, "task": "broken", "attempt": "1", "offset": "0"}
+    with httpx.stream("GET", url, params=base) as r:
+        body = r.read().decode()
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert 'event: log\ndata: "about to fail\\n"' in body and body.rstrip().endswith("event: done\ndata: {}")
+    # A reconnect (Last-Event-ID: the offset it had) gets nothing twice.
+    with httpx.stream("GET", url, params=base, headers={"Last-Event-ID": str(len("about to fail\n"))}) as r:
+        again = r.read().decode()
+    assert "event: log" not in again and "event: done" in again
+    for params in ({"run": history}, {"pipeline": "demo", "task": "broken"},
+                   {**base, "attempt": "x"}, {**base, "task": "../../x"}, {**base, "attempt": "9"}):
+        r = httpx.get(url, params=params)
+        assert r.status_code == 404 and "error" in r.json(), params
