@@ -2,18 +2,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
-from conftest import clean_env
-
-ST = "st"
-
-
-def pipe_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline_cli", "--state-dir", ST, "--pipelines-dir", "pipelines", *args]
+from conftest import ST, cli, start
 
 
 def lines_of(path: Path) -> list[dict]:
@@ -41,9 +33,7 @@ tasks:
     deps: [one]
 """)
     now = "2026-03-01T04:10:00+00:00"      # 4 due intervals per pipeline
-    env = clean_env()
-    procs = [subprocess.Popen(pipe_cmd("tick", "--now", now), cwd=project, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(16)]
+    procs = [start(project, "tick", "--now", now) for _ in range(16)]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, out + err
@@ -52,6 +42,9 @@ tasks:
     expected = {f"{n} 2026-03-01T0{h}:00:00+00:00 {t}" for n in names for h in range(4) for t in ("one", "two")}
     assert set(counts) == expected
     assert all(c == 1 for c in counts.values()), [k for k, c in counts.items() if c > 1]
+    for name in names:        # max_active_runs 1: one interval after the other, in order
+        ran = [line.split()[1] for line in log.read_text().splitlines() if line.startswith(f"{name} ")]
+        assert ran == sorted(ran) and len(ran) == 8, ran
     for name in names:
         ledger = lines_of(project / ST / name / "intervals.jsonl")
         starts = Counter(e["start"] for e in ledger)
@@ -64,8 +57,7 @@ tasks:
             assert events[-1]["event"] == "run_finished" and events[-1]["state"] == "succeeded"
             assert {e["run_id"] for e in events if "run_id" in e} == {run.name}
     # And the next ticks find nothing to do, silently.
-    r = subprocess.run(pipe_cmd("tick", "--now", now), cwd=project, env=env, capture_output=True, text=True,
-                       timeout=60)
+    r = cli(project, "tick", "--now", now)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
 
 
@@ -78,14 +70,15 @@ tasks:
   b: {run: 'for i in 1 2 3 4 5; do echo "$PIPE_RUN_ID"; sleep 0.05; done', deps: [a]}
   c: {run: 'echo {{ tasks.a.outputs.n }}; test {{ tasks.a.outputs.n }} = "$PIPE_RUN_ID"', deps: [a]}
 """)
-    env = clean_env()
-    procs = [subprocess.Popen(pipe_cmd("run", "twice", "--json"), cwd=project, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [start(project, "run", "twice", "--json") for _ in range(2)]
     docs = []
     for p in procs:
         out, err = p.communicate(timeout=60)
         assert p.returncode == 0, out + err
         docs.append(json.loads(out))
+    for d in docs:
+        assert d["tasks"]["a"]["outputs"] == {"n": d["run_id"]}
+        assert {t["state"] for t in d["tasks"].values()} == {"succeeded"}
     ids = {d["run_id"] for d in docs}
     assert len(ids) == 2
     runs = sorted((project / ST / "twice" / "runs").iterdir())
