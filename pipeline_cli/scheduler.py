@@ -20,6 +20,7 @@ from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, PipeError, SpecError, Us
 from .model import BACKFILL, RUN_INTERRUPTED, RUN_RUNNING, RUN_SUCCEEDED, SCHEDULED, Pipeline
 from .state import StateDir, makedirs, write_atomic
 
+MAX_BACKFILL = 100_000    # intervals in one backfill: a range of centuries is a mistake, not a plan
 RECENT = 50          # ledger entries whose runs are checked for being active or interrupted
 CACHE = "cache/tick.json"
 
@@ -353,6 +354,9 @@ def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime
     intervals = []
     t = sched.first_start_at_or_after(start)
     while t <= end:
+        if len(intervals) == MAX_BACKFILL:
+            raise UsageError(f"--start {start.date()} .. --end {end.date()} holds more than {MAX_BACKFILL:,} intervals "
+                             f"of schedule {pipeline.schedule!r}; backfill a shorter range")
         intervals.append(sched.interval_at(t))
         t = intervals[-1].end
     lock = state.lock(pipeline.name)

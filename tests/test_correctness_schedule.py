@@ -295,3 +295,12 @@ def timedelta_h(n: int):
     from datetime import timedelta
 
     return timedelta(hours=n)
+
+
+@pytest.mark.slow
+def test_backfill_of_centuries_is_refused_before_it_starts(write_pipeline, pipe, project):
+    write(write_pipeline, schedule="*/5 * * * *")
+    result = pipe("backfill", "s", "--start", "2000-01-01", "--end", "2100-01-01", timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "holds more than 100,000 intervals" in result.stderr
+    assert not (project / "s.txt").exists()
