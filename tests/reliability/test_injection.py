@@ -3,22 +3,14 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import clean_env
+from conftest import ST, cli
 
-ST = "st"
 NASTY = ["$(touch pwned)", "; touch pwned2", "`touch pwned3`", "a\nb; touch pwned4\n", "' ; touch pwned5 ; '",
          '" && touch pwned6 "', "$HOME", "*", "-n", "x\\", "|| touch pwned7", "\\' $(touch pwned8)"]
-
-
-def cli(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", ST, "--pipelines-dir", "pipelines",
-                           *args], cwd=project, env=clean_env(env), capture_output=True, text=True, timeout=60)
 
 
 def no_pwned(root: Path) -> None:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clean_env
-
-ST = "st"
+from conftest import ST, clean_env, pipe_cmd, read_events
 LIMIT_KB = 150 * 1024
 # Runs pipe as a child and prints the largest RSS of its waited-for descendants (KiB on Linux):
 # pipe itself, its tasks being small (head, true).
@@ -18,8 +16,7 @@ WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).r
 
 
 def measured(project: Path, *args: str, env: dict | None = None, timeout: float = 200) -> tuple[int, int]:
-    cmd = [sys.executable, "-m", "pipeline_cli", "--state-dir", ST, "--pipelines-dir", "pipelines", *args]
-    r = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], cwd=project, env=clean_env(env),
+    r = subprocess.run([sys.executable, "-c", WRAPPER, *pipe_cmd(*args)], cwd=project, env=clean_env(env),
                        capture_output=True, text=True, timeout=timeout)
     code, rss = r.stdout.split()[-2:]
     return int(code), int(rss)
@@ -53,4 +50,5 @@ def test_ten_thousand_tasks(project: Path):
     assert code == 0
     assert rss < LIMIT_KB, f"max RSS {rss} KiB"
     (events,) = (project / ST / "many" / "runs").glob("*/events.jsonl")
-    assert events.read_text().count('"state":"succeeded"') == n + 1
+    finished = [e for e in read_events(events) if e.get("state") == "succeeded"]
+    assert len(finished) == n + 1 and finished[-1]["event"] == "run_finished"      # every task, then the run

@@ -3,21 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import clean_env
+from conftest import ST, cli
 
-ST = "st"
 SECRET = "abcdef"
-
-
-def cli(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", ST, "--pipelines-dir", "pipelines",
-                           *args], cwd=project, env=clean_env(env), capture_output=True, text=True, timeout=60)
 
 
 def pipeline(project: Path, dotenv: bool) -> None:
