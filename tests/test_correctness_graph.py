@@ -1,6 +1,7 @@
 """Issue 15 item 10: `pipe graph` of every pipeline is one valid Mermaid or Graphviz document."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -65,3 +66,32 @@ def test_mermaid_warns_on_stderr_beyond_500_edges(pipe, write_pipeline):
     assert r.stdout.count("-->") == 501
     assert "warning: this graph has 501 edges; Mermaid draws at most 500 by default" in r.stderr
     assert pipe("graph", "long", "--format", "dot").stderr == ""
+
+
+MERMAID_JS = os.environ.get("PIPE_TEST_MERMAID_JS", "")
+
+
+@pytest.mark.skipif(not os.path.isfile(MERMAID_JS) or shutil.which("chromium") is None,
+                    reason="set PIPE_TEST_MERMAID_JS to a mermaid.min.js (`npm pack mermaid@11`, package/dist/) "
+                           "and install chromium to draw with the real Mermaid")
+def test_real_mermaid_in_chromium_draws_every_pipeline_and_refuses_501_edges(pipe, three, write_pipeline):
+    """Mermaid 11.17.2 in Debian's Chromium drew this; two flowcharts back to back were a parse error."""
+    from playwright.sync_api import sync_playwright
+
+    every = pipe("graph", "--format", "mermaid").stdout
+    tasks = "".join(f"  t{i}:\n    run: echo\n" + (f"    deps: [t{i - 1}]\n" if i else "") for i in range(502))
+    write_pipeline("long", "tasks:\n" + tasks)
+    long = pipe("graph", "long", "--format", "mermaid").stdout
+    draw = """async (t) => { try { await mermaid.render('g' + Math.floor(Math.random() * 1e9), t); return 'ok' }
+                             catch (e) { return String(e.message || e) } }"""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.set_content("<html><body></body></html>")
+            page.add_script_tag(path=MERMAID_JS)
+            page.evaluate("mermaid.initialize({startOnLoad: false})")
+            assert page.evaluate(draw, every) == "ok"
+            assert "Edge limit exceeded" in page.evaluate(draw, long)
+        finally:
+            browser.close()
