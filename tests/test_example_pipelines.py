@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, clean_env
+from conftest import ROOT, clean_env, states
 
 PIPELINES = ROOT / "pipelines"
 TABLE = PIPELINES / "data" / "seattle-weather.csv"
@@ -53,18 +53,6 @@ def run_json(project: Path, *args: str, expect: int = 0, env: dict | None = None
     result = pipe(project, *args, "--json", env=env, timeout=timeout)
     assert result.returncode == expect, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return json.loads(result.stdout)
-
-
-def tasks_of(doc: dict) -> dict[str, dict]:
-    """{task id: {state, outputs, ...}} from a run's JSON document."""
-    tasks = doc["tasks"]
-    if isinstance(tasks, list):
-        tasks = {t.get("id") or t.get("task"): t for t in tasks}
-    return tasks
-
-
-def states(doc: dict) -> dict[str, str]:
-    return {tid: t["state"] for tid, t in tasks_of(doc).items()}
 
 
 def table_row(day: str) -> dict:
@@ -112,7 +100,7 @@ def test_weather_run_writes_the_day_and_the_dashboard(project):
     assert float(rows[0]["temp_max_c"]) == float(expected["temp_max"])
     assert float(rows[0]["precipitation_mm"]) == float(expected["precipitation"])
 
-    outputs = tasks_of(doc)
+    outputs = doc["tasks"]
     assert outputs["clean"]["outputs"]["rows"] == 1          # a Python task's returned dict
     assert outputs["fetch"]["outputs"]["source_date"] == "2014-11-03"
 
@@ -184,7 +172,7 @@ def test_weather_open_meteo_without_network_fails_with_one_clear_line(project):
 def test_umbrella_trains_evaluates_and_deploys(project):
     doc = run_json(project, "run", "umbrella", "--date", "2026-11-08")   # a Sunday: ds = 2026-11-08
     assert states(doc) == {t: "succeeded" for t in UMBRELLA_TASKS}
-    tasks = tasks_of(doc)
+    tasks = doc["tasks"]
     run_dir = project / "data" / "umbrella" / "2026-11-08"
 
     # The shell task's $PIPE_OUTPUT lines, and the Python tasks' returned dicts.
@@ -222,14 +210,14 @@ def test_umbrella_deploys_only_a_model_at_least_as_good(project):
     deployed = current.read_bytes()
 
     doc = run_json(project, "run", "umbrella", "--date", "2026-11-08", "-p", "features=weekend")
-    deploy = tasks_of(doc)["deploy"]
+    deploy = doc["tasks"]["deploy"]
     assert deploy["state"] == "succeeded"
     assert deploy["outputs"]["promoted"] is False
     assert deploy["outputs"]["candidate_mae"] > deploy["outputs"]["deployed_mae"]
     assert current.read_bytes() == deployed                  # the better model stays
 
     doc = run_json(project, "run", "umbrella", "--date", "2026-11-08")   # as good: promoted again
-    assert tasks_of(doc)["deploy"]["outputs"]["promoted"] is True
+    assert doc["tasks"]["deploy"]["outputs"]["promoted"] is True
     assert json.loads(current.read_text())["model"]["features"] == ["precipitation_mm", "temp_max_c", "weekend"]
 
 
