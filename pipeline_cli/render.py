@@ -309,8 +309,8 @@ def _table(headers: list[str], rows: list[list[str]], title: str | None = None, 
         from rich.text import Text
 
         console = Console()
-        if title:
-            console.print(Text(title), soft_wrap=True)
+        if title:          # wrapped between words at the terminal's width, never cut
+            console.print(Text(title))
         console.print(_rich_table(headers, rows, fit(headers, rows, console.width, drop, fold)))
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
