@@ -115,11 +115,13 @@ def layout(nodes: Sequence[str], deps: Mapping[str, Iterable[str]], *, node_widt
     down: dict[str, list[str]] = {}
     up: dict[str, list[str]] = {}
     chains: list[tuple[str, str, list[str]]] = []
+    layer_index: dict[str, int] = {}
     for a, b in real_edges:
         chain = [a]
         for k in range(layer[a] + 1, layer[b]):
             dummy = f"\0{a}\0{b}\0{k}"
             order[k].append(dummy)
+            layer_index[dummy] = k
             chain.append(dummy)
         chain.append(b)
         for u, v in zip(chain, chain[1:]):
@@ -186,10 +188,17 @@ def layout(nodes: Sequence[str], deps: Mapping[str, Iterable[str]], *, node_widt
         for n, p in zip(rank, placed):
             x[n] = p - excess
 
-    wrapped = {k for k, rank in enumerate(order) if len(rank) > wrap}
+    step = node_width + gap_x
+    reals_of = [[n for n in rank if not n.startswith("\0")] for rank in order]
+    wrapped = {k for k, reals in enumerate(reals_of) if len(reals) > wrap}
+    slot: dict[str, int] = {}                   # a wrapped layer's node: its place in the grid
     for k in wrapped:
-        for i, n in enumerate(order[k]):
-            x[n] = (i % wrap) * (node_width + gap_x) + node_width / 2
+        for i, n in enumerate(reals_of[k]):
+            slot[n] = i
+            x[n] = (i % wrap) * step + node_width / 2
+        # Long edges cross a wrapped layer in the gaps between its columns.
+        for j, n in enumerate(n for n in order[k] if n.startswith("\0")):
+            x[n] = (j % wrap) * step + node_width + gap_x / 2
     for _ in range(2):
         for k in range(1, n_layers):
             if k not in wrapped:
@@ -200,24 +209,55 @@ def layout(nodes: Sequence[str], deps: Mapping[str, Iterable[str]], *, node_widt
     left = min((x[n] - width_of(n) / 2 for n in x), default=0.0)
     for n in x:
         x[n] -= left
-    row = node_height + gap_y
+    # y: a layer is a band of one row of boxes, or of several rows when it is wrapped.
     y: dict[str, float] = {}
+    band: list[tuple[float, float]] = []
     top = 0.0
-    for rank in order:
-        if len(rank) > wrap:
-            for i, n in enumerate(rank):
-                y[n] = top + node_height / 2 + (i // wrap) * (node_height + gap_x)
-            top += -(-len(rank) // wrap) * (node_height + gap_x) - gap_x + gap_y
-        else:
-            for n in rank:
-                y[n] = top + node_height / 2
-            top += row
+    for k, rank in enumerate(order):
+        rows = -(-len(reals_of[k]) // wrap) if k in wrapped else 1
+        bottom = top + rows * (node_height + gap_x) - gap_x
+        band.append((top, bottom))
+        for n in rank:
+            sub = slot[n] // wrap if n in slot else 0
+            y[n] = top + node_height / 2 + sub * (node_height + gap_x)
+        top = bottom + gap_y
     width = max((x[n] + width_of(n) / 2 for n in x), default=0.0)
     boxes = {n: NodeBox(n, layer[n], round(x[n], 1), round(y[n], 1)) for n in nodes}
+    half = node_height / 2
+
+    def rows_of(k: int) -> int:
+        return -(-len(reals_of[k]) // wrap) if k in wrapped else 1
+
     edges = []
     for a, b, dummies in chains:
-        points = [(boxes[a].x, boxes[a].y)] + [(round(x[d], 1), round(y[d], 1)) for d in dummies] + [(boxes[b].x, boxes[b].y)]
-        edges.append((a, b, points))
+        # Every piece of an edge either crosses the gap between two bands, or runs straight
+        # down inside a band (a dummy's place, or the gap beside a wrapped layer's column).
+        ka, kb = layer[a], layer[b]
+        points = [(x[a], y[a])]
+        if a in slot and slot[a] // wrap < rows_of(ka) - 1:
+            gx = x[a] + step / 2
+            points += [(gx, y[a] + half + gap_x / 2), (gx, band[ka][1])]
+        for d in dummies:
+            k = layer_index[d]
+            points += [(x[d], band[k][0]), (x[d], band[k][1])]
+        if b in slot and slot[b] // wrap > 0:
+            gx = x[b] + step / 2
+            points += [(gx, band[kb][0]), (gx, y[b] - half - gap_x / 2)]
+        points.append((x[b], y[b]))
+        edges.append((a, b, [(round(px, 1), round(py, 1)) for px, py in points]))
     return Layout(nodes=boxes, edges=edges, width=round(width, 1),
                   height=round(top - gap_y if n_layers else 0, 1), layers=n_layers,
                   crossings=best_cross, node_width=node_width, node_height=node_height)
+
+
+def curves(lay: Layout, points: list[tuple[float, float]]) -> list[tuple[tuple[float, float], ...]]:
+    """An edge as drawn: cubic Béziers (start, control, control, end) from the bottom of its
+    first box to the top of its last, leaving and arriving vertically."""
+    half = lay.node_height / 2
+    (x0, y0), (x1, y1) = points[0], points[-1]
+    pts = [(x0, y0 + half)] + list(points[1:-1]) + [(x1, y1 - half)]
+    out = []
+    for (xa, ya), (xb, yb) in zip(pts, pts[1:]):
+        my = round((ya + yb) / 2, 1)
+        out.append(((xa, ya), (xa, my), (xb, my), (xb, yb)))
+    return out

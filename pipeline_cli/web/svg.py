@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Mapping
 
 from markupsafe import Markup, escape
 
-from .dag_layout import Layout
+from .dag_layout import Layout, curves
 
 
 def _short(text: str, n: int) -> str:
@@ -22,15 +22,12 @@ def dag_svg(lay: Layout, states: Mapping[str, str], href: Callable[[str], str | 
     w, h = lay.width + 2 * pad, lay.height + 2 * pad
     out = [f'<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
            f'viewBox="{-pad} {-pad} {w:.0f} {h:.0f}" role="img" aria-label="task graph">']
-    half = lay.node_height / 2
     out.append('<g class="edges">')
     for a, b, pts in lay.edges:
-        (x0, y0), (x1, y1) = pts[0], pts[-1]
-        pts = [(x0, y0 + half)] + pts[1:-1] + [(x1, y1 - half)]
-        d = f"M{pts[0][0]},{pts[0][1]}"
-        for (xa, ya), (xb, yb) in zip(pts, pts[1:]):
-            my = (ya + yb) / 2
-            d += f" C{xa},{my} {xb},{my} {xb},{yb}"
+        segments = curves(lay, pts)
+        d = f"M{segments[0][0][0]},{segments[0][0][1]}"
+        for _, (c1x, c1y), (c2x, c2y), (ex, ey) in segments:
+            d += f" C{c1x},{c1y} {c2x},{c2y} {ex},{ey}"
         out.append(f'<path d="{d}" data-from="{escape(a)}" data-to="{escape(b)}"/>')
     out.append("</g>")
     nw, nh = lay.node_width, lay.node_height

@@ -243,3 +243,26 @@ def test_hostile_names_params_and_logs_run_no_script(project, pipe, write_pipeli
     assert "<img src=x onerror=alert(1)>" in page.locator("dl.facts").inner_text()
     assert page.locator('input[name="param.note"]').input_value() == '"><script>alert(3)</script>'
     # problems (dialogs, console errors) and foreign requests are checked when the test ends
+
+
+def test_a_500_task_run_page_draws_every_task(project, pipe, write_pipeline, serve, new_page, shots):
+    # 20 chains of 25 tasks, joined at the end: wide and deep.
+    lines = ["tasks:"]
+    for c in range(20):
+        for k in range(25):
+            lines.append(f"  c{c:02d}_t{k:02d}: {{run: 'true'{f', deps: [c{c:02d}_t{k - 1:02d}]' if k else ''}}}")
+    lines.append("  end: {run: 'true', deps: [" + ", ".join(f"c{c:02d}_t24" for c in range(20)) + "]}")
+    write_pipeline("big", "\n".join(lines) + "\n")
+    assert pipe("run", "big", timeout=300).returncode == 0
+    run_id = status_json(pipe, "big")["run"]["run_id"]
+    server = serve()
+    page = new_page(server.url, viewport={"width": 1280, "height": 900})
+    page.goto(f"{server.url}/pipelines/big/runs/{run_id}")
+    assert page.locator("svg.dag g.node").count() == 501
+    assert page.locator('svg.dag g.node[data-state="succeeded"]').count() == 501
+    assert page.locator("svg.dag path").count() == 20 * 24 + 20
+    assert page.locator('tr[data-task][data-state="succeeded"]').count() == 501
+    assert no_horizontal_scroll(page)
+    page.screenshot(path=str(shots / "run-500-tasks.png"))
+    page.locator('svg.dag g.node[data-task="end"]').scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "run-500-tasks-end.png"))

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from pipeline_cli.web.dag_layout import _inversions, layer_of, layout
+from pipeline_cli.web.dag_layout import _inversions, curves, layer_of, layout
 
 UMBRELLA = {"fetch_weather": [], "clean_weather": ["fetch_weather"], "fetch_sales": [],
             "clean_sales": ["fetch_sales"], "join": ["clean_weather", "clean_sales"], "train": ["join"],
@@ -27,11 +27,27 @@ def check(lay, deps):
         assert h / 2 - 0.1 <= a.y <= lay.height - h / 2 + 0.1
         for b in boxes[i + 1:]:
             assert abs(a.x - b.x) >= w - 0.1 or abs(a.y - b.y) >= h - 0.1, (a, b)
+    rows: dict[float, list] = {}
+    for box in boxes:
+        rows.setdefault(box.y, []).append(box)
     drawn = {(a, b) for a, b, _ in lay.edges}
     assert drawn == {(d, n) for n, ds in deps.items() for d in ds}
     for a, b, points in lay.edges:
         assert points[0] == (lay.nodes[a].x, lay.nodes[a].y) and points[-1] == (lay.nodes[b].x, lay.nodes[b].y)
-        assert len(points) == lay.nodes[b].layer - lay.nodes[a].layer + 1     # one point per layer crossed
+        # No edge, as drawn, passes under a box other than its own two: a reader could
+        # not tell where it goes.
+        for p0, c1, c2, p3 in curves(lay, points):
+            for i in range(1, 16):
+                t = i / 16
+                px = sum(c * k for c, k in zip((p0[0], c1[0], c2[0], p3[0]), _bernstein(t)))
+                py = sum(c * k for c, k in zip((p0[1], c1[1], c2[1], p3[1]), _bernstein(t)))
+                hit = [n.id for row_y, row in rows.items() if abs(py - row_y) < h / 2 - 1
+                       for n in row if abs(px - n.x) < w / 2 - 1 and n.id not in (a, b)]
+                assert not hit, (a, b, hit, (px, py))
+
+
+def _bernstein(t):
+    return ((1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t ** 2, t ** 3)
 
 
 def test_umbrella_is_layered_by_longest_path_without_crossings():
@@ -60,11 +76,22 @@ def test_barycenter_ordering_removes_the_crossings_of_declaration_order():
 
 
 def test_a_wide_layer_is_folded_into_rows():
-    deps = {"root": [], **{f"t{i}": ["root"] for i in range(500)}}
+    deps = {"root": [], **{f"t{i}": ["root"] for i in range(500)}, "end": [f"t{i}" for i in range(500)]}
     lay = layout(list(deps), deps, wrap=12)
     check(lay, deps)
-    assert lay.width <= 12 * (lay.node_width + 24)
+    assert lay.width <= 12 * (lay.node_width + 24) + 24
     assert len({b.y for b in lay.nodes.values() if b.layer == 1}) == -(-500 // 12)
+
+
+def test_chains_through_wrapped_layers_never_pass_under_a_box():
+    deps = {}
+    for c in range(20):
+        for k in range(6):
+            deps[f"c{c}_{k}"] = [f"c{c}_{k - 1}"] if k else []
+    deps["end"] = [f"c{c}_5" for c in range(20)]
+    deps["late"] = ["c0_0"]                 # a long edge across wrapped layers
+    deps["after"] = ["late", "end"]
+    check(layout(list(deps), deps, wrap=12), deps)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
