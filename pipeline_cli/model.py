@@ -88,3 +88,4 @@ class Pipeline:
     shell: tuple[str, ...] | None = None
     digest: str = ""             # hash of the file's bytes
     notify: Notify | None = None # the `notify:` block
+    warnings: tuple = ()         # errors.Problem: what `pipe validate` warns about (not errors)
