@@ -44,6 +44,10 @@ LEASE = float(os.environ.get("PIPE_DASK_LEASE", "30"))    # seconds a worker goe
 _WAKE = "\0dask"      # marks our wake-up pipe in the embedded local executor's selector
 
 
+class _NotSubmitted(Exception):
+    pass
+
+
 @dataclass
 class _Remote:
     spec: AttemptSpec
@@ -193,7 +197,7 @@ class DaskExecutor:
         with self.lock:
             self.remote[spec.key] = att
         if self.scheduler_lost:
-            self._finish(att, Outcome(kind=base.LOST, reason="scheduler lost", worker="?"))
+            self._finish(att, Outcome(kind=base.LOST, reason="scheduler lost", worker=None))
         else:
             client.loop.add_callback(self._run_remote, att)
         return Started(worker=None)       # the worker is known once it starts: the outcome names it
@@ -285,12 +289,19 @@ class DaskExecutor:
                 await asyncio.gather(s.queue_create(name=att.ctl, maxsize=0),
                                      s.queue_create(name=att.out, maxsize=supervise.SLOTS))
                 await s.queue_put(name=att.ctl, data={"go": 1})
+                if att.cancelled is not None and not att.ticket_taken_back:
+                    # Cancelled while its queues were being made (the kill order found no
+                    # queue): it is not submitted at all.
+                    att.ticket_taken_back = True
+                    raise _NotSubmitted
                 opts = {"dask_key": att.dask_key, "lease": self.lease_name, "lease_seconds": LEASE,
                         "slots": supervise.SLOTS, "version": __version__}
                 att.future = self.client.submit(supervise.run_attempt, att.spec, opts, key=att.dask_key, pure=False,
                                                 retries=0, resources=dict(att.spec.resources) or None,
                                                 priority=att.spec.priority)
                 att.future.add_done_callback(lambda f, att=att: self._future_done(att))
+            except _NotSubmitted:
+                pass
             except Exception as e:      # noqa: BLE001
                 att.lost = att.lost or f"scheduler lost ({_short(e)})"
             while outcome is None:
@@ -314,14 +325,14 @@ class DaskExecutor:
                 if att.result is not None:
                     outcome = _outcome(att.result, att.worker)
                 elif att.ticket_taken_back:
-                    outcome = Outcome(kind=base.CANCELLED, reason=att.cancelled, worker="none: not started")
+                    outcome = Outcome(kind=base.CANCELLED, reason=att.cancelled, worker=None)
                 elif att.lost or (att.future_done and not items):
                     loop = asyncio.get_running_loop()
                     outcome = await loop.run_in_executor(None, self._ended_badly, att)
         except Exception as e:          # noqa: BLE001  (a bug here must not hang the run)
-            outcome = Outcome(kind=base.LOST, reason=f"lost: {_short(e)}", worker=att.worker or "?")
+            outcome = Outcome(kind=base.LOST, reason=f"lost: {_short(e)}", worker=att.worker)
         finally:
-            self._finish(att, outcome or Outcome(kind=base.LOST, reason=att.lost or "lost", worker=att.worker or "?"))
+            self._finish(att, outcome or Outcome(kind=base.LOST, reason=att.lost or "lost", worker=att.worker))
 
     # -- endings ------------------------------------------------------------------------------
     def _wake(self) -> None:
@@ -381,7 +392,7 @@ class DaskExecutor:
             os.write(att.log_fd, msg.encode())
         except OSError:
             pass
-        return Outcome(kind=kind, reason=reason or "lost", worker=att.worker or "?",
+        return Outcome(kind=kind, reason=reason or "lost", worker=att.worker,
                        duration=round(time.monotonic() - att.submitted, 4))
 
     def _release(self) -> None:
@@ -435,10 +446,10 @@ class DaskExecutor:
 
 def _outcome(result: dict, worker: str | None) -> Outcome:
     if result.get("duplicate"):
-        return Outcome(kind=base.LOST, reason="worker lost", worker=worker or "?")
+        return Outcome(kind=base.LOST, reason="worker lost", worker=worker)
     return Outcome(kind=result["kind"], exit_code=result.get("exit_code"), reason=result.get("reason"),
                    duration=result.get("duration") or 0.0, outputs=result.get("outputs") or {},
-                   worker=result.get("worker") or worker or "?")
+                   worker=result.get("worker") or worker)
 
 
 def _value(record: dict):
