@@ -152,7 +152,11 @@ def _local(scope) -> str:
 
 
 def _safe_next(value: str | None) -> str:
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """A path on this server to go back to after signing in, never another site (browsers
+    drop tabs and newlines and read a backslash as a slash: "/", a tab, "/evil" is "//evil")."""
+    if not value or any(c in value for c in "\\\t\r\n") or any(ord(c) < 32 for c in value):
+        return "/"
+    if not value.startswith("/") or value.startswith("//"):
         return "/"
     return value
 

@@ -163,8 +163,10 @@ def test_a_token_is_required_on_every_request(history, serve):
         assert browser.get("/pipelines/demo").status_code == 200
         assert browser.get("/api/pipelines").status_code == 200
         # A sign-in never redirects to another site.
-        r = browser.post("/signin", data={"token": "s3cret-token", "next": "//evil.example/"})
-        assert r.headers["location"] == "/"
+        for target in ("//evil.example/", "/\t/evil.example/", "/\\evil.example", "https://evil.example/",
+                       "/\n/evil.example"):
+            r = browser.post("/signin", data={"token": "s3cret-token", "next": target})
+            assert r.headers["location"] == "/", target
 
 
 def test_actions_are_off_unless_asked_and_need_the_csrf_token(history, pipe, serve):
@@ -330,3 +332,16 @@ def test_the_event_stream_of_a_log_resumes_where_the_browser_got_to(history, ser
                    {**base, "attempt": "x"}, {**base, "task": "../../x"}, {**base, "attempt": "9"}):
         r = httpx.get(url, params=params)
         assert r.status_code == 404 and "error" in r.json(), params
+
+
+def test_the_web_layer_and_the_core_keep_to_their_sides():
+    code = ("import sys; import pipeline_cli.web.app, pipeline_cli.web.data; "
+            "print(sorted(m for m in sys.modules if m in ('typer', 'rich', 'pipeline_cli.cli') "
+            "or m.startswith('dask')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env())
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out
+    code = ("import sys; import pipeline_cli.commands, pipeline_cli.runner, pipeline_cli.scheduler, "
+            "pipeline_cli.state; print(sorted(m for m in sys.modules if m.startswith(('starlette', 'uvicorn', "
+            "'pipeline_cli.web'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env())
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out
