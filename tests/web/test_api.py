@@ -345,3 +345,25 @@ def test_the_web_layer_and_the_core_keep_to_their_sides():
             "'pipeline_cli.web'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env())
     assert out.returncode == 0 and out.stdout.strip() == "[]", out
+
+
+def test_every_attempt_of_a_retried_task_has_its_bar_and_its_log(project, pipe, write_pipeline, serve):
+    write_pipeline("retry", """
+        tasks:
+          shaky:
+            retries: 1
+            run: |
+              if [ -f tried ]; then echo "second try"; else touch tried; echo "first try"; exit 5; fi
+    """)
+    assert pipe("run", "retry").returncode == 0
+    run_id = cli_json(pipe, "status", "retry")["run"]["run_id"]
+    server = serve()
+    page = httpx.get(f"{server.url}/pipelines/retry/runs/{run_id}").text
+    log = f"/pipelines/retry/runs/{run_id}/tasks/shaky/log"
+    assert f'href="{log}?attempt=1"' in page and f'href="{log}?attempt=2"' in page
+    bars = re.findall(r'<rect class="bar" data-state="(\w+)"', page)
+    assert bars == ["retrying", "succeeded"]
+    first = httpx.get(f"{server.url}{log}?attempt=1").text
+    assert "first try" in first and "second try" not in first and "exit code 5" in first
+    assert "second try" in httpx.get(f"{server.url}{log}").text
+    assert httpx.get(f"{server.url}/api{log}?attempt=1").text == "first try\n"
