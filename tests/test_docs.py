@@ -1,0 +1,66 @@
+"""The project's own documentation (docs/) says what pipe does and cannot drift from it."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS))
+
+import generate  # noqa: E402  (docs/generate.py)
+
+
+def test_generated_docs_are_up_to_date():
+    r = subprocess.run([sys.executable, str(DOCS / "generate.py"), "--check"], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_schema_field_is_documented():
+    schema = json.loads((ROOT / "schemas" / "pipeline.schema.json").read_text())
+    text = (DOCS / "pipeline-files.md").read_text()
+    names = [name for name, _ in generate.fields(schema)]
+    assert "tasks.<id>.run" in names and "notify.to" in names and "schedule" in names
+    for name, spec in generate.fields(schema):
+        assert f"### `{name}`" in text, name
+        assert spec.get("description"), f"{name} has no description in the schema"
+    for name in schema["$defs"]["defaults"]["properties"]:
+        assert name in schema["$defs"]["task"]["properties"], f"defaults.{name} is no task field"
+
+
+def test_every_command_is_in_the_reference_as_help_prints_it():
+    from pipeline_cli import cli
+
+    text = (DOCS / "commands.md").read_text()
+    for command in cli.COMMANDS:
+        assert f"## pipe {command.name}\n" in text
+        assert cli.help_text(command).rstrip() in text
+
+
+def test_template_names_and_pipe_variables_are_documented():
+    """Every name of the template context and every PIPE_* variable the runner sets."""
+    text = (DOCS / "templates.md").read_text()
+    source = (ROOT / "pipeline_cli" / "runner.py").read_text()
+    context = re.search(r"self\.context: dict\[str, Any\] = \{(.*?)\}", source, re.S).group(1)
+    names = set(re.findall(r'"(\w+)":', context)) | {"tasks", "env", "task", "attempt"}
+    assert {"ds", "ds_nodash", "ts", "run_id", "params"} <= names
+    for name in names:
+        assert f"`{name}`" in text or f"`{name}." in text, name
+    for var in set(re.findall(r"\"?(PIPE_[A-Z_]+)", source)) - {"PIPE_PARAM_"}:
+        assert f"`{var}`" in text or var in text, var
+    assert "PIPE_PARAM_<NAME>" in text
+
+
+def test_readme_points_inside_the_repository():
+    """No SPEC.md that is not in the repository; every relative link resolves."""
+    readme = (ROOT / "README.md").read_text()
+    assert "SPEC" not in readme, "the README points to a contract that is not in the repository"
+    for target in re.findall(r"\]\(([^)#:]+)\)", readme):
+        assert (ROOT / target).exists(), target
+    for page in DOCS.glob("*.md"):
+        for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text()):
+            assert (page.parent / target).exists(), (page.name, target)
