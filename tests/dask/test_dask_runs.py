@@ -456,3 +456,44 @@ def test_dask_without_an_address_starts_a_local_cluster_for_the_run(tmp_path, pi
     assert log_of(tmp_path, "b").read_text() == "1\n"
     assert all(e["worker"].startswith("tcp://127.0.0.1:") for e in events(tmp_path)
                if e.get("event") == "task" and e.get("state") == "succeeded")
+
+
+def _peak_mb(pid: int) -> float:
+    """The peak resident memory of a process so far (VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+@pytest.mark.slow
+def test_big_output_streams_whole_with_bounded_memory_everywhere(tmp_path, dask_cluster):
+    """400 MB printed by a remote task: all of it in pipe's log file, and the peak memory of
+    pipe, the workers and the scheduler grows by far less than the output (the queue holds
+    at most 8 chunks of 256 KiB; the task waits when pipe is slower)."""
+    size = 400 * 2**20
+    write(tmp_path, "loud", f"""
+        tasks:
+          loud: {{run: 'yes 0123456789abcdef | head -c {size}'}}
+        """)
+    scheduler = dask_cluster.procs[0].pid
+    with dask_cluster.client() as c:
+        workers = list(c.run(os.getpid).values())
+    before = {pid: _peak_mb(pid) for pid in [scheduler, *workers]}
+    # pipe runs under a small parent that reports its peak memory (ru_maxrss of its child).
+    measure = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+               "print('maxrss', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+               "sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "pipeline_cli",
+                             "--state-dir", str(tmp_path / ".pipe"), "run", "loud"], cwd=tmp_path,
+                            env=base_env(dask_env(dask_cluster)), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = log_of(tmp_path, "loud")
+    assert log.stat().st_size == size
+    with open(log, "rb") as f:
+        assert f.read(1 << 20) == (b"0123456789abcdef\n" * 70000)[: 1 << 20]
+        f.seek(size - 17 * 100)
+        lines = f.read().split(b"\n")[1:]           # the first is cut by the seek, the last by head -c
+        assert set(lines[:-1]) == {b"0123456789abcdef"} and b"0123456789abcdef".startswith(lines[-1])
+    grew = {pid: round(_peak_mb(pid) - before[pid]) for pid in before}
+    assert all(g < 100 for g in grew.values()), grew                 # scheduler and workers
+    pipe_peak_mb = int(result.stderr.rsplit("maxrss", 1)[1].split()[0]) / 1024
+    assert pipe_peak_mb < 250, pipe_peak_mb                          # pipe itself, Dask imported
