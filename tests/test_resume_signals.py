@@ -71,15 +71,16 @@ def test_resume_refuses_a_running_run(project, write_pipeline):
     folder = project / "pipelines"
     write_pipeline("busy", """
         tasks:
-          a: {run: "echo $$ > a.pid; sleep 2"}
+          a: {run: "echo $$ > a.pid; while [ ! -e go ]; do sleep 0.02; done"}
         """)
     proc = start(project, "run", "busy")
     try:
-        wait_for(folder / "a.pid")
+        wait_for(folder / "a.pid")          # a runs until the test says go
         assert latest(project, "busy")["state"] == "running"
         r = cli(project, "resume", "busy")
         assert r.returncode == 2 and "still running" in r.stderr
     finally:
+        (folder / "go").touch()
         proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert latest(project, "busy")["state"] == "succeeded"
