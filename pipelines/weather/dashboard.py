@@ -19,7 +19,7 @@ from weather.clean import read_rows
 from weather.fetch import DATASET
 
 DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.csv$")
-W, H = 760, 320                       # chart size in px
+W, H = 760, 320                       # the chart's coordinates (its viewBox): it scales to the page
 LEFT, RIGHT, TOP, BOTTOM = 48, 52, 28, 44
 
 
@@ -36,18 +36,35 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [first + i * step for i in range(int(math.ceil((high - first) / step)) + 1)]
 
 
+def _segments(rows: list[dict]) -> list[list[int]]:
+    """Indexes of rows in runs of consecutive days: a line is broken where a day is missing."""
+    runs: list[list[int]] = []
+    previous = None
+    for i, r in enumerate(rows):
+        day = dt.date.fromisoformat(r["date"])
+        if previous is None or (day - previous).days != 1:
+            runs.append([])
+        runs[-1].append(i)
+        previous = day
+    return runs
+
+
 def chart_svg(rows: list[dict]) -> str:
-    """An SVG chart of temp_max_c/temp_min_c (left axis) and precipitation_mm (right axis)."""
-    n = len(rows)
+    """An SVG chart of temp_max_c/temp_min_c (left axis) and precipitation_mm (right axis)
+    on a time axis: a day's position is its date, and the lines break where days are missing.
+    It scales to the width of the page (viewBox, no fixed size)."""
+    first = dt.date.fromisoformat(rows[0]["date"])
+    offsets = [(dt.date.fromisoformat(r["date"]) - first).days for r in rows]
+    span = offsets[-1] + 1                                # days on the axis, gaps included
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
-    band = plot_w / n
+    band = plot_w / span
     t_ticks = _ticks(min(r["temp_min_c"] for r in rows) - 1, max(r["temp_max_c"] for r in rows) + 1)
     p_step = _nice(max(max(r["precipitation_mm"] for r in rows), 5.0) / (len(t_ticks) - 1))
     p_ticks = [i * p_step for i in range(len(t_ticks))]       # on the same grid lines
     t_lo, t_hi, p_hi = t_ticks[0], t_ticks[-1], p_ticks[-1]
 
     def x(i):
-        return LEFT + band * (i + 0.5)
+        return LEFT + band * (offsets[i] + 0.5)
 
     def yt(t):
         return TOP + plot_h * (t_hi - t) / (t_hi - t_lo)
@@ -55,8 +72,8 @@ def chart_svg(rows: list[dict]) -> str:
     def yp(p):
         return TOP + plot_h * (1 - p / p_hi)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" '
-           'role="img" aria-label="Daily temperature and precipitation">']
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" class="chart" '
+           'preserveAspectRatio="xMidYMid meet" role="img" aria-label="Daily temperature and precipitation">']
     for t in t_ticks:                                     # grid and left axis
         out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{yt(t):.1f}" y2="{yt(t):.1f}" class="grid"/>'
                    f'<text x="{LEFT - 6}" y="{yt(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
@@ -70,14 +87,16 @@ def chart_svg(rows: list[dict]) -> str:
                    f'height="{TOP + plot_h - top:.1f}" class="rain"><title>{r["date"]}: '
                    f'{r["precipitation_mm"]:.1f} mm</title></rect>')
     for key, css in (("temp_max_c", "tmax"), ("temp_min_c", "tmin")):   # temperature lines
-        points = " ".join(f"{x(i):.1f},{yt(r[key]):.1f}" for i, r in enumerate(rows))
-        out.append(f'<polyline points="{points}" class="{css}"/>')
+        for segment in _segments(rows):                   # one line per run of consecutive days
+            points = " ".join(f"{x(i):.1f},{yt(rows[i][key]):.1f}" for i in segment)
+            out.append(f'<polyline points="{points}" class="{css}"/>')
         out.extend(f'<circle cx="{x(i):.1f}" cy="{yt(r[key]):.1f}" r="3" class="{css}">'
                    f'<title>{r["date"]}: {r[key]:.1f} °C</title></circle>' for i, r in enumerate(rows))
-    every = math.ceil(n / 10)                             # at most ~10 date labels
-    for i, r in enumerate(rows):
-        if i % every == 0 or i == n - 1:
-            out.append(f'<text x="{x(i):.1f}" y="{H - BOTTOM + 18}" text-anchor="middle">{r["date"][5:]}</text>')
+    every = max(1, math.ceil(span / 10))                  # at most ~10 date labels, evenly in time
+    for k in range(0, span, every):
+        day = first + dt.timedelta(days=k)
+        out.append(f'<text x="{LEFT + band * (k + 0.5):.1f}" y="{H - BOTTOM + 18}" '
+                   f'text-anchor="middle">{day.isoformat()[5:]}</text>')
     out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" class="axis"/>'
                f'<g class="legend" transform="translate({LEFT},{H - 8})">'
                '<rect x="0" y="-9" width="12" height="10" class="rain"/><text x="16" y="0">precipitation (mm)</text>'
@@ -88,7 +107,10 @@ def chart_svg(rows: list[dict]) -> str:
 
 
 STYLE = """
-body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 800px; color: #222; }
+body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 800px; padding: 0 1rem;
+       color: #222; }
+svg.chart { display: block; width: 100%; height: auto; }
+.scroll { overflow-x: auto; }
 h1 { margin-bottom: .2rem; } .meta { color: #555; font-size: 13px; }
 .latest { font-size: 1.3rem; margin: 1rem 0; } .latest b { font-size: 1.6rem; }
 svg text { font-size: 11px; fill: #444; } .grid { stroke: #e5e5e5; } .axis { stroke: #999; }
@@ -96,9 +118,17 @@ svg text { font-size: 11px; fill: #444; } .grid { stroke: #e5e5e5; } .axis { str
 polyline.tmax, polyline.tmin, .legend line { fill: none; stroke-width: 2; }
 .tmax { stroke: #d9480f; fill: #d9480f; } .tmin { stroke: #6741d9; fill: #6741d9; }
 table { border-collapse: collapse; width: 100%; margin-top: 1rem; }
-th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; }
-th:first-child, td:first-child, td.c { text-align: left; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child, th.c, td.c { text-align: left; }
 """
+
+
+def _files_said(files: list[str]) -> str:
+    """`1 clean file: 2026-11-03.csv`, or `30 clean files: first … last`."""
+    e = html.escape
+    if len(files) == 1:
+        return f"1 clean file, {e(files[0])},"
+    return f"{len(files)} clean files, {e(files[0])} … {e(files[-1])},"
 
 
 def render_page(rows: list[dict], city: str, built_at: str, run_id: str, ds: str,
@@ -129,15 +159,15 @@ def render_page(rows: list[dict], city: str, built_at: str, run_id: str, ds: str
 {last["temp_min_c"]:.1f} °C min, {last["precipitation_mm"]:.1f} mm of rain,
 wind {last["wind_ms"]:.1f} m/s, {e(last["condition"])}.</p>
 {chart_svg(rows)}
-<table>
-<thead><tr><th>Date</th><th>Condition</th><th>Max °C</th><th>Min °C</th><th>Rain mm</th>
+<div class="scroll"><table>
+<thead><tr><th>Date</th><th class="c">Condition</th><th>Max °C</th><th>Min °C</th><th>Rain mm</th>
 <th>Wind m/s</th><th>Record of</th></tr></thead>
 <tbody>
 {table}
 </tbody>
-</table>
+</table></div>
 <p class="meta">Built {e(built_at)} by run <code>{e(run_id)}</code> (logical date {e(ds)})
-from {len(files)} clean file(s) in <code>{e(clean_dir)}</code> (beside this page): {e(files[0])} … {e(files[-1])}.
+from {_files_said(files)} in <code>{e(clean_dir)}</code> (beside this page).
 Source: {e(origin)}.</p>
 </body>
 </html>

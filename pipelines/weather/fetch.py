@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -77,7 +78,24 @@ def local_records(city: str, days: list[dt.date], history=None) -> list[dict]:
 
 
 def _get_json(url: str, query: dict) -> dict:
-    """GET `url?query` as JSON; any network trouble becomes a one-line FetchError."""
+    """GET `url?query` as JSON; network trouble is tried once more after a pause (the task
+    itself is not retried by pipe: a wrong city or source fails at once), and then becomes
+    a one-line FetchError."""
+    try:
+        return _get_json_once(url, query)
+    except _Unreachable:
+        time.sleep(float(os.environ.get("OPEN_METEO_RETRY_DELAY", "2")))
+    try:
+        return _get_json_once(url, query)
+    except _Unreachable as e:
+        raise FetchError(str(e)) from None
+
+
+class _Unreachable(Exception):
+    """Network trouble: worth one more try."""
+
+
+def _get_json_once(url: str, query: dict) -> dict:
     full = f"{url}?{urllib.parse.urlencode(query)}"
     timeout = float(os.environ.get("OPEN_METEO_TIMEOUT", "10"))
     request = urllib.request.Request(full, headers={"User-Agent": "pipe-example-weather/1"})
@@ -94,8 +112,8 @@ def _get_json(url: str, query: dict) -> dict:
         raise FetchError(f"Open-Meteo sent something that is not JSON from {url}: {e}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", None) or str(e) or type(e).__name__
-        raise FetchError(f"cannot reach Open-Meteo at {url} ({reason}; timeout {timeout:g} s): "
-                         "no network? the default -p source=local needs none") from None
+        raise _Unreachable(f"cannot reach Open-Meteo at {url} ({reason}; timeout {timeout:g} s): "
+                           "no network? the default -p source=local needs none") from None
 
 
 def geocode(city: str) -> dict:
