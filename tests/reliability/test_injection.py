@@ -116,8 +116,8 @@ def test_cli_arguments_cannot_escape(project: Path, bad: str):
             r = cli(project, *args)
         except ValueError:       # an argument with NUL cannot even be passed to exec
             continue
-        assert r.returncode in (0, 2), (args, r.stdout, r.stderr)
-        assert "Traceback" not in r.stderr
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stdout, r.stderr)
+        assert bad in r.stderr and "Traceback" not in r.stderr      # no such run, task or pipeline
     assert not Path("/tmp/pipe-escape-abs").exists() and not (project.parent / "escape").exists()
 
 
