@@ -25,8 +25,9 @@ Plain helpers (import them: ``from conftest import cli, latest, ...``); the stat
   the test unless every line parses, except a torn last line.
 - ``wait_for(path)``: waits until the file has content and returns it;
   ``wait_until(condition, what)``: polls ``condition()`` until it is true.
-- ``alive(pid)``, ``wait_gone(pids)``: whether a process exists (zombies count as gone), and
-  which of ``pids`` are still alive after up to ``limit`` seconds.
+- ``alive(pid)``: whether a process exists and is not a zombie.
+- ``clean_env(extra)``: ``os.environ`` without ``PIPE_*`` variables, with ``NO_COLOR=1`` and
+  ``extra``; ``ROOT``: the repository's folder.
 """
 from __future__ import annotations
 
@@ -127,16 +128,6 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
-
-
-def wait_gone(pids, limit: float = 5.0) -> list[int]:
-    """The pids still alive after waiting up to ``limit`` seconds for all of them to end."""
-    end = time.monotonic() + limit
-    while True:
-        left = [p for p in pids if alive(p)]
-        if not left or time.monotonic() > end:
-            return left
-        time.sleep(0.05)
 
 
 @pytest.fixture
