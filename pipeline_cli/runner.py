@@ -21,13 +21,13 @@ from . import templates
 from .dag import Dag
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from .events import NullReporter, Reporter
-from .executors.base import AttemptSpec, Executor, Outcome, display_argv
+from .executors.base import AttemptSpec, Executor, display_argv
 from .executors.process import shell_argv
 from .machine import BAD_STATES, OK_STATES, Change, RunMachine
 from .model import (CANCELLED, MANUAL, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_RUNNING,
                     RUN_SUCCEEDED, RUNNING, SKIPPED, SUCCEEDED, Pipeline, Task)
 from .secrets import Redactor
-from .state import EventLog, RunView, StateDir, TaskView, apply, iso, me, now_utc
+from .state import EventLog, RunView, StateDir, TaskView, apply, me, now_utc
 from .state import events as ev
 
 

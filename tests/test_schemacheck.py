@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from pipeline_cli import spec
+from pipeline_cli.spec import schema_check as spec_schema, yamldoc as spec_yaml
 from pipeline_cli.schemacheck import compile_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,18 +44,18 @@ FUZZ = dict(deadline=None, database=None,
 
 def quick(doc: Any) -> bool:
     """The quick check exactly as spec.py uses it."""
-    return spec._certainly_valid(doc)
+    return spec_schema.certainly_valid(doc)
 
 
 def authority(doc: Any) -> bool:
     """jsonschema's verdict over the same (Python-pattern) schema, as spec.py uses it."""
-    return spec._validator().is_valid(doc)
+    return spec_schema.validator().is_valid(doc)
 
 
 def load(text: str, file: str = "test.yaml") -> Any:
     """The document spec.py validates: the YAML node tree built into plain values."""
     problems: list = []
-    doc = spec._Document(file, problems).build(spec._compose(text, file))
+    doc = spec_yaml.Document(file, problems).build(spec_yaml.compose(text, file))
     assert not problems, problems
     return doc
 
@@ -221,7 +222,7 @@ def test_hand_written_documents_use_every_field_of_the_schema():
 @pytest.mark.parametrize("name", sorted(VALID_DOCS))
 def test_valid_pipeline_takes_the_fast_path(name):
     doc = VALID_DOCS[name]
-    assert authority(doc), list(spec._validator().iter_errors(doc))
+    assert authority(doc), list(spec_schema.validator().iter_errors(doc))
     assert quick(doc), f"{name}: valid, but the quick check is unsure (the fast path is dead)"
 
 
@@ -449,7 +450,7 @@ def _sound(doc: Any, seen: Counter, *, only_accepted: bool = False) -> None:
     v = authority(doc) if q or not only_accepted else None
     seen[q, v] += 1
     assert not q or v, f"the quick check accepts a document jsonschema rejects: {doc!r}: " \
-                       f"{[e.message for e in spec._validator().iter_errors(doc)]}"
+                       f"{[e.message for e in spec_schema.validator().iter_errors(doc)]}"
 
 
 # --- soundness on pipeline documents -------------------------------------------------------

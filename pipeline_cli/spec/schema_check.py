@@ -1,0 +1,167 @@
+"""Step 2: the JSON Schema (the shipped pipeline.schema.json, which editors use too).
+
+A quick "certainly valid" check compiled from the schema (schemacheck.py) answers first;
+jsonschema is imported and run only when it is unsure, to say what is wrong and where.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import Problem
+from .values import MAX_DURATION
+from .yamldoc import node_at
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "pipeline.schema.json"
+
+
+def schema() -> dict:
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _python_schema() -> dict:
+    return _python_patterns(schema())
+
+
+@functools.cache
+def validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_python_schema())
+
+
+@functools.cache
+def quick_check():
+    from ..schemacheck import compile_schema
+
+    return compile_schema(_python_schema())
+
+
+def certainly_valid(doc: dict) -> bool:
+    """The quick check (schemacheck.py): True means jsonschema has nothing to say."""
+    return quick_check()(doc)
+
+
+def _python_patterns(node: Any) -> Any:
+    """The schema's ECMA patterns for Python's re: there `$` also matches before a final
+    newline, so "evil<newline>" would pass `^[a-z]+$`; `\\Z` is the end of the text only."""
+    if isinstance(node, dict):
+        return {k: (v[:-1] + r"\Z" if k == "pattern" and isinstance(v, str) and v.endswith("$")
+                    and not v.endswith("\\$") else _python_patterns(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_python_patterns(v) for v in node]
+    return node
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def dotted(path) -> str:
+    return ".".join(str(p) for p in path) or "the file"
+
+
+def _where(path) -> str:
+    path = list(path)
+    if len(path) == 2 and path[0] == "tasks":
+        return f"task {path[1]!r}"
+    if path == ["defaults"]:
+        return "defaults"
+    if not path:
+        return "the pipeline"
+    return dotted(path)
+
+
+_FIELD_HINTS = {
+    "name": "a pipeline name: lower-case letters, digits, '_' and '-', starting with a letter (at most 64)",
+    "schedule": "a 5-field cron expression or @hourly/@daily/@weekly/@monthly/@yearly",
+    "python": "a Python entrypoint 'module:function', e.g. weather.fetch:main",
+    "start_date": "a date such as 2026-11-01 (or an ISO date-time)",
+    "catchup": "true, false, or a window such as 7d",
+    "timeout": "a duration such as 90s, 5m, 1h30m or a number of seconds",
+    "retry_delay": "a duration such as 90s, 5m, 1h30m or a number of seconds",
+    "deps": "a task id: letters, digits, '_' and '-', starting with a letter or '_' (at most 64 characters)",
+    "secrets": "an environment variable name: letters, digits and '_', not starting with a digit",
+}
+
+
+def schema_problems(doc: dict, root, file: str) -> list[Problem]:
+    if certainly_valid(doc):
+        return []
+    problems = []
+    for err in validator().iter_errors(doc):
+        path = list(err.absolute_path)
+        node = node_at(root, path)
+        message = None
+        if err.validator == "additionalProperties":
+            allowed = sorted(err.schema.get("properties", {}))
+            extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
+            for k in extra:
+                close = difflib.get_close_matches(k, allowed, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                key_node = node_at(root, path + [k], key=True)
+                mark = key_node.start_mark
+                problems.append(Problem(file, mark.line + 1, mark.column + 1,
+                                        f"unknown field {k!r} in {_where(path)}; {hint}allowed: {', '.join(allowed)}"))
+            continue
+        if "propertyNames" in err.schema_path:
+            key_node = node_at(root, path + [err.instance], key=True)
+            mark = key_node.start_mark
+            if path and path[-1] == "env":
+                what = "an environment variable name: a name without '=' (e.g. DATA_DIR)"
+            elif path and path[-1] == "params":
+                what = "a parameter name: letters, digits and '_', starting with a letter or '_'"
+            else:
+                what = "a valid task id: letters, digits, '_' and '-', starting with a letter or '_' (at most 64 characters)"
+            problems.append(Problem(file, mark.line + 1, mark.column + 1, f"{err.instance!r} is not {what}"))
+            continue
+        if err.validator in ("oneOf", "dependentRequired") and len(path) == 2 and path[0] == "tasks":
+            continue      # "exactly one of run/python", "with only for python": _build says it in words
+        field = next((p for p in reversed(path) if isinstance(p, str)), "")
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else err.message
+            message = f"{_where(path)} is missing the required field {missing!r}"
+        elif err.validator == "type":
+            expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+            words = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+                     "array": "a list", "object": "a mapping", "null": "nothing"}
+            message = (f"{dotted(path)}: expected {' or '.join(words.get(t, t) for t in expected)}, "
+                       f"got {json_type(err.instance)}")
+        elif err.validator == "pattern":
+            hint = _FIELD_HINTS.get(field) or _FIELD_HINTS.get(str(path[-2]) if len(path) > 1 else "", "")
+            message = f"{dotted(path)}: {err.instance!r} is not {hint or 'valid: it must match ' + err.validator_value}"
+        elif err.validator == "enum":
+            message = f"{dotted(path)}: {err.instance!r} is not one of: {', '.join(map(str, err.validator_value))}"
+        elif err.validator in ("minimum", "exclusiveMinimum"):
+            message = f"{dotted(path)}: must be at least {err.validator_value}, got {err.instance!r}"
+        elif err.validator in ("maximum", "exclusiveMaximum"):
+            most = err.validator_value
+            days = " (365 days)" if most == MAX_DURATION else ""
+            message = f"{dotted(path)}: must be at most {most}{days}, got {err.instance!r}"
+        elif err.validator == "minItems":
+            message = f"{dotted(path)}: must not be empty"
+        elif err.validator == "minProperties":
+            message = f"{dotted(path)}: must have at least {err.validator_value} entry"
+        elif err.validator == "uniqueItems":
+            message = f"{dotted(path)}: lists the same item twice"
+        elif err.validator == "minLength":
+            message = f"{dotted(path)}: must not be empty"
+        else:
+            message = f"{dotted(path)}: {err.message}"
+        mark = node.start_mark
+        problems.append(Problem(file, mark.line + 1, mark.column + 1, message))
+    return problems
