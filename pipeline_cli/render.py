@@ -248,7 +248,7 @@ def summary(run: RunView, stream: TextIO | None, console=None) -> None:
 
 
 def reporter_for_output(json_mode: bool, prefix: bool = False):
-    from .events import NullReporter
+    from .reporter import NullReporter
 
     if json_mode or sys.stdout is None:
         return NullReporter()

@@ -20,7 +20,7 @@ from typing import Any
 from . import templates
 from .dag import Dag
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from .events import NullReporter, Reporter
+from .reporter import NullReporter, Reporter
 from .executors.base import AttemptSpec, Executor, display_argv
 from .executors.process import shell_argv
 from .machine import BAD_STATES, OK_STATES, Change, RunMachine
