@@ -25,5 +25,8 @@ class NullReporter:
     def task_changed(self, run: RunView, task: TaskView) -> None:
         pass
 
+    def stopping(self, run: RunView, signal_name: str) -> None:
+        pass
+
     def run_finished(self, run: RunView) -> None:
         pass
