@@ -228,19 +228,21 @@ async def overview(request: Request) -> Response:
     h = _history(request)
 
     def build():
-        doc = h.list_doc()
-        rows = doc["pipelines"]
+        try:
+            rows, problem = h.list_doc()["pipelines"], None
+        except PipeError as e:              # no pipelines folder (any more): the history still shows
+            rows, problem = [], str(e)
         seen = {r["name"] for r in rows}
         for name in h.pipelines_with_history():         # history of pipelines whose file is gone
             if name not in seen:
                 rows.append({"name": name, "file": None, "valid": None, "tasks": 0, "gone": True})
         for r in rows:
             r["runs"] = list(reversed(h.runs(r["name"], SQUARES)))
-        return rows
+        return rows, problem
 
     live = await run_in_threadpool(lambda: _live(h, page="overview"))
-    rows = await run_in_threadpool(build)
-    return HTMLResponse(render("overview.html", request, rows=rows, live=live))
+    rows, problem = await run_in_threadpool(build)
+    return HTMLResponse(render("overview.html", request, rows=rows, problem=problem, live=live))
 
 
 async def pipeline_page(request: Request) -> Response:
@@ -684,6 +686,9 @@ def serve(g, host: str = "127.0.0.1", port: int = 8080, token: str | None = None
     if not _loopback(host) and not token:
         raise UsageError(f"--host {host}: listening beyond this machine needs a token (--token or PIPE_SERVE_TOKEN); "
                          "without one pipe serve binds 127.0.0.1 only")
+    if not Path(g.pipelines_dir).is_dir() and not Path(g.state_dir).is_dir():
+        raise UsageError(f"nothing to serve here: no pipelines folder ({g.pipelines_dir}) and no state folder "
+                         f"({g.state_dir}); run pipe serve in a project, or give --pipelines-dir / --state-dir")
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port}: expected 0 to 65535")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

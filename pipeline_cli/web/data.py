@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError, UsageError
+from ..errors import PipeError, SpecError, UsageError
 from ..state import RUN_ID_RE, NotFound, RunStore, this_host
 from ..state.layout import PIPELINE_RE as STATE_PIPELINE_RE, TASK_RE
 
@@ -102,7 +102,11 @@ class History:
         from .. import spec
 
         files = []
-        for path in spec.discover(self.pipelines_dir):
+        try:
+            paths = spec.discover(self.pipelines_dir)
+        except (PipeError, OSError):
+            paths = []
+        for path in paths:
             try:
                 st = path.stat()
                 files.append((str(path), st.st_size, st.st_mtime_ns))
@@ -152,7 +156,11 @@ class History:
         """The valid pipeline file named `name` (its name or its file's stem), or None."""
         from .. import spec
 
-        for path in spec.discover(self.pipelines_dir):
+        try:
+            paths = spec.discover(self.pipelines_dir)
+        except (PipeError, OSError):
+            return None
+        for path in paths:
             p = self._load(path)
             if p is not None and (p.name == name or path.stem == name):
                 return p
@@ -184,7 +192,11 @@ class History:
         from .. import spec
 
         names = set(self.store.pipelines())
-        for path in spec.discover(self.pipelines_dir):
+        try:
+            paths = spec.discover(self.pipelines_dir)
+        except (PipeError, OSError):
+            paths = []
+        for path in paths:
             p = self._load(path)
             names.add(p.name if p is not None else path.stem)
         return sorted(names)

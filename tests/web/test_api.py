@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -367,3 +368,21 @@ def test_every_attempt_of_a_retried_task_has_its_bar_and_its_log(project, pipe, 
     assert "first try" in first and "second try" not in first and "exit code 5" in first
     assert "second try" in httpx.get(f"{server.url}{log}").text
     assert httpx.get(f"{server.url}/api{log}?attempt=1").text == "first try\n"
+
+
+def test_nothing_to_serve_is_exit_2_and_history_without_files_still_shows(tmp_path_factory, project, pipe,
+                                                                         write_pipeline, serve):
+    empty = tmp_path_factory.mktemp("no-project")
+    result = subprocess.run([sys.executable, "-m", "pipeline_cli", "serve", "--port", "0"], cwd=empty,
+                            env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "nothing to serve here" in result.stderr, result
+    write_pipeline("gone", "tasks: {a: {run: 'true'}}\n")
+    assert pipe("run", "gone").returncode == 0
+    run_id = cli_json(pipe, "status", "gone")["run"]["run_id"]
+    shutil.rmtree(project / "pipelines")
+    server = serve()
+    page = httpx.get(server.url + "/")
+    assert page.status_code == 200 and "no pipelines folder" in page.text
+    assert 'href="/pipelines/gone"' in page.text
+    assert httpx.get(f"{server.url}/pipelines/gone").status_code == 200
+    assert httpx.get(f"{server.url}/pipelines/gone/runs/{run_id}").status_code == 200
