@@ -87,22 +87,35 @@ class DaskExecutor:
         self.closing = threading.Event()
         self.heart: threading.Thread | None = None
         self.releasable: list[_Remote] = []
+        if address:
+            self._connect()       # an unreachable scheduler is refused before the run is recorded
 
     # -- connecting -----------------------------------------------------------------------
     def _connect(self) -> Client:
         if self.client is not None:
             return self.client
         if self.address:
+            from distributed.comm.addressing import get_address_host_port, parse_address
+            from distributed.comm.registry import get_backend
+
+            try:      # a malformed address is said at once (a Client would try, then time out)
+                get_backend(parse_address(self.address)[0])
+                get_address_host_port(self.address)
+            except ValueError as e:
+                raise UsageError(f"--dask-scheduler {self.address!r}: {e}; expected e.g. tcp://10.0.0.5:8786") from None
             try:
                 self.client = Client(self.address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-            except (OSError, TimeoutError) as e:
-                raise UsageError(f"cannot reach the Dask scheduler at {self.address}: {_short(e)}") from None
+            except Exception as e:      # noqa: BLE001  (refused, timed out, a malformed address)
+                raise UsageError(f"cannot reach the Dask scheduler at {self.address} ({_short(e)})") from None
         else:
             from distributed import LocalCluster
 
-            self.cluster = LocalCluster(host="127.0.0.1", scheduler_port=0, dashboard_address="127.0.0.1:0",
-                                        processes=True, silence_logs=logging.ERROR)
-            self.client = Client(self.cluster, set_as_default=False)
+            try:
+                self.cluster = LocalCluster(host="127.0.0.1", scheduler_port=0, dashboard_address="127.0.0.1:0",
+                                            processes=True, silence_logs=logging.ERROR)
+                self.client = Client(self.cluster, set_as_default=False)
+            except Exception as e:      # noqa: BLE001
+                raise UsageError(f"cannot start a local Dask cluster: {_short(e)}") from None
             if importlib.util.find_spec("bokeh") is not None:
                 dash = f"dashboard {self.cluster.dashboard_link}"
             else:
@@ -131,19 +144,26 @@ class DaskExecutor:
         self._connect()
 
     def capacity(self) -> int:
-        client = self._connect()
-        return max(1, sum(client.nthreads().values()))
+        """The cluster's worker threads (the default concurrency)."""
+        return max(1, sum(int(w.get("nthreads") or 0) for w in self._workers().values()))
 
-    def check(self, specs_preview: list[AttemptSpec], pipeline_file: str) -> None:
+    def _workers(self) -> dict[str, dict]:
+        """The scheduler's workers; waits up to PIPE_DASK_CONNECT_TIMEOUT for a first one."""
         client = self._connect()
-        remote = [s for s in specs_preview if not s.local_only]
         info = client.scheduler_info(n_workers=-1)["workers"]
         if not info:
             try:
                 client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
-            except TimeoutError:
-                raise UsageError(f"the Dask scheduler at {self.where} has no workers") from None
+            except Exception:           # noqa: BLE001
+                raise UsageError(f"the Dask scheduler at {self.where} has no workers "
+                                 f"(waited {CONNECT_TIMEOUT:g}s for one)") from None
             info = client.scheduler_info(n_workers=-1)["workers"]
+        return info
+
+    def check(self, specs_preview: list[AttemptSpec], pipeline_file: str) -> None:
+        client = self._connect()
+        remote = [s for s in specs_preview if not s.local_only]
+        info = self._workers()
         problems = []
         offered = {addr: dict(w.get("resources") or {}) for addr, w in info.items()}
         for s in remote:

@@ -340,7 +340,8 @@ def test_resources_no_worker_offers_is_exit_2_before_any_task(tmp_path, pipe_das
         """)
     result = pipe_dask(tmp_path, "run", "tpu")
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "TPU" in result.stderr and "'big'" in result.stderr and "Traceback" not in result.stderr
+    assert "error: task 'big' needs resources TPU=1, which no worker" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not list((tmp_path / ".pipe").rglob("*.log"))
 
 
@@ -350,7 +351,8 @@ def test_unreachable_scheduler_is_exit_2(tmp_path, pipe_dask):
     result = pipe_dask(tmp_path, "run", "nowhere",
                        env={"PIPE_DASK_SCHEDULER": address, "PIPE_DASK_CONNECT_TIMEOUT": "2"})
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"cannot reach the Dask scheduler at {address}" in result.stderr
+    assert f"error: cannot reach the Dask scheduler at {address} (" in result.stderr
+    assert not list((tmp_path / ".pipe").rglob("events.jsonl"))    # refused before the run is recorded
     assert "Traceback" not in result.stderr
 
 
@@ -497,3 +499,12 @@ def test_big_output_streams_whole_with_bounded_memory_everywhere(tmp_path, dask_
     assert all(g < 100 for g in grew.values()), grew                 # scheduler and workers
     pipe_peak_mb = int(result.stderr.rsplit("maxrss", 1)[1].split()[0]) / 1024
     assert pipe_peak_mb < 250, pipe_peak_mb                          # pipe itself, Dask imported
+
+
+@pytest.mark.parametrize("address", ["nonsense", "foo://127.0.0.1:1", "tcp://127.0.0.1:notaport"])
+def test_a_malformed_scheduler_address_is_exit_2_at_once(tmp_path, pipe_dask, address):
+    write(tmp_path, "nowhere", "tasks: {a: {run: echo a}}\n")
+    result = pipe_dask(tmp_path, "run", "nowhere", "--dask-scheduler", address)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"error: --dask-scheduler {address!r}: ")
+    assert "expected e.g. tcp://10.0.0.5:8786" in result.stderr and "Traceback" not in result.stderr
