@@ -271,8 +271,7 @@ async def pipeline_page(request: Request) -> Response:
     live = await run_in_threadpool(lambda: _live(h, pipeline=name))
     p, row, runs, order, total, older = await run_in_threadpool(build)
     return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
-                               older=older, before=before, live=None if before else live,
-                               error=request.query_params.get("error")))
+                               older=older, before=before, live=None if before else live))
 
 
 def _run_page_data(h: History, name: str, run_id: str) -> dict:
@@ -324,8 +323,7 @@ async def run_page(request: Request) -> Response:
     run_id = request.path_params["run_id"]
     live = await run_in_threadpool(lambda: _live(h, pipeline=name, run=run_id))
     data = await run_in_threadpool(_run_page_data, h, name, run_id)
-    return HTMLResponse(render("run.html", request, name=name, live=live,
-                               error=request.query_params.get("error"), **data))
+    return HTMLResponse(render("run.html", request, name=name, live=live, **data))
 
 
 def _attempt_param(request: Request, default: int) -> int:
