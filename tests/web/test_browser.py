@@ -83,6 +83,11 @@ def test_overview_lists_the_pipelines(project, pipe, write_pipeline, serve, new_
         assert link.get_attribute("href") == f"/pipelines/{name}"
         assert row.locator(f'.sq[data-state="{state}"]').count() == 1
         assert state in row.inner_text()
+    # A new run shows up in the overview by itself.
+    page.evaluate("window.notReloaded = true")
+    assert pipe("run", "alpha").returncode == 0
+    expect(page.locator('tr[data-pipeline="alpha"] .sq')).to_have_count(2, timeout=WAIT)
+    assert page.evaluate("window.notReloaded") is True
     page.locator('tr[data-pipeline="beta"] td.name a').click()
     page.wait_for_url(server.url + "/pipelines/beta")
     cell = page.locator('td[data-task="b"]')
