@@ -298,6 +298,13 @@ class _Supervisor:
                     break
                 if len(self.buffer) >= CHUNK:
                     self.flush(proc)
+            if proc.pipe_fd >= 0:     # closed here, so that finish() does not read on without bound
+                if reading:
+                    sel.unregister(proc.pipe_fd)
+                if proc.stream:
+                    self.buffer.extend(proc.stream.close())
+                os.close(proc.pipe_fd)
+                proc.pipe_fd = -1
         finally:
             sel.close()
 
