@@ -269,5 +269,9 @@ def test_a_500_task_run_page_draws_every_task(project, pipe, write_pipeline, ser
     assert page.locator('tr[data-task][data-state="succeeded"]').count() == 501
     assert no_horizontal_scroll(page)
     page.screenshot(path=str(shots / "run-500-tasks.png"))
+    node = page.locator('svg.dag g.node[data-task="end"]')
+    assert node.evaluate("n => getComputedStyle(n).opacity") == "1"
+    page.check("#dim-done")
+    assert float(node.evaluate("n => getComputedStyle(n).opacity")) < 0.5
     page.locator('svg.dag g.node[data-task="end"]').scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "run-500-tasks-end.png"))
