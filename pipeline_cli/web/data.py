@@ -1,16 +1,17 @@
 """The web layer's one door to history and pipeline files.
 
-Every page and API answer reads through `History`. The documents of `/api/pipelines` and of a run come
-from the same functions as `pipe list --json` and `pipe status --json`.
+Every page and API answer reads through `History`. The documents of the JSON API come from
+the same functions as `pipe list --json` and `pipe status --json` (commands.list_pipelines,
+run_status, pipeline_runs).
 
 Runs come from the state's RunStore with its cache on: a kept store re-reads only the
 bytes appended to a run's events since its last look.
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
-import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -45,13 +46,6 @@ class Run:
     def remote(self) -> bool:
         """Its pipe runs on another machine (a shared state folder): shown running there."""
         return not self.view.ended and bool(self.view.host) and self.view.host != this_host()
-
-    @property
-    def attempts(self) -> dict[str, list]:
-        return {tid: t.attempts for tid, t in self.view.tasks.items()}
-
-    def to_json(self) -> dict:
-        return self.view.to_json()
 
 
 def _torn_tail(path: Path) -> bool:
