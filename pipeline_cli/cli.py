@@ -424,6 +424,9 @@ def _environment(opts, values: dict, given: set) -> None:
 
 
 def _unknown_command(word: str, result: Parsed) -> Parsed:
+    subs = [c.name.split(None, 1)[1] for c in COMMANDS if c.name.startswith(word + " ")]
+    if subs:
+        raise ArgError(f"{word}: expected a subcommand: {', '.join(subs)} (e.g. pipe {word} {subs[0]} --help)")
     names = sorted({c.name.split()[0] for c in COMMANDS})
     raise ArgError(f"unknown command {word!r}{_did_you_mean(word, names)}; commands: {', '.join(names)}")
 

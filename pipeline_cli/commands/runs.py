@@ -166,8 +166,8 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
     require_pipelines_dir(g)
     when = parse_date(now, "UTC", "--now") if now else now_utc()
     stamp = when.astimezone(timezone.utc).isoformat()
-    if not dry_run and scheduler.quiet(g.pipelines_dir, g.state, when):
-        return TickResult(stamp)
+    if not dry_run and not json_mode and scheduler.quiet(g.pipelines_dir, g.state, when):
+        return TickResult(stamp)        # the cache proves nothing is due (--json looks anyway)
     from .. import render
     # Progress goes to stdout (to stderr with --json: stdout holds the document only).
     out = sys.stderr if json_mode else sys.stdout
