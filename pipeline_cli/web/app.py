@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -274,6 +275,13 @@ async def pipeline_page(request: Request) -> Response:
                                older=older, before=before, live=None if before else live))
 
 
+@functools.lru_cache(maxsize=32)
+def _layout(nodes: tuple, deps: tuple):
+    """A graph's layout, computed once while its tasks and dependencies stay the same (a
+    running run's page is drawn again at every change of state)."""
+    return dag_layout(list(nodes), dict(deps))
+
+
 def _run_page_data(h: History, name: str, run_id: str) -> dict:
     run = h.run(name, run_id)
     view = run.view
@@ -292,12 +300,12 @@ def _run_page_data(h: History, name: str, run_id: str) -> dict:
     dag = None
     dag_note = None
     if len(tasks) <= DAG_MAX_TASKS:
-        deps = {}
+        deps: tuple = ()
         if p is not None:
-            deps = {tid: [d for d in p.tasks[tid].deps] for tid in states if tid in p.tasks}
+            deps = tuple((tid, tuple(p.tasks[tid].deps)) for tid in states if tid in p.tasks)
         else:
             dag_note = "The pipeline file cannot be read: dependencies are not drawn."
-        lay = dag_layout(list(states), deps)
+        lay = _layout(tuple(states), deps)
         dag = svg.dag_svg(lay, states, log_href)
     else:
         dag_note = f"{len(tasks)} tasks: the graph is drawn up to {DAG_MAX_TASKS} tasks."
