@@ -5,7 +5,7 @@
 //   done     -> the run has finished: close the stream
 (function () {
   "use strict";
-  var source = null, busy = false, again = false;
+  var source = null, busy = false, again = false, shown = 0;
   var dot = document.getElementById("live-status");
 
   function status(on) { if (dot) dot.setAttribute("data-live-status", on ? "on" : "off"); }
@@ -20,6 +20,13 @@
     var follow = document.getElementById("follow");
     var stick = (!follow || follow.checked) && atBottom();
     pre.appendChild(document.createTextNode(text));
+    // A chatty task must not make the page heavy: keep about the last 4 MB of text here
+    // (the raw link has all of it).
+    shown += text.length;
+    while (shown > 4e6 && pre.firstChild && pre.firstChild !== pre.lastChild) {
+      shown -= pre.firstChild.textContent.length;
+      pre.removeChild(pre.firstChild);
+    }
     if (stick) window.scrollTo(0, document.documentElement.scrollHeight);
   }
 
@@ -37,6 +44,8 @@
       // Another attempt (or the task's first one) is now what this page shows: take the
       // whole page and follow the new log from where the server's render ended.
       main.replaceWith(fresh);
+      var log = document.getElementById("log");
+      shown = log ? log.textContent.length : 0;
       connect(after);
       return;
     }
@@ -77,5 +86,7 @@
   var main = document.querySelector("main[data-sse]");
   if (main) connect(main.getAttribute("data-sse"));
   var follow = document.getElementById("follow");
-  if (follow && document.getElementById("log")) window.scrollTo(0, document.documentElement.scrollHeight);
+  var log = document.getElementById("log");
+  if (log) shown = log.textContent.length;
+  if (follow && log) window.scrollTo(0, document.documentElement.scrollHeight);
 })();
