@@ -41,6 +41,7 @@ from .local import LocalExecutor
 
 CONNECT_TIMEOUT = float(os.environ.get("PIPE_DASK_CONNECT_TIMEOUT", "10"))
 LEASE = float(os.environ.get("PIPE_DASK_LEASE", "30"))    # seconds a worker goes on without word from pipe
+DRAIN_WAIT = 2.0      # a long poll for an attempt's output; _nudge() ends it early
 _WAKE = "\0dask"      # marks our wake-up pipe in the embedded local executor's selector
 
 
@@ -253,7 +254,7 @@ class DaskExecutor:
                 back = self._sync(self.client.scheduler.queue_get, name=att.ctl, batch=True)
                 if any(_value(r) == {"go": 1} for r in back):
                     att.ticket_taken_back = True
-                    self._wake()
+                    self._nudge(att)
                     return
             self._sync(self.client.scheduler.queue_put, name=att.ctl, data={"kill": reason, "grace": grace})
         except Exception:       # noqa: BLE001  (the queue is gone: the attempt ended meanwhile)
@@ -270,6 +271,7 @@ class DaskExecutor:
         for att in left:          # nothing should be left; if so, kill it
             self._order_kill(att, att.cancelled or "pipe stopped", 0 if hard else base.KILL_GRACE)
             att.lost = att.lost or "pipe stopped"
+            self._nudge(att)
         deadline = time.monotonic() + 3
         while self.remote and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -328,7 +330,7 @@ class DaskExecutor:
                 items = []
                 if att.lost is None and not att.ticket_taken_back:
                     try:
-                        items = [_value(await s.queue_get(name=att.out, timeout=0.2))]
+                        items = [_value(await s.queue_get(name=att.out, timeout=DRAIN_WAIT))]
                         if isinstance(items[0], bytes):       # more may be waiting: take them all
                             items += [_value(r) for r in await s.queue_get(name=att.out, batch=True)]
                     except (asyncio.TimeoutError, TimeoutError):
@@ -378,6 +380,17 @@ class DaskExecutor:
     def _future_done(self, att: _Remote) -> None:
         """The Dask task ended (a callback thread of the client): the drain looks at how."""
         att.future_done = True
+        self.client.loop.add_callback(self._nudge_later, att)
+
+    async def _nudge_later(self, att: _Remote) -> None:
+        """After the Dask task ended: if no outcome came with the stream (the worker died, a
+        rerun refused to start), wake the drain rather than let it wait out its long poll."""
+        await asyncio.sleep(0.1)
+        if att.result is None and not att.ended and not self.scheduler_lost:
+            try:
+                await self.client.scheduler.queue_put(name=att.out, data={"wake": 1}, timeout=0.5)
+            except Exception:       # noqa: BLE001
+                pass
 
     def _ended_badly(self, att: _Remote) -> Outcome:
         """(In a thread.) The stream ended without an outcome: the worker or the scheduler went
@@ -432,6 +445,15 @@ class DaskExecutor:
             except Exception:       # noqa: BLE001
                 pass
 
+    def _nudge(self, att: _Remote) -> None:
+        """Wake the attempt's drain now (it long-polls the output queue) to look at its flags."""
+        if self.scheduler_lost or att.ended or self.client is None:
+            return
+        try:
+            self._sync(self.client.scheduler.queue_put, name=att.out, data={"wake": 1}, timeout=0.5)
+        except Exception:       # noqa: BLE001  (full: the drain is awake anyway; gone: it ended)
+            pass
+
     def _sync(self, fn, **kwargs):
         return self.client.sync(fn, callback_timeout=supervise.RPC_TIMEOUT, **kwargs)
 
@@ -452,7 +474,9 @@ class DaskExecutor:
                     workers = set(client.nthreads(callback_timeout=supervise.RPC_TIMEOUT))
                     for att in list(self.remote.values()):
                         if att.worker is not None and att.worker not in workers and att.result is None:
-                            att.lost = att.lost or "worker lost"
+                            if att.lost is None:
+                                att.lost = "worker lost"
+                                self._nudge(att)
                 self._release()
                 failures = 0
             except Exception:          # noqa: BLE001

@@ -39,7 +39,8 @@ from .base import AttemptSpec
 CHUNK = 256 * 1024        # most bytes in one queue item
 SLOTS = 8                 # most items in flight per attempt (the queue's maxsize)
 FLUSH = 0.05              # a partial chunk waits at most this long (live logs)
-POLL = 0.2                # kill orders are read this often
+POLL = 0.2                # the supervisor's loop wakes at least this often
+ORDER_WAIT = 5.0          # a long poll for pipe's orders waits this long on the scheduler
 RPC_TIMEOUT = 5.0         # no call to the scheduler waits longer than this
 
 
@@ -105,6 +106,30 @@ def watch_main() -> int:
     return 0
 
 
+# -- the lease: one reader per worker process and run, whatever the number of its attempts ---
+_leases: dict[str, list] = {}       # lease name -> [last value, when it last changed, when last read]
+_leases_lock = threading.Lock()
+
+
+def _lease_silence(lease, seconds: float) -> float:
+    """Seconds since pipe last bumped this lease (as seen from this worker process)."""
+    now = time.monotonic()
+    with _leases_lock:
+        entry = _leases.setdefault(lease.name, [None, now, 0.0])
+        due = now - entry[2] >= min(1.0, seconds / 10)
+        if due:
+            entry[2] = now
+    if due:
+        try:
+            value = lease.get(timeout=0.5, callback_timeout=RPC_TIMEOUT)
+            with _leases_lock:
+                if value != entry[0]:
+                    entry[0], entry[1] = value, time.monotonic()
+        except Exception:          # noqa: BLE001  (silence: no scheduler, or no such lease)
+            pass
+    return time.monotonic() - entry[1]
+
+
 # -- one attempt ------------------------------------------------------------------------------
 def run_attempt(spec: AttemptSpec, opts: dict) -> dict:
     from distributed import get_client, get_worker
@@ -131,6 +156,9 @@ class _Link:
 
     def __init__(self, client, ctl: str, out: str):
         self.client, self.ctl, self.out = client, ctl, out
+        self.orders: list[dict] = []
+        self.done = False
+        self._r = self._w = -1
 
     def call(self, fn, **kwargs):
         got = self.client.sync(fn, callback_timeout=RPC_TIMEOUT, **kwargs)
@@ -138,8 +166,57 @@ class _Link:
             return [r.get("value") if isinstance(r, dict) else r for r in got]
         return got
 
-    def orders(self) -> list:
-        return self.call(self.client.scheduler.queue_get, name=self.ctl, batch=True)
+    def watch_orders(self) -> int:
+        """Wait for pipe's orders on the worker's event loop (a long poll, not a call every
+        fraction of a second); each order is queued and a byte written to the returned fd."""
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+        self.client.loop.add_callback(self._watch_orders)
+        return self._r
+
+    async def _watch_orders(self) -> None:
+        import asyncio
+
+        s = self.client.scheduler
+        while not self.done:
+            try:
+                record = await s.queue_get(name=self.ctl, timeout=ORDER_WAIT)
+            except (asyncio.TimeoutError, TimeoutError):
+                continue
+            except KeyError:               # the queue is gone: pipe gave this attempt up
+                self._order({"kill": "pipe gave this attempt up", "grace": 0, "gone": True})
+                return
+            except Exception:              # noqa: BLE001  (no scheduler: the lease decides)
+                await asyncio.sleep(1)
+                continue
+            value = record.get("value") if isinstance(record, dict) else None
+            if isinstance(value, dict) and "kill" in value:
+                self._order(value)
+
+    def _order(self, order: dict) -> None:
+        self.orders.append(order)
+        try:
+            os.write(self._w, b"!")
+        except OSError:
+            pass
+
+    def take_orders(self) -> list[dict]:
+        try:
+            while os.read(self._r, 512):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        taken, self.orders = self.orders, []
+        return taken
+
+    def stop_watching(self) -> None:
+        self.done = True                  # the long poll ends at its next timeout
+        for fd in (self._r, self._w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def put(self, item, timeout: float) -> None:
         self.call(self.client.scheduler.queue_put, name=self.out, data=item, timeout=timeout)
@@ -161,10 +238,7 @@ class _Supervisor:
         self.link = link
         self.lease = Variable(opts["lease"], client=client)
         self.lease_seconds = float(opts["lease_seconds"])
-        self.lease_value = None
-        self.heard = time.monotonic()
         self.next_lease = time.monotonic() + min(1.0, self.lease_seconds / 10)
-        self.next_ctl = time.monotonic() + POLL
         self.orphaned = False              # pipe went silent for the lease
         self.gone = False                  # pipe dropped the attempt's queues
         self.pending_kill = kill
@@ -175,26 +249,15 @@ class _Supervisor:
 
     # talking to pipe -------------------------------------------------------------
     def poll_pipe(self, proc) -> None:
+        for m in self.link.take_orders():
+            self.pending_kill = m
+            if m.get("gone"):
+                self.gone = True
         now = time.monotonic()
-        if now >= self.next_ctl:
-            self.next_ctl = now + POLL
-            try:
-                for m in self.link.orders():
-                    if isinstance(m, dict) and "kill" in m:
-                        self.pending_kill = m
-            except Exception as e:     # noqa: BLE001
-                if isinstance(e, KeyError):      # the queue is gone: pipe gave this attempt up
-                    self.gone = True
-                    self.pending_kill = {"kill": "pipe gave this attempt up", "grace": 0}
         if now >= self.next_lease:
             self.next_lease = now + min(1.0, self.lease_seconds / 10)
-            try:
-                value = self.lease.get(timeout=0.5, callback_timeout=RPC_TIMEOUT)
-                if value != self.lease_value:
-                    self.lease_value, self.heard = value, time.monotonic()
-            except Exception:          # noqa: BLE001
-                pass
-            if time.monotonic() - self.heard > self.lease_seconds and not self.orphaned:
+            silent = _lease_silence(self.lease, self.lease_seconds)
+            if silent > self.lease_seconds and not self.orphaned:
                 self.orphaned = True
                 self.link.release()
                 self.pending_kill = {"kill": f"pipe lost: no word from it for {base.seconds_text(self.lease_seconds)}",
@@ -241,6 +304,7 @@ class _Supervisor:
             self.send({"end": result})
             return result
         folder = tempfile.mkdtemp(prefix="pipe-attempt-")
+        self.orders_fd = self.link.watch_orders()
         try:
             spec = _localize(self.spec, folder)
             proc = AttemptProcess(spec, dict(os.environ), -1, sink=self.buffer.extend, always_pipe=True)
@@ -260,6 +324,7 @@ class _Supervisor:
             self.send({"end": result})
             return result
         finally:
+            self.link.stop_watching()
             shutil.rmtree(folder, ignore_errors=True)
 
     def supervise(self, proc) -> None:
@@ -268,6 +333,7 @@ class _Supervisor:
             sel.register(proc.pipe_fd, selectors.EVENT_READ, "out")
         if proc.pidfd >= 0:
             sel.register(proc.pidfd, selectors.EVENT_READ, "exit")
+        sel.register(self.orders_fd, selectors.EVENT_READ, "orders")
         reading = proc.pipe_fd >= 0
         try:
             while True:
