@@ -370,5 +370,36 @@ def test_bash_completion_script_completes_in_bash(project, pipe, write_pipeline)
     r = subprocess.run(["bash", "-c", test], cwd=project, capture_output=True, text=True, timeout=60,
                        env=clean_env({"PATH": f"{bindir}:{os.environ['PATH']}"}))
     assert r.stdout.split() == ["weather"], r.stderr
-    for shell in ("zsh", "fish"):
-        assert "pipe completion" in pipe("completion", shell).stdout
+
+
+def _shim(project: Path) -> dict:
+    bindir = project / "bin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / "pipe").write_text(f"#!/bin/sh\nexec {sys.executable} -m pipeline_cli \"$@\"\n")
+    (bindir / "pipe").chmod(0o755)
+    return clean_env({"PATH": f"{bindir}:{os.environ['PATH']}", "HOME": str(project)})
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_fish_completion_script_completes_in_fish(project, pipe, write_pipeline):
+    write_pipeline("weather", "tasks:\n  fetch: {run: echo}\n")
+    (project / "pipe.fish").write_text(pipe("completion", "fish").stdout)
+    r = subprocess.run(["fish", "-c", "source pipe.fish; complete -C 'pipe logs wea'; echo sep; "
+                                      "complete -C 'pipe logs weather '"],
+                       cwd=project, capture_output=True, text=True, timeout=60, env=_shim(project))
+    assert r.stdout.split() == ["weather", "sep", "fetch"], r.stderr
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+def test_zsh_completion_script_completes_in_zsh(project, pipe, write_pipeline):
+    """The function compdef registers, called as zsh's completion system calls it (compadd,
+    a builtin of the completion context only, replaced by one that prints its words)."""
+    write_pipeline("weather", "tasks:\n  fetch: {run: echo}\n")
+    (project / "pipe.zsh").write_text(pipe("completion", "zsh").stdout)
+    script = ("autoload -U compinit; compinit -u -D 2>/dev/null; source ./pipe.zsh; "
+              "compadd() { [[ $1 == -a ]] && print -l -- \"${(@P)2}\"; }; "
+              "words=(pipe logs wea); CURRENT=3; _pipe; print -- --; "
+              "words=(pipe logs weather ''); CURRENT=4; _pipe")
+    r = subprocess.run(["zsh", "-f", "-c", script], cwd=project, capture_output=True, text=True, timeout=60,
+                       env=_shim(project))
+    assert r.stdout.split() == ["weather", "--", "fetch"], r.stderr
