@@ -547,6 +547,10 @@ def handler_of(command: Command):
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if sys.stdout is None and "--json" not in argv:
+        # stdout was closed (`pipe run >&-`): what would be shown goes nowhere, the command
+        # still does its work and exits with its own code (--json refuses: commands.runs).
+        sys.stdout = open(os.devnull, "w")
     try:
         parsed = parse(argv)
     except ArgError as e:

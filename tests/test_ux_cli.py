@@ -287,6 +287,15 @@ def test_run_json_with_stdout_closed_is_not_exit_0(project, write_pipeline):
                        timeout=60)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert "stdout is closed" in r.stderr and "Traceback" not in r.stderr
+    assert not (project / ".pipe" / "simple").exists(), "nothing was run"
+    # every --json command says the same; without --json a closed stdout only loses the text
+    for command in (["status", "simple", "--json"], ["list", "--json"], ["validate", "--json"]):
+        r = subprocess.run(["sh", "-c", f"{sys.executable} -m pipeline_cli {' '.join(command)} >&-"], cwd=project,
+                           env=clean_env(), capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "stdout is closed" in r.stderr, (command, r.stderr)
+    r = subprocess.run(["sh", "-c", f"{sys.executable} -m pipeline_cli run simple >&-"], cwd=project,
+                       env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (0, "")
     # a reader that goes away before the document is written: not 0 either
     r = subprocess.run(["bash", "-c", f"{sys.executable} -m pipeline_cli run simple --json | (exec 0<&-; true); "
                                       "exit ${PIPESTATUS[0]}"], cwd=project, env=clean_env(), capture_output=True,

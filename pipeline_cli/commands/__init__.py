@@ -46,6 +46,10 @@ def execute(command, handler, options: dict, values: dict) -> int:
 
     json_mode = bool(values.get("json_mode"))
     try:
+        if json_mode:
+            from .runs import need_stdout
+
+            need_stdout(True)          # nowhere to write the document: say so, do nothing
         g = Globals.make(options.get("pipelines_dir"), options.get("state_dir"))
         result = handler(g, **values)
         if isinstance(result, int):

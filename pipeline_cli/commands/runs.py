@@ -66,7 +66,7 @@ def _stdout_usable() -> bool:
 def need_stdout(json_mode: bool) -> None:
     """--json with nowhere to write the document: refused before anything runs."""
     if json_mode and not _stdout_usable():
-        raise UsageError("--json: stdout is closed, so the JSON document could not be written; nothing was run")
+        raise UsageError("--json: stdout is closed, so the JSON document could not be written; nothing was done")
 
 
 def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str] | None = None,
