@@ -61,12 +61,15 @@ def env(extra: dict | None = None) -> dict:
 
 
 class Cluster:
-    def __init__(self, folder: Path, threads: int = 8):
+    def __init__(self, folder: Path, threads: int = 8, saturation: str = "1.0"):
         port = free_port()
         self.address = f"tcp://127.0.0.1:{port}"
+        # As the README advises for pipe: no attempt queued on a busy worker while a thread is
+        # free on another (Dask's default 1.1 lets a worker of 8 threads take 9 tasks).
         self.procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                         "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       env=env(), start_new_session=True)]
+                                       env=env({"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": saturation}),
+                                       start_new_session=True)]
         time.sleep(1)
         for name in ("w1", "w2"):
             self.procs.append(subprocess.Popen(
@@ -139,10 +142,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", default="chain-200,wide-500,sleep-64,output-1g")
+    ap.add_argument("--saturation", default="1.0", help="the scheduler's worker-saturation (Dask's default: 1.1)")
     args = ap.parse_args()
     chosen = args.only.split(",")
     base = Path(tempfile.mkdtemp(prefix="pipe-dask-cluster-"))
-    cluster = Cluster(base)
+    cluster = Cluster(base, saturation=args.saturation)
     rows = []
     try:
         watch = {"scheduler": cluster.scheduler_pid, **{f"worker{i + 1}": p for i, p in enumerate(cluster.worker_pids)}}
