@@ -111,9 +111,14 @@ class DaskExecutor:
         else:
             from distributed import LocalCluster
 
+            import dask
+
             try:
-                self.cluster = LocalCluster(host="127.0.0.1", scheduler_port=0, dashboard_address="127.0.0.1:0",
-                                            processes=True, silence_logs=logging.ERROR)
+                # Its scheduler runs in this process: the settings the README advises for pipe.
+                with dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
+                                      "distributed.scheduler.allowed-failures": 0}):
+                    self.cluster = LocalCluster(host="127.0.0.1", scheduler_port=0, dashboard_address="127.0.0.1:0",
+                                                processes=True, silence_logs=logging.ERROR)
                 self.client = Client(self.cluster, set_as_default=False)
             except Exception as e:      # noqa: BLE001
                 raise UsageError(f"cannot start a local Dask cluster: {_short(e)}") from None
