@@ -95,6 +95,11 @@ class DaskExecutor:
     def _connect(self) -> Client:
         if self.client is not None:
             return self.client
+        # distributed logs its own errors (a lost scheduler, with tracebacks) on stderr: pipe
+        # says what happened to the attempts itself, once, in its own words.
+        for name in ["distributed", *logging.root.manager.loggerDict]:
+            if name.split(".")[0] == "distributed":
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         if self.address:
             from distributed.comm.addressing import get_address_host_port, parse_address
             from distributed.comm.registry import get_backend

@@ -424,6 +424,7 @@ def test_scheduler_lost_during_a_task_fails_the_attempt_and_the_run(tmp_path, st
     assert proc.returncode == 1, out + err
     task = tasks_of(json.loads(out))["stubborn"]
     assert task["state"] == "failed" and task["reason"] == "scheduler lost", task
+    assert "Traceback" not in err and "ERROR" not in err, err        # distributed's own logs stay quiet
     _all_gone(folder)           # no word from pipe (no scheduler) for the lease: the worker killed it
 
 
