@@ -532,11 +532,17 @@ def new_run(pipeline: Pipeline, state: StateDir, *, reporter: Reporter | None = 
     kept = _outputs_from_earlier(pipeline, state, window, set(pipeline.tasks) - selected) if len(selected) < len(pipeline.tasks) else {}
     run_id, run_dir = state.new_run(pipeline.name, kind)
     lock = state.run_lock(run_dir)
-    lock.acquire(wait=False)
+    lock.acquire(wait=False)      # held while it runs: a reader sees a run starting, not a dead one
     try:
-        run = Run(pipeline, state, reporter=reporter, run_id=run_id, run_dir=run_dir, window=window,
-                  params=merged, selected=selected, kind=kind, concurrency=concurrency, fail_fast=fail_fast,
-                  force=force, kept=kept, executor=executor)
+        try:
+            run = Run(pipeline, state, reporter=reporter, run_id=run_id, run_dir=run_dir, window=window,
+                      params=merged, selected=selected, kind=kind, concurrency=concurrency, fail_fast=fail_fast,
+                      force=force, kept=kept, executor=executor)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)     # it never began: no empty run left behind
+            raise
         if claim if claim is not None else (date is not None and pipeline.schedule):
             state.claim(pipeline.name, start=window.start.astimezone(timezone.utc).isoformat(),
                         end=window.end.astimezone(timezone.utc).isoformat(), run_id=run_id, kind=kind)

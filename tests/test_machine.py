@@ -286,3 +286,50 @@ def test_names_that_could_leave_the_state_folder_are_not_found(tmp_path, bad):
         store.run(bad, "latest")
     with pytest.raises(NotFound):
         store.log("p", "20261120T100000000Z-manual-abcd", bad or "..", 1)
+
+
+def test_a_kept_store_counts_a_torn_last_line_once_the_run_is_over(tmp_path):
+    run = tmp_path / "p" / "runs" / "20261120T100000000Z-manual-abcd"
+    run.mkdir(parents=True)
+    (run / "events.jsonl").write_text('{"event":"run_started","time":"2026-11-20T10:00:00+00:00","pid":1,'
+                                      '"pid_start":"never","tasks":["a"]}\n{"event":"task","task":"a","sta')
+    kept, once = RunStore(tmp_path, cache=True), RunStore(tmp_path)
+    for _ in range(2):            # the second read comes from the cache
+        assert kept.run("p", run.name).skipped_lines == once.run("p", run.name).skipped_lines == 1
+
+
+def test_an_interrupted_run_ends_at_its_last_event(tmp_path):
+    run = tmp_path / "p" / "runs" / "20261120T100000000Z-manual-abcd"
+    run.mkdir(parents=True)
+    (run / "events.jsonl").write_text(
+        '{"event":"run_started","time":"2026-11-20T10:00:00+00:00","pid":1,"pid_start":"never","tasks":["a"]}\n'
+        '{"event":"task","time":"2026-11-20T10:00:07+00:00","task":"a","state":"running","attempt":1}\n')
+    view = RunStore(tmp_path).run("p", run.name)
+    assert view.state == "interrupted" and view.duration == 7.0
+    assert view.tasks["a"].state == "cancelled"
+
+
+def test_a_run_whose_pipe_holds_its_lock_is_starting_not_dead(tmp_path):
+    import fcntl
+
+    run = tmp_path / "p" / "runs" / "20261120T100000000Z-manual-abcd"
+    run.mkdir(parents=True)
+    store = RunStore(tmp_path)
+    assert store.run("p", run.name).state == "interrupted"      # no events, nobody on it
+    fd = os.open(run / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert store.run("p", run.name).state == "running"
+    finally:
+        os.close(fd)
+
+
+def test_a_run_that_cannot_begin_leaves_no_folder(state, monkeypatch):
+    from pipeline_cli.errors import UsageError
+
+    p = Pipeline(name="t", path="/nowhere/t.yaml", folder="/tmp", tasks={"a": Task(id="a", run="true")},
+                 secrets=("NOT_SET_ANYWHERE",))
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(UsageError, match="NOT_SET_ANYWHERE"):
+        runner.new_run(p, state, executor=ScriptedExecutor({}))
+    assert state.run_ids("t") == []

@@ -185,6 +185,7 @@ class RunView:
     executor: str | None = None
     format: int | None = None
     ended: bool = False                # a run_finished event closes the latest (re)start
+    last_event: str | None = None      # the time of the latest event
     notifications: list[dict] = field(default_factory=list)
 
     @property
@@ -219,6 +220,8 @@ class RunView:
 def apply(run: RunView, e: dict) -> None:
     """The reducer: one event into a run's view."""
     kind = e.get("event")
+    if isinstance(e.get("time"), str):
+        run.last_event = e["time"]
     if kind == TASK:
         _apply_task(run, e)
     elif kind == RUN_STARTED:
@@ -306,4 +309,5 @@ def interrupted_view(run: RunView, why: str) -> RunView:
     for tid, t in tasks.items():
         if t.state in (RUNNING, RETRYING):
             tasks[tid] = replace(t, state=CANCELLED, reason=why)
-    return replace(run, state=RUN_INTERRUPTED, tasks=tasks)
+    # It ended, as far as anyone can tell, with its last event: its duration stops growing.
+    return replace(run, state=RUN_INTERRUPTED, tasks=tasks, finished=run.finished or run.last_event)

@@ -26,7 +26,7 @@ from .locks import FileLock
 @dataclass
 class _Cached:
     stamp: tuple[int, int, int, int]      # (device, inode, size, mtime_ns)
-    offset: int
+    offset: int                           # bytes applied: whole lines only
     view: RunView
 
 
@@ -115,11 +115,22 @@ class RunStore:
     # -- replay ------------------------------------------------------------------------
     def _view(self, pipeline: str, run_id: str) -> RunView:
         run_dir = self.layout.run_dir(pipeline, run_id)
-        view = self._replay(pipeline, run_id, self.layout.events(run_dir))
+        path = self.layout.events(run_dir)
+        view = self._replay(pipeline, run_id, path)
         if view.format is not None and (not isinstance(view.format, int) or view.format > ev.EVENT_FORMAT):
             raise UsageError(f"run {run_id} of {pipeline!r} was written by a newer pipe (event format "
                              f"{view.format}; this pipe reads up to {ev.EVENT_FORMAT}): upgrade pipe to read it")
-        return _settled(view)
+        view = _settled(view, self.layout.run_lock(run_dir))
+        if self._cache is not None and view.state != RUN_RUNNING:
+            cached = self._cache.get(path)
+            if cached is not None and cached.offset < cached.stamp[2]:
+                # A kept store leaves an unterminated last line for its next read, as a live
+                # follower must; once the run is over that line is torn for good: count it,
+                # as a one-off read does.
+                from dataclasses import replace
+
+                view = replace(view, skipped_lines=view.skipped_lines + 1)
+        return view
 
     def _replay(self, pipeline: str, run_id: str, path: Path) -> RunView:
         run_dir = path.parent
@@ -151,19 +162,42 @@ def _is_pipeline(name: str) -> bool:
     return bool(PIPELINE_RE.fullmatch(name))
 
 
-def _settled(view: RunView) -> RunView:
+def _settled(view: RunView, lock_path: Path) -> RunView:
     """A run with no final event is running while its `pipe` lives, on this host; a run on
     another host cannot be checked from here and is shown running there until its events
-    say otherwise; otherwise its `pipe` died: interrupted."""
+    say otherwise; a run whose first event is not written yet is running while its `pipe`
+    holds the run's lock (it is starting); otherwise its `pipe` died: interrupted."""
     if view.ended:
         return view
     if view.host and view.host != this_host():
+        view.state = RUN_RUNNING
+        return view
+    if view.pid is None and _locked(lock_path):
         view.state = RUN_RUNNING
         return view
     if process_alive(view.pid, view.pid_start):
         view.state = RUN_RUNNING
         return view
     return interrupted_view(view, "interrupted: pipe stopped")
+
+
+def _locked(path: Path) -> bool:
+    """Whether a process holds the lock file (without taking it for long)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class StateDir(RunStore):

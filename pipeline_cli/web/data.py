@@ -10,7 +10,6 @@ bytes appended to a run's events since its last look.
 from __future__ import annotations
 
 import copy
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -46,18 +45,6 @@ class Run:
     def remote(self) -> bool:
         """Its pipe runs on another machine (a shared state folder): shown running there."""
         return not self.view.ended and bool(self.view.host) and self.view.host != this_host()
-
-
-def _torn_tail(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() == 0:
-                return False
-            f.seek(-1, os.SEEK_END)
-            return f.read(1) != b"\n"
-    except OSError:
-        return False
 
 
 class History:
@@ -229,13 +216,6 @@ class History:
         if not self.has_run(name, run_id):
             raise NotFound(f"no run {run_id!r} of pipeline {name!r}")
         view = self.store.run_at(name, self.store.layout.run_dir(name, run_id))
-        if view.state != "running" and _torn_tail(self.store.layout.events(view.dir)):
-            # A kept (caching) store leaves an unterminated last line for its next read, as a
-            # live follower must; once the run is over that line is torn for good, and
-            # `pipe status` counts it: so do we.
-            from dataclasses import replace
-
-            view = replace(view, skipped_lines=view.skipped_lines + 1)
         return Run(view)
 
     def runs(self, name: str, limit: int | None = None) -> list[Run]:
