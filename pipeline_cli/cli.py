@@ -320,7 +320,6 @@ def parse(argv: list[str]) -> Parsed:
     """argv (without the program name) -> Parsed; raises ArgError."""
     globals_ = _opt_index(GLOBAL)
     result = Parsed(None)
-    words: list[str] = []
     i = 0
     # Global options before the command, then the command's words.
     while i < len(argv):

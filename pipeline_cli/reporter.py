@@ -1,5 +1,5 @@
 """The hooks the run loop calls as a run goes (run_started, task_changed, stopping,
-run_finished); render.py implements them for people and machines. Not to be confused with
+run_finished); render/progress.py implements them for people and machines. Not to be confused with
 state/events.py, the events written to a run's log."""
 from __future__ import annotations
 

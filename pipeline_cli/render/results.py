@@ -1,0 +1,143 @@
+"""Commands' results (commands/results.py) as text for a person, or as their JSON document."""
+from __future__ import annotations
+
+import os
+import sys
+
+from .common import _n, json_out, print_errors
+from .graph import graph_dot, graph_mermaid, graph_tree, mermaid_limits
+from .tables import pipelines_table, run_table, runs_table
+
+
+def show(result, json_mode: bool = False) -> None:
+    """Print a command's result: its JSON document, or the text made for a person."""
+    if json_mode and hasattr(result, "to_json"):
+        json_out(result.to_json())
+        for error in getattr(result, "invalid", ()):       # what is wrong is said on stderr as well
+            print_errors(error.lines())
+        print_errors(getattr(result, "problems", []))
+        if type(result).__name__ == "ValidateResult":
+            for f in result.files:
+                print_errors([str(p) for p in f.problems])
+        return
+    text = TEXT.get(type(result).__name__)
+    if text is not None:
+        text(result)
+    sys.stdout.flush()
+
+
+def stdout_gone() -> None:
+    """stdout cannot be written: later writes (and the flush at exit) go nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def _plan_text(result) -> None:
+    plan_obj = result.plan
+    out = sys.stdout
+    out.write(f"{plan_obj.pipeline}: dry run for logical date {plan_obj.run.logical_date} "
+              f"({_n(len(plan_obj.steps), 'task')}; nothing is run)\n")
+    for i, step in enumerate(plan_obj.steps, 1):
+        after = f" after {', '.join(step['deps'])}" if step["deps"] else ""
+        note = " (up to date: would be skipped)" if step["up_to_date"] else ""
+        out.write(f"{i:>3}. {step['task']}{after}{note}\n     {step['kind']}: {step['command']}\n     in {step['cwd']}\n")
+
+
+def _validate_text(result) -> None:
+    for f in result.files:
+        if f.problems:
+            print_errors([str(p) for p in f.problems])
+        else:
+            sys.stdout.write(f"{f.file}: ok ({f.pipeline}, {_n(f.tasks, 'task')})\n")
+        for w in f.warnings:        # e.g. a template inside the user's own quotes
+            sys.stderr.write(f"{w}\n")
+
+
+def _graph_text(result) -> None:
+    pipelines = result.pipelines
+    if result.fmt == "json":
+        json_out(result.to_json())
+    elif result.fmt == "tree":
+        sys.stdout.write("\n".join(graph_tree(p) for p in pipelines))
+    else:
+        text = (graph_mermaid if result.fmt == "mermaid" else graph_dot)(pipelines)   # one document
+        sys.stdout.write(text)
+        if result.fmt == "mermaid":
+            for why in mermaid_limits(pipelines, text):
+                sys.stderr.write(f"warning: {why}\n")
+
+
+def _list_text(result) -> None:
+    if result.rows:
+        pipelines_table(result.rows)
+    if result.problems:
+        print_errors(result.problems)
+
+
+def _status_text(result) -> None:
+    what = f" in state {result.filter}" if result.filter else ""
+    if not result.pipelines:
+        sys.stdout.write(f"no runs yet (state folder {result.state_dir})\n")
+        return
+    single = len(result.pipelines) == 1 and result.run is not None
+    if single and len(result.pipelines[0].runs) == 1 and result.pipelines[0].runs[0] is result.run:
+        run_table(result.run)          # --run RUN_ID (or a pipeline with one run)
+        return
+    for i, p in enumerate(result.pipelines):
+        if i:
+            sys.stdout.write("\n")
+        if p.runs:
+            runs_table(p.pipeline, p.runs, note=f"recent runs{what}" if what else "")
+        elif result.run is None and not what:
+            sys.stdout.write(f"pipeline {p.pipeline!r} has no runs yet (state folder {result.state_dir})\n")
+        else:
+            sys.stdout.write(f"{p.pipeline}: no runs{what}\n")
+    if result.run is not None:
+        sys.stdout.write("\n")
+        run_table(result.run)
+
+
+def _tick_text(result) -> None:
+    for error in result.invalid:
+        print_errors(error.lines() + [f"{error.problems[0].file}: skipped (invalid)"])
+    if not result.dry_run:
+        return                  # the runs said what went wrong themselves; success is silent
+    for plan in result.plans:
+        if plan.intervals or plan.resume:
+            blocked = plan.active >= plan.pipeline.max_active_runs
+            for r in plan.resume:
+                sys.stdout.write(f"{plan.pipeline.name}: would resume interrupted run {r.run_id} ({r.logical_date})"
+                                 + (f" but {plan.why}" if blocked else "") + "\n")
+            for i in plan.intervals:
+                sys.stdout.write(f"{plan.pipeline.name}: would run {i.start.isoformat()} .. {i.end.isoformat()}"
+                                 + (f" but {plan.why}" if blocked else "") + "\n")
+        else:
+            nxt = plan.next_due.isoformat() if plan.next_due else "never"
+            sys.stdout.write(f"{plan.pipeline.name}: nothing due ({plan.why}); next due {nxt}\n")
+
+
+def _backfill_text(result) -> None:
+    states = [i.state for i in result.intervals]
+    counts = {s: states.count(s) for s in dict.fromkeys(states)}
+    sys.stdout.write(f"{result.pipeline}: backfill of {_n(len(states), 'interval')}: "
+                     + ", ".join(f"{n} {s}" for s, n in counts.items()) + "\n")
+
+
+def _init_text(result) -> None:
+    out = sys.stdout
+    out.write(f"wrote {result.path} (pipeline {result.name}) and its Python tasks next to it\n\nnext:\n")
+    for step in result.next_steps:
+        out.write(f"  {step}\n")
+
+
+def _text(result) -> None:
+    sys.stdout.write(result.text)
+
+
+TEXT = {"PlanResult": _plan_text, "ValidateResult": _validate_text, "GraphResult": _graph_text,
+        "ListResult": _list_text, "StatusResult": _status_text, "TickResult": _tick_text,
+        "BackfillResult": _backfill_text, "InitResult": _init_text, "TextResult": _text}

@@ -1,0 +1,109 @@
+"""Tables of runs, tasks and pipelines: Rich on a terminal, never cutting ids, dates or
+states (less important columns are dropped or folded first); aligned plain text elsewhere."""
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from .common import _styled, fmt_duration, is_terminal, short_date, when
+
+if TYPE_CHECKING:
+    from ..state import RunView
+
+
+def fit(headers: list[str], rows: list[list[str]], width: int | None, drop: tuple[str, ...] = (),
+        fold: tuple[str, ...] = ()) -> dict[str, int | None]:
+    """Which columns to show at this width, and the width of each folding column (None: its
+    own). Columns are never cut: the ones in `drop` go first (in that order) and the ones
+    in `fold` wrap, so that run ids, dates, states and task ids show whole."""
+    natural = {h: max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)}
+    shown = list(headers)
+
+    def need(cols: list[str], folded: int) -> int:
+        return sum(min(natural[c], folded) if c in fold else natural[c] for c in cols) + 3 * len(cols) + 1
+
+    if width is None:
+        return {h: None for h in shown}
+    order = list(drop)
+    while need(shown, 16) > width and order:
+        col = order.pop(0)
+        if col in shown and len(shown) > 1:
+            shown.remove(col)
+    widths: dict[str, int | None] = {h: None for h in shown}
+    folding = [c for c in shown if c in fold]
+    if folding and need(shown, 10**6) > width:
+        fixed = sum(natural[c] for c in shown if c not in fold) + 3 * len(shown) + 1
+        room = max(8, (width - fixed) // len(folding))
+        for c in folding:
+            widths[c] = min(natural[c], room)
+    return widths
+
+
+def _rich_table(headers: list[str], rows: list[list[str]], cols: dict[str, int | None], title: str | None = None):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    index = {h: i for i, h in enumerate(headers)}
+    for h in cols:
+        if cols[h] is None:
+            table.add_column(h, no_wrap=True, min_width=max([len(h)] + [len(r[index[h]]) for r in rows]))
+        else:
+            table.add_column(h, overflow="fold", max_width=cols[h])
+    for r in rows:
+        table.add_row(*[_styled(r[index[h]]) for h in cols])
+    return table
+
+
+def _table(headers: list[str], rows: list[list[str]], title: str | None = None, drop: tuple[str, ...] = (),
+           fold: tuple[str, ...] = ()) -> None:
+    if is_terminal(sys.stdout):
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console()
+        if title:          # wrapped between words at the terminal's width, never cut
+            console.print(Text(title))
+        console.print(_rich_table(headers, rows, fit(headers, rows, console.width, drop, fold)))
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    out = sys.stdout
+    if title:
+        out.write(title + "\n")
+    out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip() + "\n")
+    for r in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+
+
+def runs_table(pipeline: str, runs: list[RunView], note: str = "") -> None:
+    """Newest first."""
+    rows = [[r.run_id, r.state, r.kind, short_date(r.logical_date), when(r.started), fmt_duration(r.duration)]
+            for r in runs]
+    _table(["run", "state", "kind", "logical date", "started", "duration"], rows,
+           title=f"{pipeline}: {'recent runs' if not note else note}", drop=("kind", "started", "duration"))
+
+
+def run_table(run: RunView) -> None:
+    selected = set(run.selected or run.tasks)
+    shown = [t for t in run.tasks.values() if t.id in selected or t.state != "pending"]
+    # Where each attempt ran, when any ran elsewhere than here (the Dask executor).
+    remote = any(getattr(t, "worker", None) not in (None, "local") for t in shown)
+    rows = [[t.id, t.state, str(t.attempt or ""), fmt_duration(t.duration)]
+            + ([getattr(t, "worker", None) or ""] if remote else []) + [t.reason or ""] for t in shown]
+    title = (f"{run.pipeline} · run {run.run_id} · {run.state} · {run.kind} · logical date {run.logical_date}")
+    _table(["task", "state", "attempt", "duration"] + (["worker"] if remote else []) + ["reason"], rows,
+           title=title, drop=("attempt", "duration", "worker"), fold=("reason",))
+    for n in getattr(run, "notifications", ()):     # deliveries after the run (notify.py): already masked
+        said = "sent" if n.get("ok") else f"NOT delivered: {n.get('error')}"
+        sys.stdout.write(f"notify {n.get('when')} -> {n.get('target')}: {said}\n")
+    if run.skipped_lines:
+        sys.stdout.write(f"note: skipped {run.skipped_lines} unreadable line(s) in {run.dir / 'events.jsonl'}\n")
+
+
+def pipelines_table(rows: list[dict]) -> None:
+    table_rows = []
+    for r in rows:
+        table_rows.append([r["name"], r.get("schedule_words") or "-", r.get("next_due") or "-", str(r["tasks"]),
+                           (r.get("last_state") or "-") + (" (late)" if r.get("late") else ""),
+                           when(r.get("last_started")), r.get("description") or ""])
+    _table(["pipeline", "schedule", "next due", "tasks", "last run", "started", "description"], table_rows,
+           drop=("started", "tasks", "description"), fold=("description", "schedule"))
