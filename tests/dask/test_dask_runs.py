@@ -273,6 +273,7 @@ def test_worker_killed_during_a_task_is_worker_lost_and_retried_once(tmp_path, d
     first = next(e for e in attempts if e["attempt"] == 1)
     assert first["reason"] == "worker lost", attempts
     assert attempts[-1]["state"] == "succeeded" and attempts[-1]["attempt"] == 2
+    assert attempts[-1]["worker"].startswith("tcp://") and attempts[-1]["worker"] != first.get("worker")
     assert counter.read_text() == "attempt 1\nattempt 2\n"     # the scheduler's rerun did not start it
     _all_gone(folder)
     dask_cluster.wait_ready()
