@@ -124,7 +124,7 @@ def environment(pipeline: Pipeline) -> dict[str, str]:
     """pipe's environment and the pipeline's dotenv file (the real environment wins)."""
     env = dict(os.environ)
     if pipeline.dotenv:
-        from .runner import read_dotenv
+        from .context import read_dotenv
 
         for k, v in read_dotenv(Path(pipeline.folder) / pipeline.dotenv).items():
             env.setdefault(k, v)
