@@ -511,3 +511,20 @@ def test_a_malformed_scheduler_address_is_exit_2_at_once(tmp_path, pipe_dask, ad
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.startswith(f"error: --dask-scheduler {address!r}: ")
     assert "expected e.g. tcp://10.0.0.5:8786" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_two_runs_of_one_pipeline_at_once_each_run_every_task(tmp_path, dask_cluster):
+    """Keys carry the run id: Dask never hands one run the other's result (dagster#21418)."""
+    write(tmp_path, "twice", """
+        tasks:
+          a: {run: 'echo "$PIPE_RUN_ID" >> ../ran; echo run=$PIPE_RUN_ID >> $PIPE_OUTPUT'}
+          b: {run: 'echo {{ tasks.a.outputs.run }}', deps: [a]}
+        """)
+    procs = [popen_pipe(tmp_path, "run", "twice", "--json", env=dask_env(dask_cluster)) for _ in range(2)]
+    docs = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, out + err
+        docs.append(json.loads(out))
+    runs = {tasks_of(d)["a"]["outputs"]["run"] for d in docs}
+    assert len(runs) == 2 and set((tmp_path / "ran").read_text().split()) == runs
