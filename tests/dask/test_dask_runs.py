@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from dask_cluster import ROOT, base_env, free_port
+from dask_cluster import dask_cluster, pipe_dask, start_cluster  # noqa: F401  (fixtures: no conftest.py here, whose
+#                                                                 module name would shadow tests/conftest.py)
 
 PIPELINES = ROOT / "pipelines"
 
