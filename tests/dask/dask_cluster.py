@@ -1,6 +1,7 @@
-"""A real Dask cluster on 127.0.0.1 for the Dask executor's tests.
+"""A real Dask cluster on 127.0.0.1 for the Dask executor's tests. The fixtures below are
+imported by the test modules (a conftest.py here would shadow tests/conftest.py).
 
-- ``dask_cluster`` (session; a fixture, through conftest.py): `dask scheduler` and two `dask worker` processes (each with its
+- ``dask_cluster`` (session): `dask scheduler` and two `dask worker` processes (each with its
   nanny): `plain` (2 threads) and `gpu` (2 threads, `--resources "GPU=1"`). Stopped (their
   process groups SIGTERMed, then SIGKILLed) at the end. ``cluster.address`` is the scheduler's
   address; ``cluster.workers()`` maps worker addresses to their names;

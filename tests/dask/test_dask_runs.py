@@ -1,4 +1,4 @@
-"""The Dask executor through the CLI, on a real cluster (tests/dask/conftest.py): `pipe run`
+"""The Dask executor through the CLI, on a real cluster (tests/dask/dask_cluster.py): `pipe run`
 in a subprocess with PIPE_EXECUTOR=dask and PIPE_DASK_SCHEDULER, one scheduler and two
 workers on 127.0.0.1 (`plain`, and `gpu` with `--resources "GPU=1"`).
 
@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from dask_cluster import ROOT, base_env, free_port
+pytest.importorskip("distributed")      # the `dask` extra
+
+from dask_cluster import ROOT, base_env, free_port  # noqa: E402
 from dask_cluster import dask_cluster, pipe_dask, start_cluster  # noqa: F401  (fixtures: no conftest.py here, whose
 #                                                                 module name would shadow tests/conftest.py)
 
