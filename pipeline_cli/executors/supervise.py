@@ -193,6 +193,8 @@ class _Link:
             value = record.get("value") if isinstance(record, dict) else None
             if isinstance(value, dict) and "kill" in value:
                 self._order(value)
+            elif value == {"done": 1}:          # stop_watching() ends the poll
+                return
 
     def _order(self, order: dict) -> None:
         self.orders.append(order)
@@ -211,7 +213,13 @@ class _Link:
         return taken
 
     def stop_watching(self) -> None:
-        self.done = True                  # the long poll ends at its next timeout
+        if self._r < 0:
+            return
+        self.done = True
+        try:       # end the long poll now, rather than leave it waiting on the scheduler
+            self.call(self.client.scheduler.queue_put, name=self.ctl, data={"done": 1})
+        except Exception:      # noqa: BLE001  (the queue is gone: so is the poll)
+            pass
         for fd in (self._r, self._w):
             try:
                 os.close(fd)
@@ -304,7 +312,6 @@ class _Supervisor:
             self.send({"end": result})
             return result
         folder = tempfile.mkdtemp(prefix="pipe-attempt-")
-        self.orders_fd = self.link.watch_orders()
         try:
             spec = _localize(self.spec, folder)
             proc = AttemptProcess(spec, dict(os.environ), -1, sink=self.buffer.extend, always_pipe=True)
@@ -333,13 +340,16 @@ class _Supervisor:
             sel.register(proc.pipe_fd, selectors.EVENT_READ, "out")
         if proc.pidfd >= 0:
             sel.register(proc.pidfd, selectors.EVENT_READ, "exit")
-        sel.register(self.orders_fd, selectors.EVENT_READ, "orders")
         reading = proc.pipe_fd >= 0
         try:
             while True:
                 now = time.monotonic()
                 if self.hello is not None and now - proc.started >= FLUSH:
+                    # Still running: say where, and from now on wait for pipe's orders (an
+                    # attempt shorter than this costs neither; an order given meanwhile waits
+                    # in the queue).
                     hello, self.hello = self.hello, None
+                    sel.register(self.link.watch_orders(), selectors.EVENT_READ, "orders")
                     self.send(hello, proc)
                 proc.on_time(now)
                 self.poll_pipe(proc)
