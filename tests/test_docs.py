@@ -41,16 +41,26 @@ def test_every_command_is_in_the_reference_as_help_prints_it():
         assert cli.help_text(command).rstrip() in text
 
 
-def test_template_names_and_pipe_variables_are_documented():
-    """Every name of the template context and every PIPE_* variable the runner sets."""
+def test_template_names_and_pipe_variables_are_documented(tmp_path):
+    """Every name of an attempt's template context and every PIPE_* variable it gets, as the
+    run context really makes them."""
+    from datetime import datetime, timezone
+
+    from pipeline_cli import context, spec
+
+    path = tmp_path / "p.yaml"
+    path.write_text("params: {city: Oslo}\ntasks:\n  a:\n    run: echo\n")
+    p = spec.load(path)
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    run = context.RunContext(p, "20261101T000000000Z-manual-abcd", context.Window(start, start), {"city": "Oslo"})
+    ctx, added = run.task_context(p.tasks["a"], 1, str(tmp_path / "out"))
     text = (DOCS / "templates.md").read_text()
-    source = (ROOT / "pipeline_cli" / "runner.py").read_text()
-    context = re.search(r"self\.context: dict\[str, Any\] = \{(.*?)\}", source, re.S).group(1)
-    names = set(re.findall(r'"(\w+)":', context)) | {"tasks", "env", "task", "attempt"}
-    assert {"ds", "ds_nodash", "ts", "run_id", "params"} <= names
-    for name in names:
+    assert {"ds", "ds_nodash", "ts", "run_id", "params", "tasks", "env", "task", "attempt"} <= set(ctx)
+    for name in ctx:
         assert f"`{name}`" in text or f"`{name}." in text, name
-    for var in set(re.findall(r"\"?(PIPE_[A-Z_]+)", source)) - {"PIPE_PARAM_"}:
+    variables = {k for k in added if k.startswith("PIPE_")}       # what pipe adds, not the inherited
+    assert {"PIPE_PARAM_CITY", "PIPE_OUTPUT", "PIPE_DS", "PIPE_RUN_ID"} <= variables
+    for var in variables - {"PIPE_PARAM_CITY"}:
         assert f"`{var}`" in text or var in text, var
     assert "PIPE_PARAM_<NAME>" in text
 
