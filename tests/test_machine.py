@@ -232,8 +232,10 @@ def test_runner_fail_fast_summary_names_the_first_failure(state):
     ex = ScriptedExecutor({"a": [Outcome(kind=base.FAILED, exit_code=3, reason="exit code 3")]})
     view = runner.new_run(p, state, executor=ex, fail_fast=True)
     assert view.state == "failed" and runner.exit_code(view) == 1
-    events = [l for l in (view.dir / "events.jsonl").read_text().splitlines() if "run_finished" in l]
-    assert '"first_failure":"a"' in events[0]
+    import json
+
+    events = [json.loads(line) for line in (view.dir / "events.jsonl").read_text().splitlines()]
+    assert [e["first_failure"] for e in events if e["event"] == "run_finished"] == ["a"]
 
 
 # -- the reducer ----------------------------------------------------------------------------
