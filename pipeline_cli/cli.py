@@ -180,7 +180,8 @@ COMMANDS: list[Command] = [
         "Print a task attempt's log (stdout and stderr). Without TASK: the logs of the run's "
         "failed tasks. With -f: follow the attempt's log until the attempt ends.",
         args=(Arg("PIPELINE", "pipeline", "the pipeline", complete="pipeline"),
-              Arg("TASK", "task", "the task [default: the failed tasks]", required=False, complete="task")),
+              Arg("TASK", "task", "the task [default: the failed tasks; with -f, the running one]", required=False,
+                  complete="task")),
         opts=(Opt(("--run",), "run_id", "the run [default: the latest]", metavar="RUN_ID", complete="run"),
               Opt(("--attempt",), "attempt", "the attempt [default: the latest]", metavar="N", type=int),
               Opt(("-f", "--follow"), "follow", "keep printing what the attempt writes until it ends")),
