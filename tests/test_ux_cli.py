@@ -361,6 +361,12 @@ def test_completion_candidates(project, pipe, write_pipeline):
     assert complete("graph", "weather", "--format", "m") == ["mermaid"]
     assert complete("--state-dir", "x", "status", "u") == ["umbrella"]
     assert complete("notify", "t") == ["test"]
+    other = project / "flows"
+    other.mkdir()
+    (other / "alt.yaml").write_text("tasks:\n  x: {run: echo}\n")
+    assert complete("--pipelines-dir", "flows", "run", "") == ["alt"]
+    assert complete("logs", "--pipelines-dir=flows", "alt", "") == ["x"]
+    assert complete("logs", "--pipelines-dir", "flows", "alt", "") == ["x"]
     assert pipe("run", "weather").returncode == 0
     run_id = json.loads(pipe("status", "weather", "--json").stdout)["run"]["run_id"]
     assert complete("status", "weather", "--run", "") == [run_id]

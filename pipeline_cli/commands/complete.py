@@ -53,17 +53,28 @@ def candidates(g: Globals, typed: list[str], current: str) -> list[str]:
     from .. import cli
 
     globals_ = {n: o for o in cli.GLOBAL for n in o.names}
-    command, taken = None, 0
     words: list[str] = []
+    folders: dict[str, str] = {}
     i = 0
-    while i < len(typed):          # skip global options and their values
+    while i < len(typed):          # global options before the command: the folders they name count
         w = typed[i]
-        name = w.split("=", 1)[0]
+        name, eq, value = w.partition("=")
         if name in globals_:
-            i += 2 if globals_[name].metavar and "=" not in w else 1
+            opt = globals_[name]
+            if opt.metavar and not eq and i + 1 < len(typed):
+                value = typed[i + 1]
+            if opt.metavar:
+                folders[opt.dest] = value
+            i += 2 if opt.metavar and not eq else 1
             continue
         words = typed[i:]
         break
+    for k, w in enumerate(words[:-1]):   # and after it
+        name, eq, value = w.partition("=")
+        if name in globals_ and globals_[name].metavar:
+            folders[globals_[name].dest] = value if eq else words[k + 1]
+    if folders:
+        g = Globals.make(folders.get("pipelines_dir"), folders.get("state_dir"))
     command, taken = cli.find_command(words)
     if command is None:
         if len(words) > 0 and any(c.name.startswith(" ".join(words) + " ") for c in cli.COMMANDS):
@@ -133,8 +144,17 @@ def _values(g: Globals, kind: str | None, choices, rest: list[str], command, cur
 
 
 def _pipeline_arg(rest: list[str]) -> str | None:
+    """The first positional word: option values (`--run ID`, `--pipelines-dir DIR`) skipped."""
+    from .. import cli
+
+    takes_value = {n for c in cli.COMMANDS for o in c.opts + cli.GLOBAL for n in o.names if o.metavar}
+    skip = False
     for w in rest:
-        if not w.startswith("-"):
+        if skip:
+            skip = False
+        elif w.startswith("-"):
+            skip = w in takes_value
+        else:
             return w
     return None
 
