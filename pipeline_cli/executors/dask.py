@@ -88,6 +88,7 @@ class DaskExecutor:
         self.closing = threading.Event()
         self.heart: threading.Thread | None = None
         self.releasable: list[_Remote] = []
+        self.pipeline_file: tuple[str, str] | None = None     # (path, digest), from check()
         if address:
             self._connect()       # an unreachable scheduler is refused before the run is recorded
 
@@ -173,6 +174,7 @@ class DaskExecutor:
 
     def check(self, specs_preview: list[AttemptSpec], pipeline_file: str) -> None:
         client = self._connect()
+        self.pipeline_file = (pipeline_file, supervise.file_digest(pipeline_file))
         remote = [s for s in specs_preview if not s.local_only]
         info = self._workers()
         problems = []
@@ -327,7 +329,7 @@ class DaskExecutor:
                     att.ticket_taken_back = True
                     raise _NotSubmitted
                 opts = {"dask_key": att.dask_key, "lease": self.lease_name, "lease_seconds": LEASE,
-                        "slots": supervise.SLOTS, "version": __version__}
+                        "slots": supervise.SLOTS, "version": __version__, "pipeline_file": self.pipeline_file}
                 att.future = self.client.submit(supervise.run_attempt, att.spec, opts, key=att.dask_key, pure=False,
                                                 retries=0, resources=dict(att.spec.resources) or None,
                                                 priority=att.spec.priority)

@@ -147,7 +147,41 @@ def run_attempt(spec: AttemptSpec, opts: dict) -> dict:
         # task again), or pipe took it back to cancel it. Never start twice.
         return {"duplicate": True, "worker": worker}
     kill = next((m for m in first if isinstance(m, dict) and "kill" in m), None)
+    differs = _differs(opts)
+    if differs:          # a worker that joined after pipe's start-of-run check
+        result = {"kind": base.NOT_STARTED, "reason": f"worker {worker} {differs}", "exit_code": None,
+                  "duration": 0.0, "outputs": {}, "worker": worker}
+        try:
+            link.put({"end": result}, timeout=RPC_TIMEOUT)
+        except Exception:      # noqa: BLE001  (pipe reads the result from the future then)
+            pass
+        return result
     return _Supervisor(spec, opts, worker, client, link, kill).run()
+
+
+_seen_files: dict[tuple, str] = {}
+
+
+def _differs(opts: dict) -> str | None:
+    """What makes this worker unfit for the run: another pipe, or not the same pipeline file
+    (pipe checked the workers it saw at the start; this covers those that joined since)."""
+    import pipeline_cli
+
+    if opts.get("version") and getattr(pipeline_cli, "__version__", None) != opts["version"]:
+        return f"runs pipe {getattr(pipeline_cli, '__version__', '?')}, not {opts['version']} as pipe does"
+    if not opts.get("pipeline_file"):
+        return None
+    path, digest = opts["pipeline_file"]
+    try:
+        st = os.stat(path)
+        key = (path, st.st_mtime_ns, st.st_size)
+        if key not in _seen_files:
+            _seen_files[key] = file_digest(path)
+    except OSError as e:
+        return f"cannot see the pipeline file {path}: {e.strerror}"
+    if _seen_files[key] != digest:
+        return f"sees another pipeline file at {path} (its content differs)"
+    return None
 
 
 class _Link:

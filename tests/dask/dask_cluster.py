@@ -66,13 +66,21 @@ class Cluster:
                     "scheduler", base_env())
         self._wait_port()
         for w in workers:
-            argv = [*w.get("argv_prefix", []), DASK, "worker", self.address, "--name", w["name"],
-                    "--nthreads", str(w.get("nthreads", 2)), "--host", "127.0.0.1", "--no-dashboard",
-                    "--local-directory", str(tmp / f"space-{w['name']}"), "--memory-limit", "0"]
-            if w.get("resources"):
-                argv += ["--resources", w["resources"]]
-            self._start(argv, w["name"], base_env(w.get("env")))
+            self.add_worker(w, wait=False)
         self.wait_ready()
+
+    def add_worker(self, w: dict, wait: bool = True) -> None:
+        """Start a worker (a dict as in start_cluster); wait until every named worker is in."""
+        argv = [*w.get("argv_prefix", []), DASK, "worker", self.address, "--name", w["name"],
+                "--nthreads", str(w.get("nthreads", 2)), "--host", "127.0.0.1", "--no-dashboard",
+                "--local-directory", str(self.tmp / f"space-{w['name']}"), "--memory-limit", "0"]
+        if w.get("resources"):
+            argv += ["--resources", w["resources"]]
+        if w["name"] not in self.names:
+            self.names.append(w["name"])
+        self._start(argv, w["name"], base_env(w.get("env")))
+        if wait:
+            self.wait_ready()
 
     def _start(self, argv: list[str], name: str, env: dict) -> None:
         log = open(self.logs / f"{name}.log", "ab")

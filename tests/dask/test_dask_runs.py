@@ -394,10 +394,7 @@ def test_workers_that_cannot_see_the_file_or_run_another_pipe_are_refused(tmp_pa
     probe = subprocess.run(["unshare", "-Urm", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"unshare is not allowed here: {probe.stderr.decode().strip()}")
-    shadow = tmp_path / "shadow"
-    shutil.copytree(ROOT / "pipeline_cli", shadow / "pipeline_cli", ignore=shutil.ignore_patterns("__pycache__"))
-    init = shadow / "pipeline_cli" / "__init__.py"
-    init.write_text(init.read_text().replace("__version__ =", "__version__ = '0.0.1-old'  #"))
+    shadow = _old_pipe(tmp_path)
     folder = str(tmp_path / "pipelines")
     cluster = start_cluster([
         {"name": "blind", "argv_prefix": ["unshare", "-Urm", "sh", "-c",
@@ -413,6 +410,48 @@ def test_workers_that_cannot_see_the_file_or_run_another_pipe_are_refused(tmp_pa
     assert f"worker old ({old}) runs pipe 0.0.1-old" in result.stderr
     assert "Traceback" not in result.stderr
     assert not list((tmp_path / ".pipe").rglob("*.log"))
+
+
+def _reached(project: Path, task: str, state: str) -> bool:
+    if not list((project / ".pipe").rglob("events.jsonl")):
+        return False
+    return any(e.get("state") == state for e in task_events(project, task))
+
+
+def _old_pipe(tmp_path: Path) -> Path:
+    """A copy of pipe whose version differs, for a worker's PYTHONPATH."""
+    shadow = tmp_path / "shadow"
+    shutil.copytree(ROOT / "pipeline_cli", shadow / "pipeline_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    init = shadow / "pipeline_cli" / "__init__.py"
+    init.write_text(init.read_text().replace("__version__ =", "__version__ = '0.0.1-old'  #"))
+    return shadow
+
+
+@pytest.mark.slow
+def test_a_worker_that_joins_during_the_run_with_another_pipe_starts_nothing(tmp_path, start_cluster):
+    release = tmp_path / "release"
+    started = tmp_path / "hold-started"
+    write(tmp_path, "late", f"""
+        concurrency: 2
+        tasks:
+          hold: {{run: 'touch {started}; while [ ! -e {release} ]; do sleep 0.1; done'}}
+          gate: {{run: 'while [ ! -e {started} ]; do sleep 0.1; done', executor: local}}
+          other: {{run: 'echo ran >> ../ran', deps: [gate]}}
+        """)
+    cluster = start_cluster([{"name": "good", "nthreads": 1}])
+    proc = popen_pipe(tmp_path, "run", "late", "--json", env=dask_env(cluster))
+    try:
+        # `hold` has the only thread of the worker `good`: `other` waits in Dask for one.
+        wait_until(lambda: _reached(tmp_path, "other", "running"), "`other` was handed to Dask")
+        cluster.add_worker({"name": "old", "nthreads": 1, "env": {"PYTHONPATH": str(_old_pipe(tmp_path))}})
+        wait_until(lambda: _reached(tmp_path, "other", "failed"), "`other` ended on the late worker")
+    finally:
+        release.touch()
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    other = tasks_of(json.loads(out))["other"]
+    assert other["state"] == "failed" and not (tmp_path / "ran").exists()
+    assert f"worker {cluster.worker_of('old')} runs pipe 0.0.1-old" in other["reason"]
 
 
 @pytest.mark.slow
