@@ -226,12 +226,13 @@ def test_timeout_kills_the_remote_process_group(tmp_path, pipe_dask):
     _all_gone(folder)
 
 
-def test_sigint_to_pipe_run_kills_the_remote_process_group(tmp_path, dask_cluster):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_pipe_run_kills_the_remote_process_group(tmp_path, dask_cluster, sig):
     folder = _stubborn_pipeline(tmp_path)
     proc = popen_pipe(tmp_path, "run", "stub", env=dask_env(dask_cluster, PIPE_KILL_GRACE="1"))
     try:
         wait_until(lambda: {"leader.pid", "child.pid", "grandchild.pid"} <= set(pids(folder)), "the task started")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
