@@ -12,7 +12,8 @@ from pipeline_cli import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 SIMPLE = "tasks:\n  a:\n    run: echo hello\n"
-COMMANDS = ["run", "resume", "validate", "graph", "list", "status", "logs", "tick", "backfill", "schema"]
+COMMANDS = ["run", "resume", "validate", "graph", "list", "status", "logs", "tick", "backfill", "schema", "init",
+            "completion", "serve", "notify test"]
 
 
 # --- PIPELINE resolution -------------------------------------------------------------------
@@ -125,9 +126,15 @@ def test_top_help(pipe):
     assert "--pipelines-dir" in r.stdout and "--state-dir" in r.stdout and "--version" in r.stdout
 
 
+def test_every_declared_command_is_tested_here():
+    from pipeline_cli import cli
+
+    assert sorted(c.name for c in cli.COMMANDS) == sorted(COMMANDS)
+
+
 @pytest.mark.parametrize("cmd", COMMANDS)
 def test_subcommand_help(pipe, cmd):
-    r = pipe(cmd, "--help")
+    r = pipe(*cmd.split(), "--help")
     assert r.returncode == 0, r.stderr
     assert f"pipe {cmd}" in r.stdout
     assert "example" in r.stdout.lower(), r.stdout
