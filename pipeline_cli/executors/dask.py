@@ -336,8 +336,10 @@ class DaskExecutor:
                 att.future.add_done_callback(lambda f, att=att: self._future_done(att))
             except _NotSubmitted:
                 pass
-            except Exception as e:      # noqa: BLE001
+            except (OSError, TimeoutError, asyncio.TimeoutError) as e:     # comms: no scheduler
                 att.lost = att.lost or f"scheduler lost ({_short(e)})"
+            except Exception as e:      # noqa: BLE001
+                att.lost = att.lost or f"cannot hand the attempt to Dask: {_short(e)}"
             while outcome is None:
                 items = []
                 if att.lost is None and not att.ticket_taken_back:
