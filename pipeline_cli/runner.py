@@ -127,6 +127,10 @@ class Run:
 
     def dry_run(self) -> Plan:
         plan = Plan(self.pipeline.name, self.view)
+        # No events are written, so the view is told what the run would be (the plan shows it).
+        self.view.logical_date = self.window.start.isoformat()
+        self.view.interval_start, self.view.interval_end = self.window.start.isoformat(), self.window.end.isoformat()
+        self.view.params = self.params
         self.view.selected = [t for t in self.pipeline.tasks if t in self.selected]
         for tid in self.view.selected:
             self.view.tasks[tid] = TaskView(tid)

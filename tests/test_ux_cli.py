@@ -303,6 +303,19 @@ def test_run_json_with_stdout_closed_is_not_exit_0(project, write_pipeline):
     assert r.returncode != 0 and "Traceback" not in r.stderr
 
 
+def test_dry_run_says_the_interval_and_params(project, pipe, write_pipeline):
+    write_pipeline("daily", 'schedule: "@daily"\nparams: {city: Oslo}\ntasks:\n  a:\n    run: echo {{ ds }}\n')
+    r = pipe("run", "daily", "--date", "2026-11-03", "--dry-run", "--json", "-p", "city=Bergen")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["logical_date"] == doc["data_interval_start"] == "2026-11-03T00:00:00+00:00"
+    assert doc["data_interval_end"] == "2026-11-04T00:00:00+00:00" and doc["params"] == {"city": "Bergen"}
+    assert doc["tasks"][0]["command"] == "echo 2026-11-03"
+    r = pipe("run", "daily", "--date", "2026-11-03", "--dry-run")
+    assert "dry run for logical date 2026-11-03T00:00:00+00:00 (1 task; nothing is run)" in r.stdout
+    assert not (project / ".pipe" / "daily").exists()
+
+
 def test_logs_of_an_empty_log_say_so(project, pipe, write_pipeline):
     write_pipeline("quiet", "tasks:\n  a:\n    run: 'true'\n")
     assert pipe("run", "quiet").returncode == 0
