@@ -340,9 +340,15 @@ class DaskExecutor:
                 att.lost = att.lost or f"scheduler lost ({_short(e)})"
             except Exception as e:      # noqa: BLE001
                 att.lost = att.lost or f"cannot hand the attempt to Dask: {_short(e)}"
+            last_look = False
             while outcome is None:
                 items = []
-                if att.lost is None and not att.ticket_taken_back:
+                if last_look:        # the task ended with no outcome seen: take what is left
+                    try:
+                        items = [_value(r) for r in await s.queue_get(name=att.out, batch=True)]
+                    except Exception:   # noqa: BLE001
+                        pass
+                elif att.lost is None and not att.ticket_taken_back:
                     try:
                         items = [_value(await s.queue_get(name=att.out, timeout=DRAIN_WAIT))]
                         if isinstance(items[0], bytes):       # more may be waiting: take them all
@@ -362,6 +368,8 @@ class DaskExecutor:
                     outcome = _outcome(att.result, att.worker)
                 elif att.ticket_taken_back:
                     outcome = Outcome(kind=base.CANCELLED, reason=att.cancelled, worker=None)
+                elif att.future_done and not items and not last_look and att.lost is None:
+                    last_look = True
                 elif att.lost or (att.future_done and not items):
                     loop = asyncio.get_running_loop()
                     outcome = await loop.run_in_executor(None, self._ended_badly, att)
