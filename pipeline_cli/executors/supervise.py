@@ -193,6 +193,7 @@ class _Link:
         self.orders: list[dict] = []
         self.done = False
         self._r = self._w = -1
+        self.lock = threading.Lock()
 
     def call(self, fn, **kwargs):
         got = self.client.sync(fn, callback_timeout=RPC_TIMEOUT, **kwargs)
@@ -213,37 +214,46 @@ class _Link:
         import asyncio
 
         s = self.client.scheduler
-        while not self.done:
-            try:
-                record = await s.queue_get(name=self.ctl, timeout=ORDER_WAIT)
-            except (asyncio.TimeoutError, TimeoutError):
-                continue
-            except KeyError:               # the queue is gone: pipe gave this attempt up
-                self._order({"kill": "pipe gave this attempt up", "grace": 0, "gone": True})
-                return
-            except Exception:              # noqa: BLE001  (no scheduler: the lease decides)
-                await asyncio.sleep(1)
-                continue
-            value = record.get("value") if isinstance(record, dict) else None
-            if isinstance(value, dict) and "kill" in value:
-                self._order(value)
-            elif value == {"done": 1}:          # stop_watching() ends the poll
-                return
+        try:
+            while not self.done:
+                try:
+                    record = await s.queue_get(name=self.ctl, timeout=ORDER_WAIT)
+                except (asyncio.TimeoutError, TimeoutError):
+                    continue
+                except KeyError:               # the queue is gone: pipe gave this attempt up
+                    self._order({"kill": "pipe gave this attempt up", "grace": 0, "gone": True})
+                    return
+                except Exception:              # noqa: BLE001  (no scheduler: the lease decides)
+                    await asyncio.sleep(1)
+                    continue
+                value = record.get("value") if isinstance(record, dict) else None
+                if isinstance(value, dict) and "kill" in value:
+                    self._order(value)
+                elif value == {"done": 1}:          # stop_watching() ends the poll
+                    return
+        finally:
+            self.done = True
 
     def _order(self, order: dict) -> None:
-        self.orders.append(order)
-        try:
-            os.write(self._w, b"!")
-        except OSError:
-            pass
+        """(On the event loop.) Under the lock: stop_watching() closes the pipe under it."""
+        with self.lock:
+            self.orders.append(order)
+            if self._w >= 0:
+                try:
+                    os.write(self._w, b"!")
+                except OSError:
+                    pass
 
     def take_orders(self) -> list[dict]:
-        try:
-            while os.read(self._r, 512):
+        """(In the task's thread, which alone closes the pipe.)"""
+        if self._r >= 0:
+            try:
+                while os.read(self._r, 512):
+                    pass
+            except (BlockingIOError, OSError):
                 pass
-        except (BlockingIOError, OSError):
-            pass
-        taken, self.orders = self.orders, []
+        with self.lock:
+            taken, self.orders = self.orders, []
         return taken
 
     def stop_watching(self) -> None:
@@ -254,11 +264,10 @@ class _Link:
             self.call(self.client.scheduler.queue_put, name=self.ctl, data={"done": 1})
         except Exception:      # noqa: BLE001  (the queue is gone: so is the poll)
             pass
-        for fd in (self._r, self._w):
-            try:
+        with self.lock:
+            for fd in (self._r, self._w):
                 os.close(fd)
-            except OSError:
-                pass
+            self._r = self._w = -1
 
     def put(self, item, timeout: float) -> None:
         self.call(self.client.scheduler.queue_put, name=self.out, data=item, timeout=timeout)
