@@ -306,11 +306,13 @@ class DaskExecutor:
                 self.cluster.close(timeout=10)
             except Exception:   # noqa: BLE001
                 pass
-        for fd in (self.wake_r, self.wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        with self.lock:           # _wake() writes under it: never to a closed (reused) fd
+            for fd in (self.wake_r, self.wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.wake_r = self.wake_w = -1
 
     # -- on the client's event loop -----------------------------------------------------------
     async def _run_remote(self, att: _Remote) -> None:
@@ -380,10 +382,13 @@ class DaskExecutor:
 
     # -- endings ------------------------------------------------------------------------------
     def _wake(self) -> None:
-        try:
-            os.write(self.wake_w, b"x")
-        except (BlockingIOError, OSError):
-            pass
+        with self.lock:
+            if self.wake_w < 0:
+                return
+            try:
+                os.write(self.wake_w, b"x")
+            except (BlockingIOError, OSError):
+                pass
 
     def _finish(self, att: _Remote, outcome: Outcome) -> None:
         if att.ended:
