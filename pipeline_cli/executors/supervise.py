@@ -5,15 +5,21 @@ its own session and process group, the worker's environment with the attempt's `
 it, `$PIPE_OUTPUT`, Python entrypoints in a child process) and, while it runs:
 
 - takes the attempt's start ticket from its control queue first: Dask reruns a task whose
-  worker died, and a second start finds no ticket and returns `{"duplicate": True}`;
+  worker died, and a second start finds no ticket and returns `{"duplicate": True}`; a worker
+  that runs another pipe or sees another pipeline file starts nothing;
 - streams the masked output to pipe through a bounded `distributed.Queue` (chunks of at most
   CHUNK bytes, SLOTS of them in flight): when pipe does not keep up, `put` waits and the task
   blocks on its own pipe, so no side holds more than a few chunks;
-- polls the control queue for a kill order (SIGTERM to the group, SIGKILL after the grace),
-  and the run's lease, a Variable pipe bumps: silent for `lease` seconds (pipe was killed, the
-  scheduler is gone) it kills the group itself;
+- once it has run FLUSH seconds, says where it runs and waits for pipe's kill orders on the
+  control queue (a long poll on the worker's event loop; SIGTERM to the group, SIGKILL after
+  the grace), and reads the run's lease, a Variable pipe bumps (one reader per worker process
+  and run): silent for `lease` seconds (pipe was killed, the scheduler is gone) it kills the
+  group itself;
 - registers the group with a watcher process that SIGKILLs it if the worker process dies;
 - enforces the task's timeout, and returns a small dict (also sent as the stream's last item).
+
+The queues are used through the scheduler's queue handlers, as distributed.Queue does;
+pipe creates and releases them (dask.py).
 
 Nothing here imports distributed at module level: `python -m pipeline_cli.executors.supervise
 --watch` is the watcher, and must start fast.
