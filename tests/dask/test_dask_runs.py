@@ -572,3 +572,20 @@ def test_two_runs_of_one_pipeline_at_once_each_run_every_task(tmp_path, dask_clu
         docs.append(json.loads(out))
     runs = {tasks_of(d)["a"]["outputs"]["run"] for d in docs}
     assert len(runs) == 2 and set((tmp_path / "ran").read_text().split()) == runs
+
+
+def test_concurrency_defaults_to_the_cluster_threads(tmp_path, pipe_dask, dask_cluster):
+    """Four tasks that each wait until all four have started: they finish only if the run
+    keeps four in flight, the cluster's 2 + 2 worker threads (more than this machine's CPUs
+    may be, the local default)."""
+    with dask_cluster.client() as c:
+        assert sum(c.nthreads().values()) == 4
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    tasks = "\n".join(f"  t{i}: {{run: 'touch {barrier}/{i}; while [ $(ls {barrier} | wc -l) -lt 4 ]; "
+                      f"do sleep 0.1; done', timeout: 60}}" for i in range(4))
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "four.yaml").write_text(f"tasks:\n{tasks}\n")
+    result = pipe_dask(tmp_path, "run", "four", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {v["state"] for v in tasks_of(run_doc(result)).values()} == {"succeeded"}
