@@ -218,7 +218,7 @@ def _all_gone(folder: Path) -> None:
 
 
 def test_timeout_kills_the_remote_process_group(tmp_path, pipe_dask):
-    folder = _stubborn_pipeline(tmp_path, "timeout: 2s")
+    folder = _stubborn_pipeline(tmp_path, "timeout: 4s")     # time for its children to write their pids
     result = pipe_dask(tmp_path, "run", "stub", "--json", env={"PIPE_KILL_GRACE": "1"})
     assert result.returncode == 1, result.stdout + result.stderr
     task = tasks_of(run_doc(result))["stubborn"]
