@@ -83,7 +83,7 @@ _watcher: subprocess.Popen | None = None
 
 
 def _watch(line: str) -> None:
-    """Tell this worker process's watcher about a group ("+PGID" / "-PGID"). The watcher reads
+    """Tell this worker process's watcher about a group ("+PGID FOLDER" / "-PGID"). The watcher reads
     a pipe only this process holds: when the worker dies, it reads EOF and SIGKILLs every
     group still registered."""
     global _watcher
@@ -100,15 +100,21 @@ def _watch(line: str) -> None:
 
 
 def watch_main() -> int:
-    groups: set[int] = set()
+    """The watcher: "+PGID FOLDER" registers an attempt's group and temporary folder, "-PGID"
+    forgets it; at EOF (the worker process is gone) it SIGKILLs the groups left and removes
+    their folders."""
+    groups: dict[int, str] = {}
     for raw in sys.stdin.buffer:
         line = raw.strip().decode()
         if line[:1] == "+":
-            groups.add(int(line[1:]))
+            pgid, _, folder = line[1:].partition(" ")
+            groups[int(pgid)] = folder
         elif line[:1] == "-":
-            groups.discard(int(line[1:]))
-    for pgid in groups:          # EOF: the worker process is gone
+            groups.pop(int(line[1:]), None)
+    for pgid, folder in groups.items():
         base.signal_group(pgid, signal.SIGKILL)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 
@@ -365,7 +371,7 @@ class _Supervisor:
             spec = _localize(self.spec, folder)
             proc = AttemptProcess(spec, dict(os.environ), -1, sink=self.buffer.extend, always_pipe=True)
             if proc.pid:
-                _watch(f"+{proc.pid}")
+                _watch(f"+{proc.pid} {folder}")
             self.hello = {"started": self.worker, "host": socket.gethostname(), "pid": proc.pid}
             try:
                 self.supervise(proc)

@@ -94,6 +94,7 @@ def popen_pipe(project: Path, *args: str, env: dict) -> subprocess.Popen:
 # A task whose leader, a child and a grandchild that ignores SIGTERM all write pid files
 # into $PIDS, then wait for ever; `$PPID` of the leader is the worker process.
 STUBBORN = """\
+echo "$PIPE_OUTPUT" > "$PIDS/output.where"
 echo $$ > "$PIDS/leader.pid"
 echo $PPID > "$PIDS/worker.ppid"
 sh -c 'trap "" TERM; echo $$ > "$PIDS/grandchild.pid"; sleep 300; true' &
@@ -281,6 +282,8 @@ def test_worker_killed_during_a_task_is_worker_lost_and_retried_once(tmp_path, d
     assert attempts[-1]["worker"].startswith("tcp://") and attempts[-1]["worker"] != first.get("worker")
     assert counter.read_text() == "attempt 1\nattempt 2\n"     # the scheduler's rerun did not start it
     _all_gone(folder)
+    scratch = Path((folder / "output.where").read_text().strip()).parent      # the attempt's folder
+    wait_until(lambda: not scratch.exists(), f"the watcher removed {scratch}")
     dask_cluster.wait_ready()
 
 
