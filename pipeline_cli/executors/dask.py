@@ -30,7 +30,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import distributed
 from distributed import Client, Variable
 
 from .. import __version__
@@ -545,4 +544,4 @@ def _drain_fd(fd: int) -> None:
         pass
 
 
-__all__ = ["DaskExecutor", "distributed"]
+__all__ = ["DaskExecutor"]
