@@ -19,7 +19,7 @@ from . import templates
 from .context import RunContext, Window, check_params, up_to_date, window_for
 from .context import read_dotenv  # noqa: F401  (once imported from here)
 from .dag import Dag
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from .errors import UsageError
 from .reporter import NullReporter, Reporter
 from .executors.base import AttemptSpec, Executor
 from .machine import BAD_STATES, OK_STATES, Change, RunMachine
@@ -450,6 +450,3 @@ def _stop_leftovers(old: RunView, tasks: set[str]) -> None:
         if group_alive(g, s):
             signal_group(g, signal.SIGKILL)
 
-
-def exit_code(view: RunView) -> int:
-    return {RUN_SUCCEEDED: EXIT_OK, RUN_INTERRUPTED: EXIT_INTERRUPTED}.get(view.state, EXIT_FAILED)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, PipeError, SpecError, UsageError
+from .errors import PipeError, SpecError, UsageError
 from .model import BACKFILL, RUN_INTERRUPTED, RUN_RUNNING, RUN_SUCCEEDED, SCHEDULED, Pipeline
 from .state import StateDir, makedirs, write_atomic
 
@@ -155,10 +155,16 @@ def _forget(state: StateDir, file: str) -> None:
 
 # --- tick -------------------------------------------------------------------------------
 
+# How a child of tick (a fork running one pipeline, or one run) tells its parent how it went:
+# its exit status. Not the CLI's exit codes: the command decides those from the TickReport.
+CHILD_OK, CHILD_FAILED, CHILD_INVALID = 0, 1, 2
+
+
 @dataclass
 class TickReport:
-    exit_code: int = EXIT_OK
-    invalid: list[SpecError] = field(default_factory=list)
+    failed: bool = False                 # a run of this tick did not succeed (or a child died)
+    invalid: list[SpecError] = field(default_factory=list)    # pipeline files skipped as invalid
+    refused: bool = False                # a child met a user error (e.g. a file changed meanwhile)
     plans: list[Due] = field(default_factory=list)
 
 
@@ -209,10 +215,8 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
 
         for pipeline in deadlines:      # after this tick's runs: a run that just failed was said already
             check_deadline(pipeline, state, now)
-    if any(c not in (EXIT_OK, EXIT_INVALID) for c in codes):
-        report.exit_code = EXIT_FAILED
-    elif report.invalid or EXIT_INVALID in codes:
-        report.exit_code = EXIT_INVALID
+    report.failed = any(c not in (CHILD_OK, CHILD_INVALID) for c in codes)
+    report.refused = CHILD_INVALID in codes
     return report
 
 
@@ -224,7 +228,7 @@ def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None,
     pipeline = spec.load(path, cache=state.root / "cache" / "specs")
     lock = state.lock(pipeline.name)
     if not lock.acquire(wait=False):
-        return EXIT_OK            # another tick is on it: leave it alone
+        return CHILD_OK            # another tick is on it: leave it alone
     try:
         plan = due(pipeline, state, now)
         slots = pipeline.max_active_runs - plan.active
@@ -233,7 +237,7 @@ def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None,
         codes = _at_most(slots, jobs)
     finally:
         lock.release()
-    return EXIT_FAILED if any(c != EXIT_OK for c in codes) else EXIT_OK
+    return CHILD_FAILED if any(c != CHILD_OK for c in codes) else CHILD_OK
 
 
 def _run_one(pipeline: Pipeline, state: StateDir, interval, now: datetime, reporter_for, make_executor) -> int:
@@ -242,7 +246,7 @@ def _run_one(pipeline: Pipeline, state: StateDir, interval, now: datetime, repor
     view = runner.new_run(pipeline, state, reporter=reporter_for(pipeline) if reporter_for else None,
                           kind=SCHEDULED, window=runner.Window(interval.start, interval.end), claim=True, now=now,
                           **({"executor": make_executor()} if make_executor else {}))
-    return EXIT_OK if view.state == RUN_SUCCEEDED else EXIT_FAILED
+    return CHILD_OK if view.state == RUN_SUCCEEDED else CHILD_FAILED
 
 
 def _resume_one(pipeline: Pipeline, state: StateDir, run_id: str, reporter_for, make_executor) -> int:
@@ -250,7 +254,7 @@ def _resume_one(pipeline: Pipeline, state: StateDir, run_id: str, reporter_for, 
 
     view = runner.resume(pipeline, state, run_id, reporter=reporter_for(pipeline) if reporter_for else None,
                          **({"executor": make_executor()} if make_executor else {}))
-    return EXIT_OK if view.state == RUN_SUCCEEDED else EXIT_FAILED
+    return CHILD_OK if view.state == RUN_SUCCEEDED else CHILD_FAILED
 
 
 def _at_most(slots: int, jobs: list[tuple]) -> list[int]:
@@ -289,7 +293,7 @@ class Child:
 
 def _code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
-    return code if code >= 0 else EXIT_FAILED         # killed by a signal: a failure
+    return code if code >= 0 else CHILD_FAILED         # killed by a signal: a failure
 
 
 def _wait_any(children: list[Child]) -> Child:
@@ -309,7 +313,7 @@ def start_child(function, *args) -> Child:
     pid = os.fork()
     if pid:
         return Child(pid)
-    code = EXIT_FAILED
+    code = CHILD_FAILED
     try:
         code = function(*args)
     except PipeError as e:
@@ -317,7 +321,7 @@ def start_child(function, *args) -> Child:
             sys.stderr.write(f"error: {line}\n")
         code = e.exit_code
     except KeyboardInterrupt:
-        code = 130
+        code = 130              # as the CLI: interrupted
     except BaseException:        # never return into the parent's code from a child
         import traceback
 
@@ -327,7 +331,7 @@ def start_child(function, *args) -> Child:
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
-            os._exit(code if isinstance(code, int) else EXIT_FAILED)
+            os._exit(code if isinstance(code, int) else CHILD_FAILED)
 
 
 # --- backfill ---------------------------------------------------------------------------

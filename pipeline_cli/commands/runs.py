@@ -5,7 +5,7 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from ..errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, UsageError
+from ..errors import UsageError
 from .project import Globals
 from .results import (FAILED, INVALID, OK, BackfillInterval, BackfillResult, PlanResult, RunResult, TickResult,
                       TickRun)
@@ -186,7 +186,7 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
         from ..notify import tick_problems       # an invalid file is said once per content, not every minute
 
         invalid = tick_problems(g.state_dir, invalid, notify_url or os.environ.get("PIPE_NOTIFY") or None, dry_run)
-    outcome = {EXIT_OK: OK, EXIT_FAILED: FAILED, EXIT_INVALID: INVALID}.get(report.exit_code, FAILED)
+    outcome = FAILED if report.failed else INVALID if (report.invalid or report.refused) else OK
     result = TickResult(stamp, dry_run=dry_run, plans=report.plans, invalid=invalid, code_outcome=outcome)
     if json_mode:
         result.runs = _tick_runs(g, before, report.plans)
