@@ -27,6 +27,7 @@ from .model import (CANCELLED, MANUAL, PENDING, RETRYING, RUN_FAILED, RUN_INTERR
                     RUN_SUCCEEDED, RUNNING, SKIPPED, SUCCEEDED, Pipeline, Task)
 from .state import EventLog, RunView, StateDir, TaskView, apply, me, now_utc
 from .state import events as ev
+from .state.layout import events_file, log_file, output_file
 
 
 class _Placeholders(dict):
@@ -103,6 +104,7 @@ class Run:
         self.ctx = RunContext(pipeline, run_id, window, params)
         self.view = RunView(run_id=run_id, pipeline=pipeline.name, dir=run_dir)
         self.interrupted = False
+        self.began = False                                  # its first event is written
         self.signal_name: str | None = None
         self.kill_now = False
         self.earlier: dict[str, TaskView] | None = None    # outputs of earlier runs, read on a first skip
@@ -159,27 +161,29 @@ class Run:
         # the cyclic collector need not walk it again at each collection of the loop's
         # short-lived garbage (a tenth of a 10,000-task run went to that).
         gc.freeze()
-        self.log = EventLog(self.dir / "events.jsonl", self.ctx.redactor.value if self.ctx.redactor else None)
+        self.log = EventLog(events_file(self.dir), self.ctx.redactor.value if self.ctx.redactor else None)
         if self.executor is None:
             from .executors import make_executor
 
             self.executor = make_executor()
         executor = self.executor
         try:
-            if resumed:
-                self._replay_earlier(earlier)
-                self._event(ev.RUN_RESUMED, tasks=sorted(self.selected), executor=executor.name, **me())
-            else:
-                self._start_events()
-            self.reporter.run_started(self.view)
             previous_handlers = self._install_signals()
-            hard = False
             try:
+                # Before the first event: what can never run (a resource no worker offers, a
+                # worker that cannot see the file) refuses the run, and nothing is recorded.
                 executor.open(self.wake_r)
+                self._check_executor()
+                self.began = True
+                if resumed:
+                    self._replay_earlier(earlier)
+                    self._event(ev.RUN_RESUMED, tasks=sorted(self.selected), executor=executor.name, **me())
+                else:
+                    self._start_events()
+                self.reporter.run_started(self.view)
                 self._loop()
             finally:
-                hard = self.interrupted
-                executor.close(hard=hard)
+                executor.close(hard=self.interrupted)
                 self._restore_signals(previous_handlers)
             self._finish()
         finally:
@@ -274,7 +278,6 @@ class Run:
                                       self.fail_fast)
         executor = self.executor
         limit = self.concurrency or executor.capacity()
-        self._check_executor(rank)
         self._record(m.start())
         stopping = False
         while True:
@@ -298,12 +301,17 @@ class Run:
                 break
             nxt = m.next_retry()
             timeout = None if nxt is None else max(0.0, nxt - time.monotonic())
-            for key, outcome in executor.wait(timeout):
+            ended = executor.wait(timeout)
+            for key, worker in executor.placed():
+                tid = self.keys.get(key)
+                if tid is not None and self.view.tasks[tid].state == RUNNING:
+                    self._record([Change(tid, RUNNING, {"attempt": m.attempts[tid], "worker": worker})])
+            for key, outcome in ended:
                 tid = self.keys.pop(key, None)
                 if tid is not None:
                     self._record(m.finished(tid, outcome, time.monotonic()))
 
-    def _check_executor(self, rank) -> None:
+    def _check_executor(self) -> None:
         previews = []
         for tid in self.selected:
             task = self.pipeline.tasks[tid]
@@ -326,10 +334,9 @@ class Run:
             self._record(m.not_run(tid, SKIPPED, reason="up to date", outputs=previous.outputs if previous else {}))
             return
         attempt = m.attempts[tid] + 1
-        name = f"{tid}.{attempt}"
         try:
-            spec = self.ctx.attempt_spec(task, attempt, str(self.dir / "outputs" / name),
-                                         str(self.dir / "logs" / f"{name}.log"), priority=-rank[0])
+            spec = self.ctx.attempt_spec(task, attempt, str(output_file(self.dir, tid, attempt)),
+                                         str(log_file(self.dir, tid, attempt)), priority=-rank[0])
         except (templates.TemplateError, UsageError) as e:
             m.attempts[tid] = attempt
             self._record(m.not_run(tid, "failed", reason=str(getattr(e, "message", e))))
@@ -373,16 +380,26 @@ def new_run(pipeline: Pipeline, state: StateDir, *, reporter: Reporter | None = 
                       params=merged, selected=selected, kind=kind, concurrency=concurrency, fail_fast=fail_fast,
                       force=force, kept=kept, executor=executor)
         except BaseException:
-            import shutil
-
-            shutil.rmtree(run_dir, ignore_errors=True)     # it never began: no empty run left behind
+            _discard(run_dir)
             raise
         if claim if claim is not None else (date is not None and pipeline.schedule):
             state.claim(pipeline.name, start=window.start.astimezone(timezone.utc).isoformat(),
                         end=window.end.astimezone(timezone.utc).isoformat(), run_id=run_id, kind=kind)
-        return run.execute()
+        try:
+            return run.execute()
+        except BaseException:
+            if not run.began:
+                _discard(run_dir)
+            raise
     finally:
         lock.release()
+
+
+def _discard(run_dir: Path) -> None:
+    """A run that never began (a secret not set, a cluster that refuses it): no empty run left."""
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _outputs_from_earlier(pipeline: Pipeline, state: StateDir, window: Window, tasks: set[str]) -> dict[str, TaskView]:

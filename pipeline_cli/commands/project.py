@@ -69,7 +69,9 @@ class Globals:
 
     @property
     def spec_cache(self) -> Path:
-        return self.state_dir / "cache" / "specs"
+        from ..state.layout import Layout
+
+        return Layout(self.state_dir).spec_cache
 
     @property
     def state(self):

@@ -108,6 +108,11 @@ class Executor(Protocol):
         """Block until an attempt ends, `timeout` passes or the wake fd is readable;
         return the (key, outcome) of every attempt that ended."""
 
+    def placed(self) -> list[tuple[str, str]]:
+        """Attempts that started on a worker since the last call, as (key, worker): an
+        executor that learns where an attempt runs only once it starts (Dask) says it here;
+        the runner records it. The local executor knows at submit and returns []."""
+
     def cancel(self, key: str, reason: str, grace: float = KILL_GRACE) -> None:
         """SIGTERM the attempt's whole process group now, SIGKILL after `grace`; its
         outcome (kind CANCELLED, or TIMED_OUT when reason says so) comes from wait()."""

@@ -76,6 +76,7 @@ class DaskExecutor:
         self.local = LocalExecutor()
         self.remote: dict[str, _Remote] = {}
         self.ended: list[tuple[str, Outcome]] = []
+        self.started: list[tuple[str, str]] = []       # (key, worker) not yet told: placed()
         self.lock = threading.Lock()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -245,6 +246,11 @@ class DaskExecutor:
             ended, self.ended = self.ended, []
         return got + ended
 
+    def placed(self) -> list[tuple[str, str]]:
+        with self.lock:
+            started, self.started = self.started, []
+        return started
+
     def cancel(self, key: str, reason: str, grace: float = base.KILL_GRACE) -> None:
         att = self.remote.get(key)
         if att is None:
@@ -363,6 +369,9 @@ class DaskExecutor:
                         os.write(att.log_fd, item)
                     elif isinstance(item, dict) and "started" in item:
                         att.worker = item["started"]
+                        with self.lock:
+                            self.started.append((att.spec.key, att.worker))
+                        self._wake()
                     elif isinstance(item, dict) and "end" in item:
                         att.result = item["end"]
                 if att.result is not None:

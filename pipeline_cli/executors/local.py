@@ -92,6 +92,9 @@ class LocalExecutor:
         os.close(attempt.log_fd)
         return outcome
 
+    def placed(self) -> list[tuple[str, str]]:
+        return []
+
     def cancel(self, key: str, reason: str, grace: float = base.KILL_GRACE) -> None:
         attempt = self.attempts.get(key)
         if attempt is not None:

@@ -140,7 +140,9 @@ def summary(run: RunView, stream: TextIO | None, console=None) -> None:
         if t.state != FAILED:
             continue
         lines.append(f"  {t.id} failed (attempt {t.attempt}): {t.reason or ''}")
-        log = run.dir / "logs" / f"{t.id}.{t.attempt}.log"
+        from ..state.layout import log_file
+
+        log = log_file(run.dir, t.id, t.attempt)
         for line in tail(log):
             lines.append(f"    | {line}")
         if log.exists():        # a task that failed before it started (a template error) has no log

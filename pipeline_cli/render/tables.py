@@ -96,7 +96,9 @@ def run_table(run: RunView) -> None:
         said = "sent" if n.get("ok") else f"NOT delivered: {n.get('error')}"
         sys.stdout.write(f"notify {n.get('when')} -> {n.get('target')}: {said}\n")
     if run.skipped_lines:
-        sys.stdout.write(f"note: skipped {run.skipped_lines} unreadable line(s) in {run.dir / 'events.jsonl'}\n")
+        from ..state.layout import events_file
+
+        sys.stdout.write(f"note: skipped {run.skipped_lines} unreadable line(s) in {events_file(run.dir)}\n")
 
 
 def pipelines_table(rows: list[dict]) -> None:

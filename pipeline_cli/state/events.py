@@ -8,7 +8,8 @@ A run's events.jsonl (keep stable: persisted):
                   interval_end, params, tasks, executor, pid, pid_start, host
     run_resumed   tasks, pid, pid_start, host
     task          task, state, attempt [, reason, exit_code, duration, outputs, retry_in,
-                  worker, pgid, pgid_start]
+                  worker, pgid, pgid_start]   (a second `running` of the same attempt with a
+                  `worker`: where it was placed, once a remote executor knows)
     run_finished  state
     notify        when, target, ok [, error]          (after run_finished: deliveries)
 Every event also has `event` and `time` (ISO 8601, UTC). Events are written with one
@@ -273,6 +274,11 @@ def _apply_task(run: RunView, e: dict) -> None:
     t.attempt = e.get("attempt", t.attempt) or t.attempt
     when = e.get("time")
     if t.state == RUNNING:
+        current = t.attempts[-1] if t.attempts and t.attempts[-1].number == t.attempt else None
+        if current is not None and current.finished is None and e.get("worker"):
+            # The same attempt, placed: a remote executor learns the worker once it starts there.
+            t.worker = current.worker = e["worker"]
+            return
         t.started, t.finished, t.duration, t.reason, t.exit_code = when, None, None, None, None
         t.worker, t.pgid, t.pgid_start = e.get("worker"), e.get("pgid"), e.get("pgid_start")
         t.attempts.append(AttemptView(t.attempt, RUNNING, when, worker=t.worker))

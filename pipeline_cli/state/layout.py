@@ -10,6 +10,7 @@
     <state>/<pipeline>/lock                             held by tick and backfill
     <state>/cache/specs/                                validated pipeline files
     <state>/cache/tick.json                             tick's "nothing due" cache
+    <state>/tick-problems.json                          what tick said about broken files (once each)
 
 Folders are 0700 and files 0600. Names that reach a path are checked here, so an id from a
 URL or a command line can never point outside the state folder.
@@ -37,6 +38,18 @@ def check_name(kind: str, value: str, pattern: re.Pattern) -> str:
     return value
 
 
+def events_file(run_dir: Path) -> Path:
+    return Path(run_dir) / "events.jsonl"
+
+
+def log_file(run_dir: Path, task: str, attempt: int) -> Path:
+    return Path(run_dir) / "logs" / f"{check_name('task', task, TASK_RE)}.{int(attempt)}.log"
+
+
+def output_file(run_dir: Path, task: str, attempt: int) -> Path:
+    return Path(run_dir) / "outputs" / f"{check_name('task', task, TASK_RE)}.{int(attempt)}"
+
+
 class Layout:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).absolute()     # tasks run elsewhere: their paths must be absolute
@@ -51,7 +64,7 @@ class Layout:
         return self.runs_dir(pipeline) / check_name("run", run_id, RUN_ID_RE)
 
     def events(self, run_dir: Path) -> Path:
-        return run_dir / "events.jsonl"
+        return events_file(run_dir)
 
     def run_lock(self, run_dir: Path) -> Path:
         return run_dir / "lock"
@@ -63,10 +76,10 @@ class Layout:
         return run_dir / "outputs"
 
     def log(self, run_dir: Path, task: str, attempt: int) -> Path:
-        return run_dir / "logs" / f"{check_name('task', task, TASK_RE)}.{int(attempt)}.log"
+        return log_file(run_dir, task, attempt)
 
     def output(self, run_dir: Path, task: str, attempt: int) -> Path:
-        return run_dir / "outputs" / f"{check_name('task', task, TASK_RE)}.{int(attempt)}"
+        return output_file(run_dir, task, attempt)
 
     def ledger(self, pipeline: str) -> Path:
         return self.pipeline_dir(pipeline) / "intervals.jsonl"

@@ -466,7 +466,9 @@ def _resume_run(config: Config, h: History, name: str, run_id: str) -> str | Non
     run = h.run(name, run_id)
     if run.state == "running":
         return f"run {run_id} is still running"
-    path = run.view.dir / "events.jsonl"
+    from ..state.layout import events_file
+
+    path = events_file(run.view.dir)
     size = path.stat().st_size
     proc, err = _spawn(config, ["resume", name, run_id])
     deadline = time.monotonic() + 15

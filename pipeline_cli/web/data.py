@@ -159,7 +159,7 @@ class History:
         if hit and hit[0] == key:
             return hit[1]
         try:
-            p = spec.load(path, cache=self.state_dir / "cache" / "specs")
+            p = spec.load(path, cache=self.store.layout.spec_cache, write_cache=False)
         except (SpecError, UsageError, OSError):
             p = None
         self._specs[path] = (key, p)
