@@ -56,7 +56,7 @@ class Task:
 
 @dataclass(frozen=True)
 class Notify:
-    """The `notify:` block (SPEC section 9); notify.py decides, builds and delivers."""
+    """The `notify:` block (SPEC section 9); notify/ decides, builds and delivers."""
 
     to: tuple[str, ...] = ()                 # Apprise URLs: templates over env, params, secrets
     when: tuple[str, ...] = ("failure", "recovery")

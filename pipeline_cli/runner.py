@@ -17,7 +17,6 @@ from typing import Any
 
 from . import templates
 from .context import RunContext, Window, check_params, up_to_date, window_for
-from .context import read_dotenv  # noqa: F401  (once imported from here)
 from .dag import Dag
 from .errors import UsageError
 from .reporter import NullReporter, Reporter
