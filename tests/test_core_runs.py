@@ -181,3 +181,51 @@ def test_resume_refuses_a_run_whose_lock_is_held(project, pipe, write_pipeline):
         os.close(fd)
     r = pipe("resume", "locked")
     assert r.returncode == 1 and status(pipe, "locked")["tasks"]["a"]["attempt"] == 2
+
+
+# -- item 5: .env files read as python-dotenv (and docker compose) read them -----------------------
+
+DOTENV = '''# comments and export are fine
+export PLAIN=value # a comment after the value
+QUOTED="two words"
+ESCAPED="line1\\nline2"
+MULTI="first
+second"
+SINGLE='no $expansion \\n here'
+EMPTY=
+'''
+
+
+def test_dotenv_values_are_read_as_python_dotenv_reads_them(project, pipe, write_pipeline):
+    from dotenv import dotenv_values
+
+    (project / "pipelines" / ".env").write_text(DOTENV)
+    write_pipeline("denv", """
+        dotenv: .env
+        tasks:
+          show:
+            python: showenv:main
+    """)
+    (project / "pipelines" / "showenv.py").write_text(
+        "import json, os\n"
+        "def main():\n"
+        "    names = ['PLAIN', 'QUOTED', 'ESCAPED', 'MULTI', 'SINGLE', 'EMPTY']\n"
+        "    return {n: os.environ.get(n) for n in names}\n")
+    r = pipe("run", "denv")
+    assert r.returncode == 0, r.stderr
+    got = status(pipe, "denv")["tasks"]["show"]["outputs"]
+    want = {k: v for k, v in dotenv_values(project / "pipelines" / ".env").items()}
+    assert got == want
+    assert got["PLAIN"] == "value" and got["ESCAPED"] == "line1\nline2" and got["MULTI"] == "first\nsecond"
+    assert got["SINGLE"] == "no $expansion \\n here"
+
+
+def test_the_real_environment_wins_over_the_dotenv_file(project, pipe, write_pipeline):
+    (project / "pipelines" / ".env").write_text("WHO=file\n")
+    write_pipeline("win", """
+        dotenv: .env
+        tasks:
+          a: {run: 'echo "who=$WHO" >> "$PIPE_OUTPUT"'}
+    """)
+    assert pipe("run", "win", env={"WHO": "shell"}).returncode == 0
+    assert status(pipe, "win")["tasks"]["a"]["outputs"] == {"who": "shell"}
