@@ -197,13 +197,7 @@ def _quote(s: str) -> str:
 
 
 def _tail(path: Path, lines: int = LOG_LINES) -> list[str]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 65536))
-            data = f.read()
-    except OSError:
-        return []
-    out = data.decode("utf-8", "replace").splitlines()[-lines:]
+    from ..state.store import tail_lines
+
+    out = tail_lines(path, lines)
     return [line if len(line) <= LINE_MAX else line[:LINE_MAX] + " [...]" for line in out]

@@ -72,15 +72,9 @@ def _counts(run: RunView) -> dict[str, int]:
 
 
 def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 16384))
-            data = f.read()
-    except OSError:
-        return []
-    return data.decode("utf-8", "replace").splitlines()[-lines:]
+    from ..state.store import tail_lines
+
+    return tail_lines(path, lines, 16384)
 
 
 def logs_command(run: RunView, task: str) -> str:

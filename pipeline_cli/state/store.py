@@ -267,6 +267,19 @@ class StateDir(RunStore):
         write_atomic(self.layout.durations(pipeline), json.dumps(old, sort_keys=True).encode())
 
 
+def tail_lines(path: Path, lines: int, window: int = 65536) -> list[str]:
+    """The last `lines` lines of a log, read from its last `window` bytes only (a log may be
+    huge); [] when there is none."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - window))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:]
+
+
 def makedirs(path: Path) -> Path:
     """A folder and its missing parents, each 0700 (os.makedirs gives `mode` to the last only).
     An unusable place (a file in the way, no permission, /proc) is a UsageError, not a traceback."""
