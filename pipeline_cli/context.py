@@ -57,16 +57,21 @@ def read_dotenv(path: Path) -> dict[str, str]:
         raise UsageError(f"{path}: cannot read the dotenv file: {e}") from None
 
 
-def check_params(pipeline: Pipeline, given: dict[str, str]) -> dict[str, Any]:
+def check_params(pipeline: Pipeline, given: dict[str, str], how: str = "give it with") -> dict[str, Any]:
+    """The run's params: the declared defaults with `-p` over them. A name not declared, or
+    a param declared with no value (`city:`) and not given, is a UsageError; `how` says how
+    to give it (a person's run: with -p; a scheduled run or a backfill cannot)."""
     unknown = sorted(set(given) - set(pipeline.params))
     if unknown:
         declared = ", ".join(sorted(pipeline.params)) or "none"
         raise UsageError(f"-p {unknown[0]}: not a parameter of pipeline {pipeline.name!r} (declared: {declared})")
     merged = {**pipeline.params, **given}
-    required = [k for k, v in merged.items() if v is None]
-    if required:
-        raise UsageError(f"pipeline {pipeline.name!r} needs -p {required[0]}=VALUE "
-                         f"(param {required[0]!r} has no default)")
+    missing = [k for k, v in merged.items() if v is None]
+    if missing:
+        flags = " ".join(f"-p {k}=..." for k in missing)
+        raise UsageError(f"pipeline {pipeline.name!r} needs {'a value' if len(missing) == 1 else 'values'} for "
+                         f"param{'s' if len(missing) > 1 else ''} {', '.join(missing)} (declared without a "
+                         f"default): {how} {flags}")
     return merged
 
 

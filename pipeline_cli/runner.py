@@ -361,7 +361,8 @@ def new_run(pipeline: Pipeline, state: StateDir, *, reporter: Reporter | None = 
             dry_run: bool = False, executor: Executor | None = None) -> RunView | Plan:
     """Start and finish a new run (or, with dry_run, return its plan and write nothing)."""
     now = now or now_utc()
-    merged = check_params(pipeline, params or {})
+    merged = check_params(pipeline, params or {}, "give it with" if kind == MANUAL else
+                          "a scheduled run cannot give them; declare a default")
     dag = Dag(pipeline)
     selected = dag.select(only, from_)
     window = window or window_for(pipeline, date, now)

@@ -23,7 +23,7 @@ _WHERE = {
     "graph": "reading", "list_pipelines": "reading", "logs": "reading", "pipeline_runs": "reading",
     "run_status": "reading", "schema": "reading", "status": "reading", "validate": "reading",
     "pipeline_name": "reading",
-    "backfill": "runs", "check_required": "runs", "load": "runs", "parse_date": "runs", "parse_params": "runs",
+    "backfill": "runs", "load": "runs", "parse_date": "runs", "parse_params": "runs",
     "resume": "runs", "run": "runs", "split_ids": "runs", "tick": "runs", "require_pipelines_dir": "runs",
 }
 

@@ -40,16 +40,6 @@ def parse_params(pairs: list[str] | None) -> dict[str, str]:
     return params
 
 
-def check_required(pipeline, given: dict[str, str], how: str) -> None:
-    """A param declared with no value (`city:`) must be given: SPEC section 1."""
-    missing = [k for k, v in pipeline.params.items() if v is None and k not in given]
-    if missing:
-        flags = " ".join(f"-p {k}=..." for k in missing)
-        raise UsageError(f"pipeline {pipeline.name!r} needs {'a value' if len(missing) == 1 else 'values'} for "
-                         f"param{'s' if len(missing) > 1 else ''} {', '.join(missing)} (declared without a "
-                         f"default): {how} {flags}")
-
-
 def split_ids(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
@@ -80,7 +70,9 @@ def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str]
     if concurrency is not None and concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     given = parse_params(params)
-    check_required(p, given, "give it with")
+    from ..context import check_params
+
+    check_params(p, given)         # before anything else: a missing param is said first
     when = parse_date(date, p.timezone, "--date") if date else None
     extra = _executor(executor_options)
     result = runner.new_run(p, g.state, reporter=render.reporter_for_output(json_mode), date=when,
@@ -221,7 +213,9 @@ def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = Fals
     need_stdout(json_mode)
     p, g = load(g, pipeline)
     begin, finish = parse_date(start, p.timezone, "--start"), parse_date(end, p.timezone, "--end")
-    check_required(p, {}, "a backfill cannot give them; declare defaults to backfill")
+    from ..context import check_params
+
+    check_params(p, {}, "a backfill cannot give them; declare defaults to backfill")
     store = g.state
     succeeded = _succeeded_runs(store, p.name)
     say = sys.stderr if json_mode else sys.stdout
