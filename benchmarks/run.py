@@ -379,7 +379,8 @@ def bench_tick(pipe: Pipe, runs: int, timeout: float, log) -> dict:
     g = pipe.cmd + ["--state-dir", str(sdir), "--pipelines-dir", str(pdir)]
     out: dict = {"T0": TICK_T0.isoformat()}
     with open(d / "first.txt", "wb") as f:
-        first = run_timed(g + ["tick", "--now", TICK_T0.isoformat()], d, pipe.env, timeout,
+        # -v: tick is quiet when its runs succeed; the check reads its progress lines
+        first = run_timed(g + ["tick", "-v", "--now", TICK_T0.isoformat()], d, pipe.env, timeout,
                           stdout=f, stderr_path=d / "stderr.txt")
     if first.rc != 0 or first.timed_out:
         out["error"] = describe_failure(Step("tick", g + ["tick", "--now", TICK_T0.isoformat()],
@@ -388,7 +389,7 @@ def bench_tick(pipe: Pipe, runs: int, timeout: float, log) -> dict:
         return out
     said = (d / "first.txt").read_text(errors="replace")
     missing = [w.name for w in tick_pipelines(20) if w.name not in said]
-    if missing:  # it prints a line per state change when not on a terminal
+    if missing:  # with -v it prints a line per state change when not on a terminal
         out["error"] = f"the first tick at {TICK_T0.isoformat()} did not run {', '.join(missing)}"
         log("  ! " + out["error"])
         return out
