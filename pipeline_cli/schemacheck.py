@@ -51,15 +51,26 @@ class _Unsupported(Exception):
 
 def compile_schema(schema: dict) -> Check:
     """A function that returns True only for instances the schema certainly accepts."""
-    compiled: dict[str, Check] = {}
+    try:
+        return _Compiler(schema).build(schema)
+    except (_Unsupported, KeyError, TypeError, ValueError, IndexError, AttributeError, re.error):
+        return _never
 
-    def resolve(ref: str) -> Check:
+
+class _Compiler:
+    """Turns one schema document into nested checks; `$ref`s into it are compiled once."""
+
+    def __init__(self, schema: dict):
+        self.schema = schema
+        self.compiled: dict[str, Check] = {}
+
+    def resolve(self, ref: str) -> Check:
         # Only JSON pointers into this document: "#foo" names an $anchor, not the root, and
         # a %-escape would have to be decoded as jsonschema does.
         if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")) or "%" in ref:
             raise _Unsupported(ref)
-        if ref not in compiled:
-            node: Any = schema
+        if ref not in self.compiled:
+            node: Any = self.schema
             for part in ref[1:].split("/")[1:]:
                 part = part.replace("~1", "/").replace("~0", "~")
                 if isinstance(node, list) and part.isdigit():
@@ -68,104 +79,160 @@ def compile_schema(schema: dict) -> Check:
                     node = node[part]
                 else:
                     raise _Unsupported(ref)
-            compiled[ref] = _always          # a placeholder while it compiles (recursion)
-            check = build(node)
-            compiled[ref] = check
-        target = ref
-        return lambda v: compiled[target](v)
+            self.compiled[ref] = _always          # a placeholder while it compiles (recursion)
+            self.compiled[ref] = self.build(node)
+        compiled = self.compiled
+        return lambda v: compiled[ref](v)
 
-    def build(node: Any) -> Check:
+    def build(self, node: Any) -> Check:
         if node is True:
             return _always
         if node is False:
             return _never
         if not isinstance(node, dict):
             raise _Unsupported(node)
-        if "$id" in node and node is not schema:
+        if "$id" in node and node is not self.schema:
             raise _Unsupported("$id")        # a nested $id changes what its "#/..." refs mean
         checks: list[Check] = []
         object_checks: list[Check] = []
         for key, value in node.items():
-            if key in _ANNOTATIONS or key in ("properties", "additionalProperties", "items", "prefixItems"):
+            if key in _ANNOTATIONS or key in _STRUCTURE:
                 continue
-            if key == "$ref":
-                checks.append(resolve(value))
-            elif key == "type":
-                names = value if isinstance(value, list) else [value]
-                tests = tuple(_TYPES[n] for n in names)
-                checks.append(lambda v, tests=tests: any(t(v) for t in tests))
-            elif key == "enum":
-                if not isinstance(value, list):
-                    raise _Unsupported(key)
-                options = tuple(value)
-                checks.append(lambda v, options=options: any(_same(v, o) for o in options))
-            elif key == "const":
-                checks.append(lambda v, c=value: _same(v, c))
-            elif key == "pattern":
-                checks.append(_pattern(value))
-            elif key in _NUMERIC and (type(value) not in (int, float) or value != value):
+            keyword = _KEYWORDS.get(key)
+            if keyword is None or (key in _NUMERIC and (type(value) not in (int, float) or value != value)):
                 raise _Unsupported(key)
-            elif key == "minLength":
-                checks.append(lambda v, n=value: type(v) is not str or len(v) >= n)
-            elif key == "maxLength":
-                checks.append(lambda v, n=value: type(v) is not str or len(v) <= n)
-            elif key == "minimum":
-                checks.append(lambda v, n=value: not (type(v) is int or type(v) is float) or v >= n)
-            elif key == "maximum":
-                checks.append(lambda v, n=value: not (type(v) is int or type(v) is float) or v <= n)
-            elif key == "minItems":
-                checks.append(lambda v, n=value: type(v) is not list or len(v) >= n)
-            elif key == "maxItems":
-                checks.append(lambda v, n=value: type(v) is not list or len(v) <= n)
-            elif key == "uniqueItems":
-                if value:
-                    checks.append(_unique)
-            elif key == "minProperties":
-                checks.append(lambda v, n=value: type(v) is not dict or len(v) >= n)
-            elif key == "required":
-                if not isinstance(value, list):
-                    raise _Unsupported(key)
-                names = tuple(value)
-                object_checks.append(lambda v, names=names: all(n in v for n in names))
-            elif key == "propertyNames":
-                name_check = build(value)
-                object_checks.append(lambda v, c=name_check: all(c(k) for k in v))
-            elif key == "dependentRequired":
-                if not isinstance(value, dict) or not all(isinstance(r, list) for r in value.values()):
-                    raise _Unsupported(key)
-                pairs = tuple((k, tuple(r)) for k, r in value.items())
-                object_checks.append(lambda v, pairs=pairs: all(all(r in v for r in rs) for k, rs in pairs if k in v))
-            elif key == "oneOf":
-                # "Exactly one" needs the others proven invalid, which a yes-or-unsure check
-                # cannot do: only subschemas that are exact both ways (`required` alone) are taken.
-                if not isinstance(value, list) or not value or not all(_exact_required(s) for s in value):
-                    raise _Unsupported(key)
-                options = tuple(tuple(s.get("required", ())) for s in value)
-                checks.append(lambda v, options=options: type(v) is dict       # else unsure
-                              and sum(all(n in v for n in names) for names in options) == 1)
-            else:
-                raise _Unsupported(key)
+            on_objects, check = keyword(self, value)
+            if check is not None:
+                (object_checks if on_objects else checks).append(check)
+        checks.extend(self._structure(node, object_checks))
+        return _all_of(checks)
+
+    def _structure(self, node: dict, object_checks: list[Check]) -> list[Check]:
+        """properties / additionalProperties / prefixItems / items, and the object checks
+        (which pass anything that is not an object)."""
+        checks = []
         if "properties" in node or "additionalProperties" in node:
-            object_checks.append(_members({k: build(s) for k, s in node.get("properties", {}).items()},
-                                          build(node.get("additionalProperties", True))))
+            object_checks.append(_members({k: self.build(s) for k, s in node.get("properties", {}).items()},
+                                          self.build(node.get("additionalProperties", True))))
         if "prefixItems" in node or "items" in node:
-            checks.append(_elements(tuple(build(s) for s in node.get("prefixItems", ())),
-                                    build(node.get("items", True))))
+            checks.append(_elements(tuple(self.build(s) for s in node.get("prefixItems", ())),
+                                    self.build(node.get("items", True))))
         if object_checks:
             def objects(v: Any, tests=tuple(object_checks)) -> bool:
                 return type(v) is not dict or all(t(v) for t in tests)
             checks.append(objects)
-        if not checks:
-            return _always
-        if len(checks) == 1:
-            return checks[0]
-        tests = tuple(checks)
-        return lambda v: all(t(v) for t in tests)
+        return checks
 
-    try:
-        return build(schema)
-    except (_Unsupported, KeyError, TypeError, ValueError, IndexError, AttributeError, re.error):
-        return _never
+
+_STRUCTURE = frozenset({"properties", "additionalProperties", "items", "prefixItems"})
+
+
+def _all_of(checks: list[Check]) -> Check:
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+    tests = tuple(checks)
+    return lambda v: all(t(v) for t in tests)
+
+
+# Each keyword: (compiler, its value) -> (applies to objects only, check or None).
+
+def _kw_ref(c: _Compiler, value: Any):
+    return False, c.resolve(value)
+
+
+def _kw_type(c: _Compiler, value: Any):
+    tests = tuple(_TYPES[n] for n in (value if isinstance(value, list) else [value]))
+    return False, lambda v: any(t(v) for t in tests)
+
+
+def _kw_enum(c: _Compiler, value: Any):
+    if not isinstance(value, list):
+        raise _Unsupported("enum")
+    options = tuple(value)
+    return False, lambda v: any(_same(v, o) for o in options)
+
+
+def _kw_const(c: _Compiler, value: Any):
+    return False, lambda v: _same(v, value)
+
+
+def _kw_pattern(c: _Compiler, value: Any):
+    return False, _pattern(value)
+
+
+def _bound(of: Callable[[Any], bool], measure: Callable[[Any], Any], at_least: bool):
+    """minLength, maxItems, minimum ...: a bound on what `measure` gives, for values `of` a type."""
+    def keyword(c: _Compiler, n: Any):
+        if at_least:
+            return False, lambda v: not of(v) or measure(v) >= n
+        return False, lambda v: not of(v) or measure(v) <= n
+    return keyword
+
+
+def _is_str(v: Any) -> bool:
+    return type(v) is str
+
+
+def _is_list(v: Any) -> bool:
+    return type(v) is list
+
+
+def _is_dict(v: Any) -> bool:
+    return type(v) is dict
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) is int or type(v) is float
+
+
+def _itself(v: Any) -> Any:
+    return v
+
+
+def _kw_unique(c: _Compiler, value: Any):
+    return False, (_unique if value else None)
+
+
+def _kw_required(c: _Compiler, value: Any):
+    if not isinstance(value, list):
+        raise _Unsupported("required")
+    names = tuple(value)
+    return True, lambda v: all(n in v for n in names)
+
+
+def _kw_property_names(c: _Compiler, value: Any):
+    name_check = c.build(value)
+    return True, lambda v: all(name_check(k) for k in v)
+
+
+def _kw_dependent_required(c: _Compiler, value: Any):
+    if not isinstance(value, dict) or not all(isinstance(r, list) for r in value.values()):
+        raise _Unsupported("dependentRequired")
+    pairs = tuple((k, tuple(r)) for k, r in value.items())
+    return True, lambda v: all(all(r in v for r in rs) for k, rs in pairs if k in v)
+
+
+def _kw_one_of(c: _Compiler, value: Any):
+    # "Exactly one" needs the others proven invalid, which a yes-or-unsure check cannot do:
+    # only subschemas that are exact both ways (`required` alone) are taken.
+    if not isinstance(value, list) or not value or not all(_exact_required(s) for s in value):
+        raise _Unsupported("oneOf")
+    options = tuple(tuple(s.get("required", ())) for s in value)
+    return False, lambda v: (type(v) is dict       # else unsure
+                             and sum(all(n in v for n in names) for names in options) == 1)
+
+
+_KEYWORDS: dict[str, Callable[[_Compiler, Any], tuple[bool, Check | None]]] = {
+    "$ref": _kw_ref, "type": _kw_type, "enum": _kw_enum, "const": _kw_const, "pattern": _kw_pattern,
+    "minLength": _bound(_is_str, len, True), "maxLength": _bound(_is_str, len, False),
+    "minimum": _bound(_is_number, _itself, True), "maximum": _bound(_is_number, _itself, False),
+    "minItems": _bound(_is_list, len, True), "maxItems": _bound(_is_list, len, False),
+    "minProperties": _bound(_is_dict, len, True),
+    "uniqueItems": _kw_unique, "required": _kw_required, "propertyNames": _kw_property_names,
+    "dependentRequired": _kw_dependent_required, "oneOf": _kw_one_of,
+}
 
 
 def _exact_required(node: Any) -> bool:
