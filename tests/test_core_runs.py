@@ -229,3 +229,25 @@ def test_the_real_environment_wins_over_the_dotenv_file(project, pipe, write_pip
     """)
     assert pipe("run", "win", env={"WHO": "shell"}).returncode == 0
     assert status(pipe, "win")["tasks"]["a"]["outputs"] == {"who": "shell"}
+
+
+def test_validate_warns_about_a_scheduled_pipeline_with_a_param_it_cannot_give(project, pipe, write_pipeline):
+    write_pipeline("req", """
+        schedule: "@daily"
+        params:
+          city:
+        tasks:
+          a: {run: "echo {{ params.city }}"}
+    """)
+    r = pipe("validate", "req")
+    assert r.returncode == 0
+    assert ("pipelines/req.yaml:3:8: warning: params.city has no default, so `pipe tick` and `pipe backfill` "
+            "cannot run this scheduled pipeline") in r.stdout + r.stderr
+    write_pipeline("req", """
+        params:
+          city:
+        tasks:
+          a: {run: "echo {{ params.city }}"}
+    """)
+    r = pipe("validate", "req")
+    assert r.returncode == 0 and "warning" not in r.stdout + r.stderr

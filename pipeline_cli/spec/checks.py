@@ -160,6 +160,18 @@ def check_params(c: Checker) -> None:
                                 "rename one", key=True)
 
 
+def check_scheduled_params(c: Checker) -> None:
+    """A warning: a scheduled pipeline with a param declared without a default (`city:`)
+    cannot be run by tick or backfill, which have no -p to give it."""
+    if not c.doc.get("schedule"):
+        return
+    for name, value in c.params.items():
+        if value is None:
+            c.warn(["params", name], f"warning: params.{name} has no default, so `pipe tick` and `pipe backfill` "
+                                     f"cannot run this scheduled pipeline (they have no -p to give it); "
+                                     f"give it a default, or remove `schedule`")
+
+
 def check_pipeline_templates(c: Checker) -> None:
     env = c.doc.get("env")
     if isinstance(env, dict):
@@ -314,6 +326,7 @@ def check_notify(c: Checker) -> None:
 
 CHECKS: tuple[Callable[[Checker], None], ...] = (
     check_name, check_timezone, check_schedule, check_start_date, check_catchup, check_params,
+    check_scheduled_params,
     check_pipeline_templates, check_dependencies, check_commands, check_task_templates,
     check_quoted_templates, check_durations, check_notify,
 )
