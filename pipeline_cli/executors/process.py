@@ -120,16 +120,24 @@ class AttemptProcess:
 
     def pump(self) -> bool:
         """Move masked output to the sink; False at the end of the stream."""
+        while (got := self.read_once()) is True:
+            pass
+        return got is None
+
+    def read_once(self) -> bool | None:
+        """One read (at most 64 KiB) of masked output into the sink, for a caller that paces
+        itself (the Dask supervisor's back-pressure): True if it read, None if nothing is
+        there now, False at the end of the stream."""
         if self.pipe_fd < 0:
             return False
-        while True:
-            try:
-                chunk = os.read(self.pipe_fd, 65536)
-            except BlockingIOError:
-                return True
-            if not chunk:
-                return False
-            self.sink(self.stream.feed(chunk) if self.stream else chunk)
+        try:
+            chunk = os.read(self.pipe_fd, 65536)
+        except BlockingIOError:
+            return None
+        if not chunk:
+            return False
+        self.sink(self.stream.feed(chunk) if self.stream else chunk)
+        return True
 
     def close_pipe(self) -> None:
         if self.pipe_fd >= 0:

@@ -440,16 +440,10 @@ class _Supervisor:
             sel.close()
 
     def _read(self, proc, block_ok: bool = True) -> bool:
-        """One read of the task's output into the buffer; False at end of stream (or nothing
-        left, after the leader exited)."""
-        try:
-            chunk = os.read(proc.pipe_fd, 65536)
-        except BlockingIOError:
-            return block_ok
-        if not chunk:
-            return False
-        self.buffer.extend(proc.stream.feed(chunk) if proc.stream else chunk)
-        return True
+        """One read of the task's output into the buffer (the process's sink); False at end of
+        stream (or nothing left, after the leader exited)."""
+        got = proc.read_once()
+        return block_ok if got is None else got
 
 
 def _localize(spec: AttemptSpec, folder: str) -> AttemptSpec:
