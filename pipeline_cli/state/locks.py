@@ -29,5 +29,3 @@ class FileLock:
             os.close(self.fd)
             self.fd = -1
 
-
-PipelineLock = FileLock

@@ -228,9 +228,6 @@ class StateDir(RunStore):
         return FileLock(self.layout.run_lock(run_dir))
 
     # The interval ledger ------------------------------------------------------------
-    def ledger_path(self, pipeline: str) -> Path:
-        return self.layout.ledger(pipeline)
-
     def claim(self, pipeline: str, **record: Any) -> None:
         makedirs(self.layout.pipeline_dir(pipeline))
         log = EventLog(self.layout.ledger(pipeline))
