@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import PipeError, SpecError, UsageError
 from .model import BACKFILL, RUN_INTERRUPTED, RUN_RUNNING, RUN_SUCCEEDED, SCHEDULED, Pipeline
-from .state import StateDir, makedirs, write_atomic
+from .state import StateDir, makedirs, read_json_dict, write_atomic
 
 MAX_BACKFILL = 100_000    # intervals in one backfill: a range of centuries is a mistake, not a plan
 RECENT = 50          # ledger entries whose runs are checked for being active or interrupted
@@ -114,9 +114,8 @@ def quiet(pipelines_dir: Path, state: StateDir, now: datetime) -> bool:
     """True when the cache proves that nothing is due in any pipeline file now."""
     from .spec import discover
 
-    try:
-        cache = json.loads((state.layout.tick_cache).read_bytes())
-    except (OSError, ValueError):
+    cache = read_json_dict(state.layout.tick_cache)
+    if not cache:
         return False
     files = discover(pipelines_dir)
     stamp = now.astimezone(timezone.utc).isoformat()
@@ -131,12 +130,7 @@ def quiet(pipelines_dir: Path, state: StateDir, now: datetime) -> bool:
 
 def _remember(state: StateDir, quiet_until: dict[str, tuple[str, str, str]]) -> None:
     path = state.layout.tick_cache
-    try:
-        cache = json.loads(path.read_bytes())
-        if not isinstance(cache, dict):
-            cache = {}
-    except (OSError, ValueError):
-        cache = {}
+    cache = read_json_dict(path)
     for file, (digest, from_, until) in quiet_until.items():
         cache[file] = {"digest": digest, "from": from_, "until": until}
     makedirs(path.parent)
@@ -145,11 +139,8 @@ def _remember(state: StateDir, quiet_until: dict[str, tuple[str, str, str]]) -> 
 
 def _forget(state: StateDir, file: str) -> None:
     path = state.layout.tick_cache
-    try:
-        cache = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return
-    if isinstance(cache, dict) and cache.pop(file, None) is not None:
+    cache = read_json_dict(path)
+    if cache.pop(file, None) is not None:
         write_atomic(path, json.dumps(cache, indent=1, sort_keys=True).encode())
 
 

@@ -11,18 +11,13 @@ from typing import Iterator
 @contextmanager
 def locked_memory(path: Path) -> Iterator[dict]:
     """A JSON file read, changed and written under an exclusive lock (ticks run at once)."""
-    from ..state import FileLock, makedirs, write_atomic
+    from ..state import FileLock, makedirs, read_json_dict, write_atomic
 
     makedirs(path.parent)
     lock = FileLock(path.with_name(path.name + ".lock"))
     lock.acquire(wait=True)
     try:
-        try:
-            data = json.loads(path.read_bytes())
-            if not isinstance(data, dict):
-                data = {}
-        except (OSError, ValueError):
-            data = {}
+        data = read_json_dict(path)
         before = json.dumps(data, sort_keys=True)
         yield data
         after = json.dumps(data, sort_keys=True)
@@ -34,8 +29,6 @@ def locked_memory(path: Path) -> Iterator[dict]:
 
 def read_memory(path: Path) -> dict:
     """The file as it is, without the lock (for reading only); {} when absent or unreadable."""
-    try:
-        data = json.loads(path.read_bytes())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    from ..state import read_json_dict
+
+    return read_json_dict(path)

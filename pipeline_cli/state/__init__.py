@@ -7,7 +7,7 @@ from .events import (EVENT_FORMAT, AttemptView, EventLog, RunView, TaskView, app
 from .layout import RUN_ID_RE, Layout, NotFound
 from .liveness import me, process_alive, process_start_time, this_host
 from .locks import FileLock
-from .store import RunStore, StateDir, makedirs, write_atomic
+from .store import RunStore, StateDir, makedirs, read_json_dict, write_atomic
 
 
 
@@ -21,4 +21,4 @@ def replay(run_id: str, pipeline: str, run_dir) -> RunView:
 
 __all__ = ["replay", "EVENT_FORMAT", "AttemptView", "EventLog", "RunView", "TaskView", "apply", "iso", "now_utc",
            "read_events", "RUN_ID_RE", "Layout", "NotFound", "me", "process_alive", "process_start_time",
-           "this_host", "FileLock", "RunStore", "StateDir", "makedirs", "write_atomic"]
+           "this_host", "FileLock", "RunStore", "StateDir", "makedirs", "read_json_dict", "write_atomic"]

@@ -247,11 +247,8 @@ class StateDir(RunStore):
 
     # Duration estimates --------------------------------------------------------------
     def estimates(self, pipeline: str) -> dict[str, float]:
-        try:
-            data = json.loads(self.layout.durations(pipeline).read_bytes())
-            return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))}
-        except (OSError, ValueError, AttributeError):
-            return {}
+        data = read_json_dict(self.layout.durations(pipeline))
+        return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))}
 
     def save_estimates(self, pipeline: str, durations: dict[str, float]) -> None:
         if not durations:
@@ -288,6 +285,16 @@ def makedirs(path: Path) -> Path:
     except OSError as e:
         raise UsageError(f"cannot create the folder {path}: {e.strerror or e}") from None
     return path
+
+
+def read_json_dict(path: Path) -> dict:
+    """A small JSON file of pipe's own (a cache, a memory): {} when it is absent, unreadable
+    or not an object (it is rebuilt, never trusted)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def write_atomic(path: Path, data: bytes) -> None:
