@@ -55,31 +55,36 @@ def mermaid_limits(pipelines: list[Pipeline], text: str) -> list[str]:
 
 def graph_dot(pipelines: list[Pipeline]) -> str:
     """One Graphviz digraph: a single pipeline as it is, several as one cluster each."""
-    def q(s: str) -> str:
-        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
     if len(pipelines) == 1:
         p = pipelines[0]
-        lines = [f"digraph {q(p.name)} {{", "  rankdir=LR;", "  node [shape=box];"]
-        for tid in p.tasks:
-            lines.append(f"  {q(tid)};")
-        for t in p.tasks.values():
-            for d in t.deps:
-                lines.append(f"  {q(d)} -> {q(t.id)};")
+        lines = [f"digraph {_dot_quote(p.name)} {{", "  rankdir=LR;", "  node [shape=box];"]
+        lines += _dot_tasks(p, "  ", lambda tid: tid)
         lines.append("}")
         return "\n".join(lines) + "\n"
     lines = ['digraph "pipelines" {', "  rankdir=LR;", "  node [shape=box];"]
     for k, p in enumerate(pipelines):
         lines.append(f'  subgraph "cluster_{k}" {{')
-        lines.append(f"    label={q(p.name)};")
-        for tid in p.tasks:
-            lines.append(f"    {q(f'{k}/{tid}')} [label={q(tid)}];")
-        for t in p.tasks.values():
-            for d in t.deps:
-                lines.append(f"    {q(f'{k}/{d}')} -> {q(f'{k}/{t.id}')};")
+        lines.append(f"    label={_dot_quote(p.name)};")
+        lines += _dot_tasks(p, "    ", lambda tid, k=k: f"{k}/{tid}")
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dot_quote(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _dot_tasks(p: Pipeline, indent: str, node_id) -> list[str]:
+    """A pipeline's nodes (labelled with the task id where node_id changes it) and edges."""
+    lines = []
+    for tid in p.tasks:
+        label = "" if node_id(tid) == tid else f" [label={_dot_quote(tid)}]"
+        lines.append(f"{indent}{_dot_quote(node_id(tid))}{label};")
+    for t in p.tasks.values():
+        for d in t.deps:
+            lines.append(f"{indent}{_dot_quote(node_id(d))} -> {_dot_quote(node_id(t.id))};")
+    return lines
 
 
 def graph_tree(p: Pipeline) -> str:
