@@ -304,7 +304,8 @@ class Run:
             for key, worker in executor.placed():
                 tid = self.keys.get(key)
                 if tid is not None and self.view.tasks[tid].state == RUNNING:
-                    self._record([Change(tid, RUNNING, {"attempt": m.attempts[tid], "worker": worker})])
+                    # Recorded, not reported again: the task's `running` line was printed at its start.
+                    self._event(ev.TASK, task=tid, state=RUNNING, attempt=m.attempts[tid], worker=worker)
             for key, outcome in ended:
                 tid = self.keys.pop(key, None)
                 if tid is not None:

@@ -8,29 +8,41 @@ from ..errors import UsageError
 from .base import AttemptSpec, Executor, Outcome, Started
 
 EXECUTORS = ("local", "dask")
+DASK_INSTALL = ("the Dask executor needs pipe's dask extra, which is not installed here: "
+                "pip install 'pipe-cli[dask]' (in a checkout of pipe: pip install -e '.[dask]')")
 
 
 def make_executor(name: str | None = None, scheduler: str | None = None) -> Executor:
-    """The executor of a run: `name` or env PIPE_EXECUTOR (default local); for dask, the
-    scheduler's address or env PIPE_DASK_SCHEDULER (none: a local Dask cluster for the run)."""
-    name = name or os.environ.get("PIPE_EXECUTOR") or "local"
+    """The executor of a run: `name` or env PIPE_EXECUTOR; without either, a scheduler's
+    address (`scheduler` or env PIPE_DASK_SCHEDULER) means dask, and nothing means local.
+    For dask without an address: a local Dask cluster for the run."""
+    scheduler = scheduler or os.environ.get("PIPE_DASK_SCHEDULER") or None
+    name = name or os.environ.get("PIPE_EXECUTOR") or ("dask" if scheduler else "local")
     if name == "local":
         from .local import LocalExecutor
 
         return LocalExecutor()
     if name == "dask":
-        from .dask import DaskExecutor     # imports distributed: only here
-
-        return DaskExecutor(scheduler or os.environ.get("PIPE_DASK_SCHEDULER") or None)
+        try:
+            from .dask import DaskExecutor     # imports distributed: only here
+        except ImportError as e:
+            if (e.name or "").split(".")[0] not in ("dask", "distributed"):
+                raise
+            raise UsageError(f"--executor dask: {DASK_INSTALL}") from None
+        return DaskExecutor(scheduler)
     raise UsageError(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
 
 
 def from_options(executor: str | None = None, dask_scheduler: str | None = None) -> Executor | None:
     """The executor chosen by --executor / --dask-scheduler (the CLI also reads PIPE_EXECUTOR and
-    PIPE_DASK_SCHEDULER into them); None: the default, a local executor made by the runner."""
+    PIPE_DASK_SCHEDULER into them): an address alone means dask. None: the default, which the
+    runner makes (make_executor() with nothing given)."""
+    if executor is None and dask_scheduler:
+        executor = "dask"
     if executor in (None, "local"):
         return None if executor is None else make_executor("local")
     return make_executor(executor, dask_scheduler)
 
 
-__all__ = ["AttemptSpec", "Executor", "Outcome", "Started", "make_executor", "from_options", "EXECUTORS"]
+__all__ = ["AttemptSpec", "Executor", "Outcome", "Started", "make_executor", "from_options", "EXECUTORS",
+           "DASK_INSTALL"]

@@ -40,6 +40,9 @@ from .local import LocalExecutor
 
 CONNECT_TIMEOUT = float(os.environ.get("PIPE_DASK_CONNECT_TIMEOUT", "10"))
 LEASE = float(os.environ.get("PIPE_DASK_LEASE", "30"))    # seconds a worker goes on without word from pipe
+WAIT_WORKERS = 120.0  # default of --dask-wait-workers / PIPE_DASK_WAIT_WORKERS
+RPC_SHORT = 1.0       # a put to a queue that has room
+BACKSTOP = 5.0        # pipe ends a timed-out attempt itself this long after its worker should have
 DRAIN_WAIT = 2.0      # a long poll for an attempt's output; _nudge() ends it early
 _WAKE = "\0dask"      # marks our wake-up pipe in the embedded local executor's selector
 
@@ -57,7 +60,10 @@ class _Remote:
     log_fd: int
     submitted: float
     future: object = None
-    worker: str | None = None        # known once the worker says it started
+    worker: str | None = None        # known once the worker says it started, or the scheduler places it
+    placed_at: float | None = None   # when pipe learned it (the start of its timeout, seen from here)
+    no_worker_since: float | None = None   # Dask holds it: no worker can run it (its resources)
+    lost_kind: str = base.LOST
     result: dict | None = None       # the stream's last item
     lost: str | None = None          # "worker lost" / "scheduler lost"
     future_done: bool = False
@@ -69,8 +75,10 @@ class _Remote:
 class DaskExecutor:
     name = "dask"
 
-    def __init__(self, address: str | None = None):
+    def __init__(self, address: str | None = None, wait_workers: float | None = None):
         self.address = address
+        self.wait_workers = wait_workers if wait_workers is not None else wait_workers_from_env()
+        self.swept: set[tuple[str, str]] = set()      # (pipeline, run id) whose leftovers were looked for
         self.client: Client | None = None
         self.cluster = None
         self.local = LocalExecutor()
@@ -223,6 +231,9 @@ class DaskExecutor:
         if spec.local_only:
             return self.local.submit(spec)
         client = self._connect()
+        if (spec.pipeline, spec.run_id) not in self.swept:
+            self.swept.add((spec.pipeline, spec.run_id))
+            self._stop_leftovers(spec)
         dask_key = f"{spec.task}-{spec.pipeline}-{spec.run_id}-{spec.attempt}"
         ctl, out = supervise.queue_names(dask_key)
         log_fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -368,10 +379,7 @@ class DaskExecutor:
                     if isinstance(item, bytes):
                         os.write(att.log_fd, item)
                     elif isinstance(item, dict) and "started" in item:
-                        att.worker = item["started"]
-                        with self.lock:
-                            self.started.append((att.spec.key, att.worker))
-                        self._wake()
+                        self._place(att, item["started"], said=True)
                     elif isinstance(item, dict) and "end" in item:
                         att.result = item["end"]
                 if att.result is not None:
@@ -387,6 +395,153 @@ class DaskExecutor:
             outcome = Outcome(kind=base.LOST, reason=f"lost: {_short(e)}", worker=att.worker)
         finally:
             self._finish(att, outcome or Outcome(kind=base.LOST, reason=att.lost or "lost", worker=att.worker))
+
+    # -- where an attempt runs ----------------------------------------------------------------
+    def _place(self, att: _Remote, worker: str, said: bool = False) -> None:
+        """Record where an attempt runs, from whatever learns it first: the worker's own word
+        (`said`, which wins) or the scheduler's record of the task."""
+        with self.lock:
+            if att.ended or worker == att.worker or (att.worker is not None and not said):
+                return
+            att.worker = worker
+            if att.placed_at is None:
+                att.placed_at = time.monotonic()
+            self.started.append((att.spec.key, worker))
+        self._wake()
+
+    def _look_at_scheduler(self, now: float) -> None:
+        """(The heartbeat.) For attempts not known to run yet, the scheduler's record: where
+        Dask placed each (recorded at once: a worker may die before the attempt says so), and
+        which ones no worker can run (their resources left with a worker, or no worker is
+        left): those wait at most --dask-wait-workers, then fail with that reason."""
+        waiting = [a for a in list(self.remote.values()) if a.worker is None and a.future is not None
+                   and not a.ended and a.lost is None and not a.ticket_taken_back]
+        if not waiting:
+            return
+        try:
+            seen = self.client.run_on_scheduler(_scheduler_record([a.dask_key for a in waiting]))
+        except Exception:        # noqa: BLE001  (a scheduler that refuses to run code: no record)
+            return
+        for att in waiting:
+            state, worker, suspicious = seen.get(att.dask_key) or ("gone", None, 0)
+            if state == "processing" and worker and not suspicious:
+                self._place(att, worker)
+            if state != "no-worker":
+                att.no_worker_since = None
+                continue
+            if att.no_worker_since is None:
+                att.no_worker_since = now
+            elif now - att.no_worker_since >= self.wait_workers:
+                self._give_up(att, self._no_worker_reason(att))
+
+    def _no_worker_reason(self, att: _Remote) -> str:
+        waited = f"waited {base.seconds_text(self.wait_workers)} for one to join"
+        if att.spec.resources:
+            wanted = ", ".join(f"{k}={v:g}" for k, v in att.spec.resources.items())
+            return f"no worker of the Dask cluster at {self.where} offers {wanted} ({waited})"
+        return f"no worker left in the Dask cluster at {self.where} ({waited})"
+
+    def _give_up(self, att: _Remote, reason: str) -> None:
+        """End an attempt Dask holds and no worker can run: take its start ticket back, so
+        that it never starts, even if a fit worker joins later."""
+        try:
+            back = self._sync(self.client.scheduler.queue_get, name=att.ctl, batch=True)
+        except Exception:       # noqa: BLE001
+            return
+        if not any(_value(r) == {"go": 1} for r in back):
+            return              # it has started meanwhile: its worker says how it ends
+        att.lost, att.lost_kind = reason, base.NOT_STARTED
+        self._nudge(att)
+
+    def _timeouts(self, now: float) -> None:
+        """(The heartbeat.) `timeout` holds from pipe's side too: an attempt whose worker has
+        not ended it a while after it should have (a stopped worker, a stuck supervisor) is
+        ordered killed and ends as timed out here."""
+        for att in list(self.remote.values()):
+            t = att.spec.timeout
+            if (t and att.placed_at is not None and att.result is None and att.lost is None and not att.ended
+                    and now - att.placed_at > t + base.KILL_GRACE + BACKSTOP):
+                self._order_kill(att, f"timed out after {base.seconds_text(t)}", 0)
+                att.lost, att.lost_kind = (f"timed out after {base.seconds_text(t)} (ended by pipe: its worker "
+                                           f"{att.worker} did not end it)"), base.TIMED_OUT
+                self._nudge(att)
+
+    def _worker_from_scheduler_log(self, att: _Remote) -> str | None:
+        """The worker that was running the attempt when it left, from the scheduler's record
+        of removed workers (for an attempt lost before anyone said where it ran)."""
+        try:
+            got = self.client.get_events("all")
+        except Exception:       # noqa: BLE001
+            return None
+        for _, msg in reversed(list(got or ())):
+            if isinstance(msg, dict) and msg.get("action") == "remove-worker" and \
+                    att.dask_key in (msg.get("processing-tasks") or ()):
+                return msg.get("worker")
+        return None
+
+    # -- what a killed pipe left ---------------------------------------------------------------
+    def _stop_leftovers(self, spec: AttemptSpec) -> None:
+        """Before the first attempt of a run (a resumed one): the attempts an earlier, killed
+        pipe left on the cluster are stopped, and pipe waits until they are (the worker's
+        answer, or at most until their lease has run out), so that an attempt never runs
+        twice at once. What they printed meanwhile goes to their own log files."""
+        infix = f"-{spec.pipeline}-{spec.run_id}-"
+        prefix = supervise.queue_names("")[0]
+        try:
+            names = self.client.run_on_scheduler(_queues_with(prefix, infix))
+        except Exception:       # noqa: BLE001
+            return
+        logs = os.path.dirname(spec.log_path)
+        for ctl in sorted(names):
+            key = ctl[len(prefix):]
+            task, _, attempt = key.partition(infix)
+            out = supervise.queue_names(key)[1]
+            log = os.path.join(logs, f"{task}.{attempt}.log")
+            try:
+                back = self._sync(self.client.scheduler.queue_get, name=ctl, batch=True)
+            except Exception:   # noqa: BLE001
+                back = []
+            if not any(_value(r) == {"go": 1} for r in back):       # it started: stop it, wait
+                print(f"pipe: attempt {attempt} of task {task} is still on the Dask cluster (its pipe was "
+                      f"killed): stopping it before the run goes on", file=sys.stderr, flush=True)
+                how = self._wait_leftover(ctl, out, log)
+                _append(log, f"pipe: {how}\n")
+            for name in (ctl, out):
+                try:
+                    self.client._send_to_scheduler({"op": "queue_release", "name": name})
+                except Exception:       # noqa: BLE001
+                    pass
+
+    def _wait_leftover(self, ctl: str, out: str, log: str) -> str:
+        s = self.client.scheduler
+        gave_up = "its worker gave it up (no word from its pipe)"
+        deadline = time.monotonic() + LEASE * 2 + base.KILL_GRACE + BACKSTOP
+        ordered = False
+        while time.monotonic() < deadline:
+            try:
+                items = [_value(r) for r in self._sync(s.queue_get, name=out, batch=True)]
+                if not ordered:
+                    if not items:
+                        # The dead pipe's last long poll may still wait on this queue (for its
+                        # last seconds): it takes this, not what the worker sends next.
+                        try:
+                            self._sync(s.queue_put, name=out, data={"wake": 1}, timeout=RPC_SHORT)
+                        except (TimeoutError, asyncio.TimeoutError):
+                            pass
+                    self._sync(s.queue_put, name=ctl, data={"kill": "stopped: its run was resumed",
+                                                             "grace": base.KILL_GRACE})
+                    ordered = True
+            except Exception:   # noqa: BLE001  (gone: its worker gave it up)
+                return gave_up
+            for item in items:
+                if isinstance(item, bytes):
+                    _append(log, item)
+                elif isinstance(item, dict) and "end" in item:
+                    end = item["end"]
+                    return f"ended on {end.get('worker')} when the run was resumed: {end.get('reason') or end.get('kind')}"
+            if not items:
+                time.sleep(0.1)
+        return "no answer from its worker; its lease has run out"
 
     # -- endings ------------------------------------------------------------------------------
     def _wake(self) -> None:
@@ -431,8 +586,12 @@ class DaskExecutor:
         """(In a thread.) The stream ended without an outcome: the worker or the scheduler went
         away, or the Dask task ran a second time and refused to start (its first worker died)."""
         reason = att.lost
-        kind = base.LOST
+        kind = att.lost_kind
         future = att.future
+        if att.worker is None and reason != "scheduler lost" and kind == base.LOST:
+            found = self._worker_from_scheduler_log(att)
+            if found:
+                self._place(att, found)
         if reason is None and future is not None:
             if future.status == "finished":
                 try:
@@ -506,6 +665,8 @@ class DaskExecutor:
                     self.lease.set(self.beats, callback_timeout=supervise.RPC_TIMEOUT)
                     next_beat = now + period
                 if self.remote:
+                    self._look_at_scheduler(now)
+                    self._timeouts(now)
                     workers = set(client.nthreads(callback_timeout=supervise.RPC_TIMEOUT))
                     for att in list(self.remote.values()):
                         if att.worker is not None and att.worker not in workers and att.result is None:
@@ -521,6 +682,50 @@ class DaskExecutor:
                 for att in list(self.remote.values()):
                     att.lost = att.lost or "scheduler lost"
                 self._wake()
+
+
+def wait_workers_from_env() -> float:
+    """--dask-wait-workers, as env PIPE_DASK_WAIT_WORKERS (a duration, default 2m)."""
+    text = os.environ.get("PIPE_DASK_WAIT_WORKERS")
+    if not text:
+        return WAIT_WORKERS
+    from ..spec.values import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise UsageError(f"PIPE_DASK_WAIT_WORKERS={text!r}: {e} (e.g. 2m, 90s)") from None
+
+
+def _scheduler_record(keys: list[str]):
+    """A function for the scheduler (defined here so that it travels by value: the
+    scheduler need not have pipe installed): each key's state, the worker it is processing
+    on, and whether a worker died while running it (then Dask's rerun is not the attempt)."""
+    def record(dask_scheduler, keys=keys):
+        found = {}
+        for key in keys:
+            ts = dask_scheduler.tasks.get(key)
+            if ts is not None:
+                where = ts.processing_on
+                found[key] = (ts.state, where.address if where is not None else None, ts.suspicious)
+        return found
+    return record
+
+
+def _queues_with(prefix: str, infix: str):
+    """A function for the scheduler: the names of its queues that start with `prefix` and hold `infix`."""
+    def names(dask_scheduler, prefix=prefix, infix=infix):
+        ext = dask_scheduler.extensions.get("queues")
+        return [n for n in (ext.queues if ext is not None else ()) if n.startswith(prefix) and infix in n]
+    return names
+
+
+def _append(path: str, data) -> None:
+    try:
+        with open(path, "ab") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+    except OSError:
+        pass
 
 
 def _outcome(result: dict, worker: str | None) -> Outcome:

@@ -302,7 +302,8 @@ class _Supervisor:
         self.lease = Variable(opts["lease"], client=client)
         self.lease_seconds = float(opts["lease_seconds"])
         self.next_lease = time.monotonic() + min(1.0, self.lease_seconds / 10)
-        self.orphaned = False              # pipe went silent for the lease
+        self.orphaned = False              # pipe went silent for the lease: the attempt is killed
+        self.given_up = False              # ...and stayed silent for a second lease: its output is dropped
         self.gone = False                  # pipe dropped the attempt's queues
         self.pending_kill = kill
         self.buffer = bytearray()
@@ -321,10 +322,14 @@ class _Supervisor:
             self.next_lease = now + min(1.0, self.lease_seconds / 10)
             silent = _lease_silence(self.lease, self.lease_seconds)
             if silent > self.lease_seconds and not self.orphaned:
+                # pipe is gone or stopped: kill the attempt, but keep what it prints (pipe may
+                # only be stopped, and read it once it goes on) for one more lease.
                 self.orphaned = True
-                self.link.release()
                 self.pending_kill = {"kill": f"pipe lost: no word from it for {base.seconds_text(self.lease_seconds)}",
                                      "grace": base.KILL_GRACE}
+            elif silent > 2 * self.lease_seconds and not self.given_up:
+                self.given_up = True           # nobody will read it: drop the queues for pipe
+                self.link.release()
         if self.pending_kill is not None and proc is not None:
             m, self.pending_kill = self.pending_kill, None
             grace = float(m.get("grace", base.KILL_GRACE))
@@ -334,7 +339,7 @@ class _Supervisor:
 
     def send(self, item, proc=None) -> None:
         """Put one item; while the queue is full (pipe is slow), keep obeying kill orders."""
-        while not self.orphaned and not self.gone:
+        while not self.given_up and not self.gone:
             try:
                 self.link.put(item, timeout=POLL)
                 return
@@ -379,6 +384,9 @@ class _Supervisor:
             finally:
                 if proc.pid:
                     _watch(f"-{proc.pid}")
+            if self.orphaned:
+                self.buffer.extend(f"pipe: killed on its worker {self.worker}: no word from pipe for "
+                                   f"{base.seconds_text(self.lease_seconds)} (its lease ran out)\n".encode())
             self.flush(proc, force=True)
             result = {"kind": outcome.kind, "exit_code": outcome.exit_code, "reason": outcome.reason,
                       "duration": outcome.duration, "outputs": outcome.outputs, "worker": self.worker,

@@ -1,0 +1,267 @@
+"""The Dask executor on a cluster that changes under it, and a pipe that is killed or
+stopped: real `dask scheduler` / `dask worker` processes on 127.0.0.1 (tests/dask/dask_cluster.py).
+
+Each test waits on what it means (pid files the tasks write, events pipe records), with a
+bounded deadline; none asserts how long anything took.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")      # the `dask` extra
+
+from dask_cluster import ROOT, base_env  # noqa: E402
+from dask_cluster import dask_cluster, pipe_dask, start_cluster  # noqa: F401,E402  (fixtures)
+from test_dask_runs import (_all_gone, alive, dask_env, events, log_of, pids, popen_pipe, stubborn,  # noqa: E402
+                            task_events, tasks_of, wait_until, write)
+
+
+def _attempts(project: Path, task: str) -> dict[int, list[dict]]:
+    found: dict[int, list[dict]] = {}
+    for e in task_events(project, task):
+        found.setdefault(e.get("attempt"), []).append(e)
+    return found
+
+
+def _ended(project: Path, task: str) -> dict[int, dict]:
+    """The event that ended each attempt (retrying, failed, succeeded, cancelled)."""
+    return {n: next(e for e in reversed(evs) if e["state"] != "running")
+            for n, evs in _attempts(project, task).items() if any(e["state"] != "running" for e in evs)}
+
+
+# -- a task whose resources leave with the only worker that offered them ---------------------
+def test_a_retry_no_worker_can_run_fails_after_the_wait_for_workers(tmp_path, start_cluster):
+    folder = stubborn(tmp_path)
+    write(tmp_path, "gpu", f"""
+        tasks:
+          train:
+            run: 'if [ "$PIPE_ATTEMPT" = 1 ]; then exec sh stubborn.sh; fi; echo trained'
+            env: {{PIDS: {folder}}}
+            resources: {{GPU: 1}}
+            retries: 2
+            timeout: 60s
+        """)
+    cluster = start_cluster([{"name": "plain", "nthreads": 1},
+                             {"name": "gpu", "nthreads": 1, "resources": "GPU=1"}])
+    proc = popen_pipe(tmp_path, "run", "gpu", "--json", env=dask_env(cluster, PIPE_DASK_WAIT_WORKERS="2s"))
+    try:
+        wait_until(lambda: {"leader.pid", "child.pid", "grandchild.pid"} <= set(pids(folder)), "attempt 1 started")
+        os.killpg(cluster.procs[2].pid, signal.SIGKILL)        # the GPU worker and its nanny: gone for good
+        out, err = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, out + err
+    assert "Traceback" not in err, err
+    ended = _ended(tmp_path, "train")
+    assert ended[1]["reason"] == "worker lost", ended
+    for n in (2, 3):         # each retry waited for a GPU worker, then failed saying why
+        assert ended[n]["reason"] == (f"no worker of the Dask cluster at {cluster.address} offers GPU=1 "
+                                      "(waited 2s for one to join)"), ended
+    assert tasks_of(json.loads(out))["train"]["state"] == "failed"
+    assert "no worker of the Dask cluster" in log_of(tmp_path, "train", 3).read_text()
+    _all_gone(folder)
+
+
+def test_timeout_holds_from_pipes_side_when_the_worker_is_stopped(tmp_path, start_cluster):
+    folder = stubborn(tmp_path)
+    write(tmp_path, "stuck", f"""
+        tasks:
+          stuck: {{run: sh stubborn.sh, env: {{PIDS: {folder}}}, timeout: 2s}}
+        """)
+    cluster = start_cluster([{"name": "only", "nthreads": 1}])
+    proc = popen_pipe(tmp_path, "run", "stuck", "--json", env=dask_env(cluster, PIPE_KILL_GRACE="1"))
+    worker = None
+    try:
+        wait_until(lambda: {"worker.ppid", "leader.pid", "child.pid", "grandchild.pid"} <= set(pids(folder)),
+                   "the task started")
+        worker = int((folder / "worker.ppid").read_text())
+        os.kill(worker, signal.SIGSTOP)           # its supervisor can no longer end it
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if worker:
+            os.kill(worker, signal.SIGCONT)
+        proc.kill()
+    assert proc.returncode == 1, out + err
+    task = tasks_of(json.loads(out))["stuck"]
+    assert task["state"] == "failed" and task["reason"].startswith("timed out after 2s (ended by pipe"), task
+    _all_gone(folder)         # once the worker goes on, pipe's kill order ends the group
+
+
+# -- pipe killed, then resumed while its attempt still runs ------------------------------------
+def test_resume_stops_the_killed_runs_remote_attempt_before_rerunning(tmp_path, dask_cluster):
+    folder = stubborn(tmp_path)
+    done = tmp_path / "second-time"
+    overlap = tmp_path / "overlap"
+    # The second start records any process of the first attempt still alive (not a zombie).
+    check = (f'for p in $(cat {folder}/*.pid); do if [ -e /proc/$p ] && ! grep -q "^[0-9]* (.*) Z" /proc/$p/stat; '
+             f'then echo $p >> {overlap}; fi; done; echo resumed')
+    write(tmp_path, "orphan", f"""
+        tasks:
+          long:
+            run: 'if [ -e {done} ]; then {check}; else exec sh stubborn.sh; fi'
+            env: {{PIDS: {folder}}}
+        """)
+    env = dask_env(dask_cluster, PIPE_DASK_LEASE="60", PIPE_KILL_GRACE="1")
+    proc = popen_pipe(tmp_path, "run", "orphan", env=env)
+    try:
+        wait_until(lambda: {"grandchild.pid", "child.pid", "leader.pid"} <= set(pids(folder)), "the task started")
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    done.touch()
+    result = subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", str(tmp_path / ".pipe"),
+                             "resume", "orphan", "--json"], cwd=tmp_path, env=base_env(env),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not overlap.exists(), f"the first attempt still ran at the second start: {overlap.read_text()}"
+    assert "attempt 1 of task long is still on the Dask cluster" in result.stderr
+    assert tasks_of(json.loads(result.stdout))["long"]["state"] == "succeeded"
+    assert "pipe: ended on tcp://" in log_of(tmp_path, "long", 1).read_text()
+    _all_gone(folder)
+
+
+# -- pipe stopped for longer than the lease ------------------------------------------------------
+def test_a_stopped_pipe_gets_every_line_the_lease_killed_task_printed(tmp_path, start_cluster):
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    side = tmp_path / "printed"
+    write(tmp_path, "talk", f"""
+        tasks:
+          talk:
+            run: 'echo $$ > {folder}/leader.pid; i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo "line $i"; echo "line $i" >> {side}; sleep 0.5; done'
+        """)
+    cluster = start_cluster([{"name": "only", "nthreads": 1}])
+    proc = popen_pipe(tmp_path, "run", "talk", env=dask_env(cluster, PIPE_DASK_LEASE="6", PIPE_KILL_GRACE="1"))
+    try:
+        wait_until(lambda: "line 2\n" in log_of(tmp_path, "talk").read_text() if log_of(tmp_path, "talk").exists()
+                   else False, "the task's output reached the log")
+        proc.send_signal(signal.SIGSTOP)
+        leader = int((folder / "leader.pid").read_text())
+        wait_until(lambda: not alive(leader), "the lease killed the task on its worker")
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+    assert proc.returncode == 1, out + err
+    printed = side.read_text().splitlines()
+    logged = log_of(tmp_path, "talk").read_text().splitlines()
+    assert len(printed) > 10                              # the stop outlasted many lines
+    assert logged[:len(printed)] == printed, (printed, logged)
+    assert logged[-1].startswith("pipe: killed on its worker tcp://") and "its lease ran out" in logged[-1]
+    end = task_events(tmp_path, "talk")[-1]
+    assert end["state"] == "cancelled" and end["reason"].startswith("pipe lost: no word from it for 6s"), end
+
+
+# -- where an attempt lost at once ran --------------------------------------------------------
+def test_the_worker_of_an_attempt_lost_right_after_it_started_is_recorded(tmp_path, start_cluster):
+    folder = stubborn(tmp_path)
+    write(tmp_path, "quick", f"""
+        tasks:
+          quick:
+            run: 'if [ "$PIPE_ATTEMPT" = 1 ]; then exec sh stubborn.sh; fi; echo second'
+            env: {{PIDS: {folder}}}
+            retries: 1
+        """)
+    cluster = start_cluster([{"name": "one", "nthreads": 1}, {"name": "two", "nthreads": 1}])
+    workers = {n: a for a, n in cluster.workers().items()}
+    proc = popen_pipe(tmp_path, "run", "quick", "--json", env=dask_env(cluster))
+    try:
+        wait_until(lambda: "worker.ppid" in pids(folder), "attempt 1 started")
+        worker_pid = int((folder / "worker.ppid").read_text())
+        os.kill(worker_pid, signal.SIGKILL)     # at once: before it could say where it runs
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    attempts = _attempts(tmp_path, "quick")
+    lost = {e.get("worker") for e in attempts[1]} - {None}
+    assert _ended(tmp_path, "quick")[1]["reason"] == "worker lost"
+    assert len(lost) == 1 and lost <= set(workers.values()), attempts[1]
+    second = _ended(tmp_path, "quick")[2]
+    assert second["state"] == "succeeded" and second["worker"].startswith("tcp://") and second["worker"] not in lost
+
+
+# -- what pipe prints -----------------------------------------------------------------------
+def test_each_running_line_is_printed_once(tmp_path, pipe_dask):
+    write(tmp_path, "two", """
+        tasks:
+          a: {run: sleep 0.5}
+          b: {run: sleep 0.5, deps: [a]}
+        """)
+    result = pipe_dask(tmp_path, "run", "two")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for task in ("a", "b"):
+        lines = [ln for ln in result.stdout.splitlines() if f" {task} running · attempt 1" in ln]
+        assert len(lines) == 1, result.stdout
+    placed = [e for e in task_events(tmp_path, "a") if e["state"] == "running" and e.get("worker")]
+    assert placed      # the worker is still recorded (in the events, not printed again)
+
+
+# -- choosing the executor ------------------------------------------------------------------
+BLOCK_DASK = """\
+import sys
+
+
+class _NoDask:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("dask", "distributed"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoDask())
+"""
+
+
+@pytest.mark.parametrize("how", ["option", "env-tick"])
+def test_dask_without_the_extra_is_exit_2_with_how_to_install_it(tmp_path, how):
+    blocker = tmp_path / "nodask"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCK_DASK)
+    write(tmp_path, "hourly", """
+        schedule: "@hourly"
+        tasks:
+          a: {run: echo a}
+        """)
+    env = base_env({"PYTHONPATH": os.pathsep.join([str(blocker), str(ROOT)])})
+    probe = subprocess.run([sys.executable, "-c", "import distributed"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0                       # dask cannot be imported in this environment
+    if how == "option":
+        args = ["run", "hourly", "--executor", "dask"]
+    else:
+        args = ["tick"]
+        env["PIPE_EXECUTOR"] = "dask"
+    result = subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", str(tmp_path / ".pipe"), *args],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "pip install 'pipe-cli[dask]'" in result.stderr and "pip install -e '.[dask]'" in result.stderr
+    assert not list((tmp_path / ".pipe").rglob("events.jsonl"))
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_a_scheduler_address_alone_means_the_dask_executor(tmp_path, dask_cluster, pipe_dask, how):
+    write(tmp_path, "where", "tasks: {a: {run: echo a}}\n")
+    if how == "option":
+        result = pipe_dask(tmp_path, "run", "where", "--dask-scheduler", dask_cluster.address, executor=False)
+    else:
+        result = pipe_dask(tmp_path, "run", "where", executor=False,
+                           env={"PIPE_DASK_SCHEDULER": dask_cluster.address})
+    assert result.returncode == 0, result.stdout + result.stderr
+    ended = [e for e in events(tmp_path) if e.get("event") == "task" and e.get("state") == "succeeded"]
+    assert ended and ended[0]["worker"] in dask_cluster.workers()
+    # ... and an explicit local executor still runs here
+    local = pipe_dask(tmp_path, "run", "where", "--executor", "local", executor=False,
+                      env={"PIPE_DASK_SCHEDULER": dask_cluster.address})
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert [e["worker"] for e in events(tmp_path) if e.get("event") == "task" and e.get("state") == "succeeded"] \
+        == ["local"]
