@@ -286,8 +286,12 @@ class Run:
                 if self.interrupted:
                     self.reporter.stopping(self.view, self.signal_name)
                 self._record(m.stop(why))
-                for key in list(self.keys):
-                    executor.cancel(key, why)
+                cancel_many = getattr(executor, "cancel_many", None)
+                if cancel_many is not None:      # all at once: nothing waiting starts meanwhile
+                    cancel_many(list(self.keys), why)
+                else:
+                    for key in list(self.keys):
+                        executor.cancel(key, why)
             if self.kill_now:
                 executor.kill_all()
                 self.kill_now = False

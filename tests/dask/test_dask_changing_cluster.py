@@ -265,3 +265,29 @@ def test_a_scheduler_address_alone_means_the_dask_executor(tmp_path, dask_cluste
     assert local.returncode == 0, local.stdout + local.stderr
     assert [e["worker"] for e in events(tmp_path) if e.get("event") == "task" and e.get("state") == "succeeded"] \
         == ["local"]
+
+
+# -- stopping ----------------------------------------------------------------------------------
+def test_ctrl_c_starts_none_of_the_attempts_dask_holds(tmp_path, dask_cluster):
+    """Every thread of the cluster is busy and the rest of the run's attempts wait in Dask:
+    Ctrl-C cancels the running ones, and none of the waiting ones starts on the threads
+    they free."""
+    stamps = tmp_path / "started"
+    stamps.mkdir()
+    with dask_cluster.client() as c:
+        threads = sum(c.nthreads().values())
+    tasks = "\n".join(f"  t{i}: {{run: 'touch {stamps}/t{i}; sleep 60'}}" for i in range(120))
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "wide.yaml").write_text(f"concurrency: 120\ntasks:\n{tasks}\n")
+    proc = popen_pipe(tmp_path, "run", "wide", env=dask_env(dask_cluster, PIPE_KILL_GRACE="1"))
+    try:
+        wait_until(lambda: len(list(stamps.iterdir())) >= threads, "every thread of the cluster runs a task")
+        before = {p.name for p in stamps.iterdir()}
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    assert {p.name for p in stamps.iterdir()} == before
+    ended = {e["task"]: e for e in events(tmp_path) if e.get("event") == "task" and e["state"] != "running"}
+    assert len(ended) == 120 and {e["state"] for e in ended.values()} == {"cancelled"}
