@@ -41,6 +41,9 @@ def window_for(pipeline: Pipeline, date: datetime | None, now: datetime) -> Wind
 
     sched = Schedule(pipeline.schedule, pipeline.timezone)
     interval = sched.interval_for(date) if date is not None else sched.latest_complete(now)
+    if interval is None:        # @once has no interval before it ran: a run now, as an unscheduled one
+        at = now.astimezone(tz)
+        return Window(at, at)
     return Window(interval.start, interval.end)
 
 

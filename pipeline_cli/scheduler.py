@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .errors import PipeError, SpecError, UsageError
-from .model import BACKFILL, RUN_INTERRUPTED, RUN_RUNNING, RUN_SUCCEEDED, SCHEDULED, Pipeline
+from .model import BACKFILL, MANUAL, RUN_INTERRUPTED, RUN_RUNNING, RUN_SUCCEEDED, SCHEDULED, Pipeline
 from .state import StateDir, makedirs, read_json_dict, write_atomic
 
 MAX_BACKFILL = 100_000    # intervals in one backfill: a range of centuries is a mistake, not a plan
@@ -36,9 +36,112 @@ class Due:
     why: str = ""
     next_due: datetime | None = None
 
+    def overdue(self, now: datetime) -> bool:
+        """The next due time has passed and tick has not run it yet (cron not calling tick,
+        or max_active_runs holding it back)."""
+        return self.next_due is not None and self.next_due.astimezone(timezone.utc) < now.astimezone(timezone.utc)
+
 
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+def _u(t: datetime) -> datetime:
+    return t.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An interval of the ledger: [start, end) in UTC, and whether tick ran it (a scheduled
+    run) or a person asked for it (`run --date`, backfill, the web's trigger)."""
+
+    start: datetime
+    end: datetime
+    scheduled: bool
+
+
+def _kind(entry: dict) -> str:
+    """The kind of run that claimed a ledger entry (older ledgers: from the run id)."""
+    kind = entry.get("kind")
+    if isinstance(kind, str):
+        return kind
+    for k in (SCHEDULED, BACKFILL, MANUAL):
+        if f"-{k}-" in entry.get("run_id", ""):
+            return k
+    return MANUAL
+
+
+@dataclass
+class Plan:
+    intervals: list
+    next_due: datetime | None
+    why: str = ""
+
+
+def plan(sched, catchup, claims: list[Claim], now: datetime) -> Plan:
+    """Which intervals tick runs now (pure: no files, no clock). Claims of every kind mark
+    their intervals as run; only scheduled ones ended by now move the schedule: tick goes on
+    from the end of the last scheduled run's interval (`anchor`), so a run a person asked for
+    never makes tick skip the days before it, nor stop for a day still to come."""
+    now_u = now.astimezone(timezone.utc)
+    done = {c.start for c in claims}
+    if sched.once:
+        return _plan_once(sched, claims, now)
+    scheduled = [c.end for c in claims if c.scheduled and c.end <= now_u]
+    anchor = max(scheduled) if scheduled else None
+    latest = sched.latest_complete(now)
+    if latest is None:
+        start_date = sched.start_date
+        return Plan([], sched.next_due(now), "no interval has ended yet"
+                    + (f" (start_date {start_date.isoformat()})" if start_date is not None else ""))
+    window = None if catchup is True or not catchup else now - timedelta(seconds=catchup)
+    if catchup is True and anchor is None and sched.start_date is not None:
+        candidates = sched.intervals(sched.start_date, now)
+    elif catchup is True and anchor is not None:
+        candidates = sched.intervals(anchor, now)
+    elif window is not None:
+        candidates = sched.intervals(window if anchor is None else max(anchor, window, key=_u), now)
+    else:
+        candidates = []
+    # The latest ended interval is always a candidate (catchup false runs it alone; a window
+    # shorter than an interval still runs it), unless it began before the schedule's anchor.
+    if anchor is None or _u(latest.start) >= anchor:
+        if not candidates or _u(candidates[-1].start) < _u(latest.start):
+            candidates.append(latest)
+    intervals = [c for c in candidates if _u(c.start) not in done]
+    if intervals:
+        return Plan(intervals, intervals[0].end)      # due already: tick runs it now
+    if _u(latest.start) in done:
+        why = f"the latest interval ({latest.start.isoformat()}) has been run"
+    else:
+        why = (f"the latest interval ({latest.start.isoformat()}) began before {anchor.isoformat()}, where the "
+               "last scheduled run's interval ended")
+    return Plan([], _next_to_run(sched, done, anchor, now), why)
+
+
+def _next_to_run(sched, done: set, anchor: datetime | None, now: datetime) -> datetime:
+    """The end of the next interval to end after now that tick will run: intervals already
+    run (a person ran tomorrow's, say) or begun before the anchor are passed over."""
+    end = sched.next_due(now)
+    for _ in range(len(done) + 2):
+        start = _u(sched.before(end))
+        if start not in done and (anchor is None or start >= anchor):
+            break
+        end = sched.next_after(end)
+    return end
+
+
+def _plan_once(sched, claims: list[Claim], now: datetime) -> Plan:
+    """@once: the one interval (at start_date, or at the first tick) runs once, never again."""
+    ran = [c for c in claims if c.scheduled]
+    if ran:
+        return Plan([], None, f"it runs @once and tick ran it ({ran[0].start.isoformat()})")
+    the = sched.the_interval(now)
+    if sched.start_date is not None and _u(the.start) > now.astimezone(timezone.utc):
+        return Plan([], the.start, f"it runs @once, at its start_date {the.start.isoformat()}")
+    if _u(the.start) in {c.start for c in claims}:
+        return Plan([], None, f"it runs @once and its interval ({the.start.isoformat()}) has been run")
+    return Plan([the], the.end)
 
 
 def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
@@ -49,6 +152,7 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
     sched = Schedule(pipeline.schedule, pipeline.timezone, pipeline.start_date)
     ledger = state.ledger(pipeline.name)
     claimed: dict[str, dict] = {}
+    claims: list[Claim] = []
     for i, entry in enumerate(ledger):
         if i >= len(ledger) - RECENT:
             run = replay(entry["run_id"], pipeline.name, state.runs_dir(pipeline.name) / entry["run_id"])
@@ -58,35 +162,19 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
                 result.active += 1
             elif run.state == RUN_INTERRUPTED and run.kind == SCHEDULED:
                 result.resume.append(run)
-        claimed[_utc(entry["start"]).isoformat()] = entry
+        try:
+            start = _utc(entry["start"])
+            end = _utc(entry["end"]) if isinstance(entry.get("end"), str) else start
+        except (TypeError, ValueError):
+            continue
+        claimed[start.isoformat()] = entry
+        claims.append(Claim(start, end, _kind(entry) == SCHEDULED))
     # An interval resumed later (or rerun) is no longer interrupted.
     result.resume = [r for r in result.resume if claimed.get(_utc(r.interval_start).isoformat(), {}).get("run_id") == r.run_id]
-    latest = sched.latest_complete(now)
-    result.next_due = sched.next_due(now)
-    catchup = pipeline.catchup
-    if latest is None:
-        result.why = "no interval has ended yet" + (f" (start_date {pipeline.start_date.date()})" if pipeline.start_date else "")
-        candidates = []
-    elif not claimed:
-        if catchup is True and pipeline.start_date is not None:
-            candidates = sched.intervals(pipeline.start_date, now)
-        elif catchup and catchup is not True:
-            candidates = sched.intervals(now - timedelta(seconds=catchup), now)
-        else:
-            candidates = [latest]
-    else:
-        last_end = max(_utc(e["end"]) for e in claimed.values())
-        if catchup is True:
-            candidates = sched.intervals(last_end, now)
-        elif catchup:
-            candidates = sched.intervals(max(last_end, now - timedelta(seconds=catchup)), now)
-        else:
-            candidates = [latest] if latest.start >= last_end else []
-    result.intervals = [c for c in candidates if c.key not in claimed]
-    if result.intervals:
-        result.next_due = result.intervals[0].end     # due already: tick runs it now
-    if not result.intervals and not result.resume and latest is not None:
-        result.why = f"the latest interval ({latest.start.isoformat()}) has been run"
+    decided = plan(sched, pipeline.catchup, claims, now)
+    result.intervals, result.next_due, result.why = decided.intervals, decided.next_due, decided.why
+    if result.resume and not result.intervals:
+        result.next_due = now
     if result.active >= pipeline.max_active_runs and (result.intervals or result.resume):
         result.why = f"{result.active} run(s) active, max_active_runs is {pipeline.max_active_runs}"
     return result
@@ -169,7 +257,7 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
     report = TickReport()
     stamp = now.astimezone(timezone.utc).isoformat()
     remember: dict[str, tuple[str, str, str]] = {}
-    children = []
+    children: dict[int, tuple["Child", Pipeline]] = {}      # by id(child)
     deadlines: list[Pipeline] = []     # pipelines whose notify block has a deadline
     for path in spec.discover(pipelines_dir):
         try:
@@ -191,24 +279,44 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
                 if pipeline in deadlines:      # a deadline that passes ends "nothing due" too
                     from .notify import next_check
 
-                    until = min(until, next_check(pipeline, now) or until)
-                remember[key] = (pipeline.digest, stamp, until.astimezone(timezone.utc).isoformat())
+                    check = next_check(pipeline, now)
+                    until = check if until is None else min(until, check or until)
+                remember[key] = (pipeline.digest, stamp,
+                                 "9999" if until is None else until.astimezone(timezone.utc).isoformat())
             continue
         if plan.active >= pipeline.max_active_runs or dry_run:
             continue
         _forget(state, key)
-        children.append(start_child(tick_pipeline, path, state, now, reporter_for, make_executor))
+        child = start_child(tick_pipeline, path, state, now, reporter_for, make_executor)
+        children[id(child)] = (child, pipeline)
     if remember and not dry_run:
         _remember(state, remember)
-    codes = [c.wait() for c in children]
-    if deadlines and not dry_run:
-        from .notify import check_deadline
-
-        for pipeline in deadlines:      # after this tick's runs: a run that just failed was said already
-            check_deadline(pipeline, state, now)
+    waiting = {p.name for _, p in children.values()}
+    if not dry_run:
+        for pipeline in deadlines:     # a pipeline with no run now: checked at once
+            if pipeline.name not in waiting:
+                _check_deadline(pipeline, state, now)
+    codes = []
+    # Each child as it ends, not in the order they started: a slow pipeline does not hold
+    # back what another one has to say.
+    for child in _as_they_end([c for c, _ in children.values()]):
+        pipeline = children[id(child)][1]
+        codes.append(child.code)
+        if getattr(child, "died", ""):
+            sys.stderr.write(f"pipe tick: {pipeline.name}: the process running it {child.died} before its run "
+                             "finished; the next tick resumes the interrupted run\n")
+            sys.stderr.flush()
+        if pipeline in deadlines:      # after its own run: a run that just failed was said already
+            _check_deadline(pipeline, state, now)
     report.failed = any(c not in (CHILD_OK, CHILD_INVALID) for c in codes)
     report.refused = CHILD_INVALID in codes
     return report
+
+
+def _check_deadline(pipeline: Pipeline, state: StateDir, now: datetime) -> None:
+    from .notify import check_deadline
+
+    check_deadline(pipeline, state, now)
 
 
 def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None, make_executor=None) -> int:
@@ -270,21 +378,47 @@ def _at_most(slots: int, jobs: list[tuple]) -> list[int]:
 # --- child processes ----------------------------------------------------------------------
 
 class Child:
-    """A forked child running one function; `wait()` returns its exit code."""
+    """A forked child running one function; `wait()` returns its exit code. `died` says how
+    it ended if it did not end by itself (killed by a signal), else it is empty."""
 
     def __init__(self, pid: int):
-        self.pid, self.code = pid, None
+        self.pid, self.code, self.died = pid, None, ""
 
     def wait(self) -> int:
         if self.code is None:
             _, status = os.waitpid(self.pid, 0)
-            self.code = _code(status)
+            self._ended(status)
         return self.code
 
+    def _ended(self, status: int) -> None:
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            import signal
 
-def _code(status: int) -> int:
-    code = os.waitstatus_to_exitcode(status)
-    return code if code >= 0 else CHILD_FAILED         # killed by a signal: a failure
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            self.died = f"was killed by {name}"
+        self.code = code if code >= 0 else CHILD_FAILED         # killed by a signal: a failure
+
+
+def _as_they_end(children: list[Child]):
+    """Yield each child as it ends. A thread waits for each one by its pid (never
+    waitpid(-1), which could take the status of a process the notifications started)."""
+    if len(children) <= 1:
+        for c in children:
+            c.wait()
+            yield c
+        return
+    import queue
+    import threading
+
+    ended: queue.Queue = queue.Queue()
+    for c in children:
+        threading.Thread(target=lambda c=c: ended.put((c, c.wait())), daemon=True).start()
+    for _ in children:
+        yield ended.get()[0]
 
 
 def _wait_any(children: list[Child]) -> Child:
@@ -292,7 +426,7 @@ def _wait_any(children: list[Child]) -> Child:
     while True:
         pid, status = os.waitpid(-1, 0)
         if pid in by_pid:
-            by_pid[pid].code = _code(status)
+            by_pid[pid]._ended(status)
             return by_pid[pid]
 
 
@@ -328,7 +462,7 @@ def start_child(function, *args) -> Child:
 # --- backfill ---------------------------------------------------------------------------
 
 def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime, *, rerun: bool,
-             reporter_for, on_interval=None, make_executor=None) -> list[tuple[object, str]]:
+             reporter_for, on_interval=None, make_executor=None, now: datetime | None = None) -> list[tuple[object, str]]:
     """Run every interval starting in [start, end], oldest first; skip those that already
     succeeded unless rerun. Returns (interval, state) pairs ('skipped' for the skipped).
     `make_executor`, if given, makes the executor of each run."""
@@ -339,6 +473,9 @@ def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime
     if not pipeline.schedule:
         raise UsageError(f"pipeline {pipeline.name!r} has no schedule, so it has no intervals to backfill "
                          "(use `pipe run --date`)")
+    if pipeline.schedule == "@once":
+        raise UsageError(f"pipeline {pipeline.name!r} runs @once: it has no intervals to backfill "
+                         "(`pipe run --date D` runs it for a date)")
     if end < start:
         raise UsageError(f"--end {end.date()} is before --start {start.date()}")
     if pipeline.start_date is not None and start < pipeline.start_date:
@@ -346,14 +483,7 @@ def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime
                          f"{pipeline.start_date.isoformat()}: no interval before it is ever run; "
                          f"start at {pipeline.start_date.date()} or later")
     sched = Schedule(pipeline.schedule, pipeline.timezone, pipeline.start_date)
-    intervals = []
-    t = sched.first_start_at_or_after(start)
-    while t <= end:
-        if len(intervals) == MAX_BACKFILL:
-            raise UsageError(f"--start {start.date()} .. --end {end.date()} holds more than {MAX_BACKFILL:,} intervals "
-                             f"of schedule {pipeline.schedule!r}; backfill a shorter range")
-        intervals.append(sched.interval_at(t))
-        t = intervals[-1].end
+    intervals = backfill_intervals(pipeline, sched, start, end, now or datetime.now(timezone.utc))
     lock = state.lock(pipeline.name)
     lock.acquire(wait=True)
     results = []
@@ -379,3 +509,31 @@ def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime
     finally:
         lock.release()
     return results
+
+
+def backfill_intervals(pipeline: Pipeline, sched, start: datetime, end: datetime, now: datetime) -> list:
+    """The intervals starting in [start, end], refused (UsageError) when one has not ended
+    by now (backfill runs only ended intervals) or when there are more than MAX_BACKFILL
+    (counted from the cron fields first, so a range of centuries is refused at once)."""
+    first = sched.first_start_at_or_after(start)
+    if _u(first) > _u(end):
+        return []
+    about = sched.count_about(first, end, MAX_BACKFILL)
+    too_many = (f"--start {start.date()} .. --end {end.date()} holds more than {MAX_BACKFILL:,} intervals of schedule "
+                f"{pipeline.schedule!r}")
+    if about is not None and about > MAX_BACKFILL:
+        raise UsageError(f"{too_many}; backfill a shorter range")
+    last = sched.at_or_before(end)
+    last_end = sched.next_after(last)
+    if _u(last_end) > _u(now):
+        latest = sched.latest_complete(now)
+        fix = (f"end at {latest.start.isoformat()} or earlier" if latest is not None and _u(latest.start) >= _u(first)
+               else "no interval of the range has ended yet")
+        raise UsageError(f"--end {end.isoformat()}: the interval {last.isoformat()} .. {last_end.isoformat()} has not "
+                         f"ended yet (now is {now.astimezone(timezone.utc).isoformat(timespec='seconds')}), and backfill "
+                         f"runs only intervals that have ended: {fix} (`pipe run {pipeline.name} --date D` runs one "
+                         "interval that has not ended)")
+    intervals = sched.starting_in(first, end, MAX_BACKFILL)
+    if intervals is None:
+        raise UsageError(f"{too_many}; backfill a shorter range")
+    return intervals

@@ -230,3 +230,105 @@ def test_wildcard_hour_in_repeated_hour_runs_twice():
     s = Schedule("30 * * * *", "Europe/Amsterdam")
     got = s.intervals(u("2026-10-24T23:00:00"), u("2026-10-25T03:00:00"))
     assert [i.start.astimezone(UTC) for i in got] == [u("2026-10-24T23:30:00") + timedelta(hours=k) for k in range(3)]
+
+
+# --- what `pipe list` says a schedule does, and the named schedules -----------------------------
+
+@pytest.mark.parametrize("expr, words", [
+    ("*/45 * * * *", "every hour at minutes 0 and 45"),      # :00 and :45, not every 45 minutes
+    ("*/15 * * * *", "every 15 minutes"),
+    ("*/7 * * * *", "every hour at minutes 0, 7, 14, 21, 28, 35, 42, 49 and 56"),
+    ("* * * * *", "every minute"),
+    ("5 * * * *", "every hour at minute 5"),
+    ("30 6 * * *", "every day at 06:30"),
+    ("0 0 * * 0", "at 00:00 on Sundays"),
+    ("0 0 * * sun", "at 00:00 on Sundays"),
+    ("0 0 * * 7", "at 00:00 on Sundays"),
+    ("30 6 * * 1-5", "at 06:30 on Monday to Friday"),
+    ("0 0 * * 1,3,5", "at 00:00 on Mondays, Wednesdays and Fridays"),
+    ("0 9-17 * * mon-fri", "every hour from 09:00 to 17:00 on Monday to Friday"),
+    ("0 0 1,15 * *", "at 00:00 on the 1st and 15th of every month"),
+    ("0 0 1 * 1", "at 00:00 on the 1st of every month or on Mondays"),       # cron: either day rule
+    ("0 12 * 1,7 *", "at 12:00 in January and July"),
+    ("0 */6 * * *", "every day at 00:00, 06:00, 12:00 and 18:00"),
+    ("@quarterly", "at 00:00 on the 1st of January, April, July and October"),
+    ("@once", "once"),
+])
+def test_descriptions_say_what_the_schedule_does(expr, words):
+    from pipeline_cli.schedule import describe_cron
+
+    assert describe_cron(expr) == words
+
+
+@pytest.mark.parametrize("expr, field", [("*/61 * * * *", "minute"), ("0 */24 * * *", "hour"),
+                                         ("0 0 */31 * *", "day-of-month"), ("0 0 1 */12 *", "month"),
+                                         ("0 0 * * */7", "day-of-week")])
+def test_a_step_larger_than_its_field_is_refused(expr, field):
+    why = cron_problem(expr)
+    assert why and f"in the {field} field" in why and "alone" in why, why
+
+
+def test_steps_that_fit_are_accepted():
+    assert cron_problem("*/59 * * * *") is None and cron_problem("0 */23 * * *") is None
+
+
+def test_step_refused_at_its_place_in_the_file(write_pipeline, pipe):
+    write_pipeline("s", 'description: x\nschedule: "*/61 * * * *"\ntasks:\n  a: {run: echo}\n')
+    r = pipe("validate")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "s.yaml:2:11:" in r.stderr and "/61" in r.stderr, r.stderr
+
+
+def test_quarterly_is_the_first_of_every_third_month():
+    s = Schedule("@quarterly")
+    got = s.intervals(u("2026-01-01T00:00:00"), u("2027-01-01T00:00:00"))
+    assert starts(got) == ["2026-01-01T00:00:00+00:00", "2026-04-01T00:00:00+00:00", "2026-07-01T00:00:00+00:00",
+                           "2026-10-01T00:00:00+00:00"]
+    assert cron_problem("@quarterly") is None and cron_problem("@once") is None
+
+
+def test_named_schedules_are_in_the_schema_and_a_misspelt_one_is_named():
+    import json
+    import re
+
+    from conftest import ROOT
+
+    pattern = json.loads((ROOT / "schemas" / "pipeline.schema.json").read_text())["properties"]["schedule"]["pattern"]
+    for name in ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@once"):
+        assert re.match(pattern, name), name
+    assert "did you mean '@daily'" in cron_problem("@dayly")
+
+
+# --- counting intervals without walking them (backfill's bound) ---------------------------------
+
+class _Counting(Schedule):
+    steps = 0
+
+    def _after_cron_time(self, c):
+        type(self).steps += 1
+        return super()._after_cron_time(c)
+
+
+@pytest.mark.parametrize("expr, first, last, about", [
+    ("*/5 * * * *", "2026-11-01", "2026-11-11", 288 * 9),          # whole days strictly inside the range
+    ("@daily", "2026-01-01", "2027-01-01", 364),
+    ("0 0 * * 1-5", "2026-11-01", "2026-11-30", 20),
+    ("0 0 29 2 *", "2000-01-01", "2100-01-01", 25),             # 2000 to 2096
+    ("0 6 1,15 * 1", "2026-11-01", "2026-12-01", 6),              # the 15th, and Mondays 2, 9, 16, 23, 30
+])
+def test_count_about(expr, first, last, about):
+    assert Schedule(expr).count_about(u(first + "T00:00:00"), u(last + "T00:00:00"), 10**9) == about
+
+
+def test_a_century_of_five_minutes_is_refused_without_walking_it():
+    from pipeline_cli.errors import UsageError
+    from pipeline_cli.scheduler import backfill_intervals
+
+    p = _pipeline("*/5 * * * *")
+    sched = _Counting("*/5 * * * *")
+    _Counting.steps = 0
+    with pytest.raises(UsageError, match="holds more than 100,000 intervals"):
+        backfill_intervals(p, sched, u("1900-01-01T00:00:00"), u("2000-01-01T00:00:00"), u("2026-11-01T00:00:00"))
+    assert _Counting.steps == 0
+    got = backfill_intervals(p, sched, u("2026-10-01T00:00:00"), u("2026-10-01T01:00:00"), u("2026-11-01T00:00:00"))
+    assert len(got) == 13 and _Counting.steps == 13

@@ -77,10 +77,12 @@ def list_pipelines(g: Globals, json_mode: bool = False) -> ListResult:
                "schedule": p.schedule, "timezone": p.timezone, "tasks": len(p.tasks)}
         if p.schedule:
             from ..schedule import describe_cron
-            from ..scheduler import next_due
+            from ..scheduler import due
 
             row["schedule_words"] = f"{describe_cron(p.schedule)} ({p.timezone})"
-            row["next_due"] = next_due(p, store, now).isoformat()     # as tick reckons it
+            plan = due(p, store, now)          # as tick reckons it
+            row["next_due"] = plan.next_due.isoformat() if plan.next_due else None
+            row["overdue"] = plan.overdue(now)      # next_due has passed and tick has not run it
             if getattr(p, "notify", None) is not None and p.notify.deadline is not None:
                 from ..notify import late
 

@@ -74,6 +74,8 @@ def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str]
 
     check_params(p, given)         # before anything else: a missing param is said first
     when = parse_date(date, p.timezone, "--date") if date else None
+    if when is not None:
+        _say_if_future(p, when)
     extra = _executor(executor_options)
     result = runner.new_run(p, g.state, reporter=render.reporter_for_output(json_mode), date=when,
                             params=given, only=split_ids(only), from_=split_ids(from_),
@@ -81,6 +83,23 @@ def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str]
     if dry_run:
         return PlanResult(result)
     return RunResult(result)
+
+
+def _say_if_future(p, when: datetime) -> None:
+    """`run --date` of an interval that has not ended runs it, as asked, and says so (on
+    stderr: --json keeps stdout for its document). A typo of the year shows here."""
+    from ..context import window_for
+    from ..state import now_utc
+
+    now = now_utc()
+    window = window_for(p, when, now)
+    stamp = now.isoformat(timespec="seconds")
+    if p.schedule and window.end > now:
+        sys.stderr.write(f"note: --date {when.isoformat()}: the interval {window.start.isoformat()} .. "
+                         f"{window.end.isoformat()} has not ended yet (now is {stamp}); it runs now, as asked, "
+                         "and tick will not run it again\n")
+    elif not p.schedule and window.start > now:
+        sys.stderr.write(f"note: --date {when.isoformat()} is in the future (now is {stamp}); it runs now, as asked\n")
 
 
 def _executor(options: dict) -> dict:

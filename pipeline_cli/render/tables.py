@@ -104,7 +104,7 @@ def run_table(run: RunView) -> None:
 def pipelines_table(rows: list[dict]) -> None:
     table_rows = []
     for r in rows:
-        table_rows.append([r["name"], r.get("schedule_words") or "-", r.get("next_due") or "-", str(r["tasks"]),
+        table_rows.append([r["name"], r.get("schedule_words") or "-", (r.get("next_due") or "-") + (" (overdue)" if r.get("overdue") else ""), str(r["tasks"]),
                            (r.get("last_state") or "-") + (" (late)" if r.get("late") else ""),
                            when(r.get("last_started")), r.get("description") or ""])
     _table(["pipeline", "schedule", "next due", "tasks", "last run", "started", "description"], table_rows,

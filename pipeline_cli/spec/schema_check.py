@@ -88,7 +88,7 @@ def _where(path) -> str:
 
 _FIELD_HINTS = {
     "name": "a pipeline name: lower-case letters, digits, '_' and '-', starting with a letter (at most 64)",
-    "schedule": "a 5-field cron expression or @hourly/@daily/@weekly/@monthly/@yearly",
+    "schedule": "a 5-field cron expression or @hourly/@daily/@weekly/@monthly/@quarterly/@yearly/@once",
     "python": "a Python entrypoint 'module:function', e.g. weather.fetch:main",
     "start_date": "a date such as 2026-11-01 (or an ISO date-time)",
     "catchup": "true, false, or a window such as 7d",
