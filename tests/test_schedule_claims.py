@@ -247,7 +247,19 @@ def test_once_without_start_date_runs_at_the_first_tick(write_pipeline, pipe, pr
 def test_tick_reports_a_dead_child_when_it_dies_not_after_the_slowest(write_pipeline, project):
     """One pipeline's tick process dies (killed, as the OOM killer would) while another is
     slow: the report comes while the slow one still runs."""
-    write(write_pipeline, name="crash", schedule="@hourly", extra="", run="kill -KILL $PPID")
+    # The task kills the child of tick that runs its pipeline (tick's own child, whatever
+    # processes stand between it and the task).
+    (project / "kill_tick_child.py").write_text(
+        "import os, signal\n"
+        "def parent(p):\n"
+        "    return int(open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+        "def is_tick(p):\n"
+        "    return b'pipeline_cli\\x00tick' in open(f'/proc/{p}/cmdline', 'rb').read()\n"
+        "p = os.getpid()\n"
+        "while not (is_tick(p) and is_tick(parent(p)) and not is_tick(parent(parent(p)))):\n"
+        "    p = parent(p)\n"
+        "os.kill(p, signal.SIGKILL)\n")
+    write(write_pipeline, name="crash", schedule="@hourly", extra="", run=f"{sys.executable} ../kill_tick_child.py")
     write(write_pipeline, name="slow", schedule="@hourly", extra="",
           run="for i in $(seq 300); do test -e ../release && exit 0; sleep 0.1; done; exit 1")
     proc = subprocess.Popen([sys.executable, "-m", "pipeline_cli", "tick", "--now", "2026-11-05T05:10Z"],
