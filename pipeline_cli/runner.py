@@ -18,15 +18,16 @@ from typing import Any
 from . import templates
 from .context import RunContext, Window, check_params, up_to_date, window_for
 from .dag import Dag
-from .errors import UsageError
+from .errors import EXIT_FAILED, UsageError
 from .reporter import NullReporter, Reporter
-from .executors.base import AttemptSpec, Executor
+from .executors.base import KILL_GRACE, AttemptSpec, Executor
 from .machine import BAD_STATES, OK_STATES, Change, RunMachine
 from .model import (CANCELLED, MANUAL, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_RUNNING,
                     RUN_SUCCEEDED, RUNNING, SKIPPED, SUCCEEDED, Pipeline, Task)
 from .state import EventLog, RunView, StateDir, TaskView, apply, me, now_utc
 from .state import events as ev
 from .state.layout import events_file, log_file, output_file
+from .state.watcher import Watch
 
 
 class _Placeholders(dict):
@@ -166,6 +167,7 @@ class Run:
 
             self.executor = make_executor()
         executor = self.executor
+        watch: Watch | None = None
         try:
             previous_handlers = self._install_signals()
             try:
@@ -177,15 +179,22 @@ class Run:
                 if resumed:
                     self._replay_earlier(earlier)
                     self._event(ev.RUN_RESUMED, tasks=sorted(self.selected), executor=executor.name, **me())
+                    self._record_leftovers(earlier)
                 else:
                     self._start_events()
+                # Before the first task: if this pipe is killed, the watcher stops its tasks.
+                watch = Watch(events_file(self.dir), KILL_GRACE)
                 self.reporter.run_started(self.view)
                 self._loop()
             finally:
                 executor.close(hard=self.interrupted)
+                if watch is not None:
+                    watch.done()          # every attempt has ended and been reaped
                 self._restore_signals(previous_handlers)
             self._finish()
         finally:
+            if watch is not None:
+                watch.release()
             self.log.close()
             gc.unfreeze()
         self.state.save_estimates(self.pipeline.name, self.durations)
@@ -194,19 +203,21 @@ class Run:
         return self.view
 
     def _start_events(self) -> None:
-        order = list(self.pipeline.tasks)
-        selected = [t for t in order if t in self.selected or t in self.kept]
+        recorded = [t for t in self.pipeline.tasks if t in self.selected or t in self.kept]
         self._event(ev.RUN_STARTED, format=ev.EVENT_FORMAT, run_id=self.run_id, pipeline=self.pipeline.name,
                     file=self.pipeline.path, digest=self.pipeline.digest, kind=self.kind,
                     logical_date=self.window.start.isoformat(), interval_start=self.window.start.isoformat(),
-                    interval_end=self.window.end.isoformat(), params=self.params, tasks=selected,
-                    executor=self.executor.name, **me())
-        # Tasks left out by --only/--from whose earlier outputs this run uses: recorded, so
-        # that a replay (status, resume) sees them as the run did, not as unstarted.
+                    interval_end=self.window.end.isoformat(), params=self.params, tasks=recorded,
+                    kept=[t for t in recorded if t in self.kept], executor=self.executor.name, **me())
+        # Tasks left out by --only/--from whose earlier outputs this run uses: recorded as
+        # skipped (not run here, so never a success of this run, and not among its tasks or
+        # counts), with the run they come from, so that a replay (status, resume) uses the
+        # same outputs.
         for tid, t in self.kept.items():
             self.ctx.tasks_outputs[tid] = {"outputs": t.outputs}
-            self._event(ev.TASK, task=tid, state=t.state, attempt=t.attempt,
-                        reason=t.reason or "not in this run: outputs kept from an earlier run", outputs=t.outputs)
+            self._event(ev.TASK, task=tid, state=SKIPPED, attempt=0, kept_from=t.kept_from,
+                        reason=f"not in this run (--only/--from): outputs kept from run {t.kept_from}",
+                        outputs=t.outputs)
 
     def _replay_earlier(self, earlier: RunView) -> None:
         """A resumed run goes on from its own events: its view, and the outputs of kept tasks."""
@@ -214,6 +225,14 @@ class Run:
         for tid, t in earlier.tasks.items():
             if tid not in self.selected and t.state in OK_STATES:
                 self.ctx.tasks_outputs[tid] = {"outputs": t.outputs}
+
+    def _record_leftovers(self, earlier: RunView) -> None:
+        """A task the dead pipe left running that this resume does not rerun (--from) was
+        stopped before the resume: recorded as cancelled, so the file says what the view does."""
+        for tid, t in earlier.tasks.items():
+            if tid not in self.selected and t.finished is None and t.state in (RUNNING, RETRYING, CANCELLED):
+                self._event(ev.TASK, task=tid, state=CANCELLED, attempt=t.attempt,
+                            reason=t.reason if t.state == CANCELLED else "interrupted: pipe stopped")
 
     def _finish(self) -> None:
         m = self.machine
@@ -417,23 +436,40 @@ def _outputs_from_earlier(pipeline: Pipeline, state: StateDir, window: Window, t
             continue     # without a schedule every run has its own time: the latest outputs count
         for tid, t in run.tasks.items():
             if tid in tasks and tid not in kept and t.state in OK_STATES:
-                kept[tid] = TaskView(tid, state=t.state, attempt=0, outputs=t.outputs)
+                kept[tid] = TaskView(tid, state=t.state, attempt=0, outputs=t.outputs,
+                                     kept_from=t.kept_from or run.run_id)
     return kept
+
+
+class RunBusy(UsageError):
+    """Another pipe is running or resuming the run (or resumed it while this command was
+    starting): this command does nothing and exits 1, as `flock -n` does."""
+
+    exit_code = EXIT_FAILED
 
 
 def resume(pipeline: Pipeline, state: StateDir, run_id: str | None, *, reporter: Reporter | None = None,
            from_: list[str] | None = None, concurrency: int | None = None, fail_fast: bool = False,
-           executor: Executor | None = None) -> RunView:
+           executor: Executor | None = None, since: float | None = None) -> RunView:
     """Rerun a run's failed, upstream_failed, cancelled and unstarted tasks (with --from: T and
-    everything downstream of it), in the same run, keeping the others and their outputs."""
+    everything downstream of it), in the same run, keeping the others and their outputs.
+
+    The run's lock is held from deciding what to rerun to the end of the rerun, so of
+    several resumes at once one reruns and the others raise RunBusy. `since` (when the
+    command started): a resume that began after it is one of those too, even if it has
+    ended by the time this one holds the lock: the command does not rerun what it reran."""
     old = state.run(pipeline.name, run_id)
     lock = state.run_lock(old.dir)
     if old.state == RUN_RUNNING or not lock.acquire(wait=False):
-        where = f" on {old.host}" if old.host and old.host != me()["host"] else ""
-        raise UsageError(f"run {old.run_id} is still running{where} (pid {old.pid}); "
-                         "it can be resumed once it has stopped")
+        raise RunBusy(_busy(pipeline, old, lock.holder()))
     try:
         old = state.run(pipeline.name, old.run_id)     # as it is now that we hold its lock
+        if old.state == RUN_RUNNING:
+            raise RunBusy(_busy(pipeline, old, None))
+        if since is not None and old.resumed and datetime.fromisoformat(old.resumed).timestamp() > since:
+            raise RunBusy(f"run {old.run_id} was resumed by another pipe (pid {old.pid}) while this one was "
+                          f"starting; it is {old.state} now, and this resume does nothing "
+                          f"(see it with: pipe status {pipeline.name} --run {old.run_id})")
         dag = Dag(pipeline)
         known = [t for t in old.selected if t in pipeline.tasks]
         if from_:
@@ -441,9 +477,8 @@ def resume(pipeline: Pipeline, state: StateDir, run_id: str | None, *, reporter:
         else:
             rerun = {t for t in known if old.tasks.get(t, TaskView(t)).state not in OK_STATES}
         if not rerun:
-            raise UsageError(f"run {old.run_id} has nothing to resume: every task succeeded or was skipped "
-                             "(use --from TASK to rerun a task and what follows it)")
-        _stop_leftovers(old, rerun)
+            raise UsageError(_nothing_to_resume(pipeline, state, old, latest=run_id in (None, "latest")))
+        _stop_leftovers(old)
         window = Window(datetime.fromisoformat(old.interval_start), datetime.fromisoformat(old.interval_end))
         run = Run(pipeline, state, reporter=reporter, run_id=old.run_id, run_dir=old.dir, window=window,
                   params=old.params, selected=rerun, kind=old.kind, concurrency=concurrency, fail_fast=fail_fast,
@@ -453,22 +488,37 @@ def resume(pipeline: Pipeline, state: StateDir, run_id: str | None, *, reporter:
         lock.release()
 
 
-def _stop_leftovers(old: RunView, tasks: set[str]) -> None:
-    """Before a task runs again, what is left of its earlier attempt (its `pipe` was killed and
-    the attempt's process group lives on) is stopped, so that an attempt never runs twice at once."""
-    from .executors.base import KILL_GRACE, signal_group
-    from .state.liveness import group_alive
+def _busy(pipeline: Pipeline, old: RunView, holder: int | None) -> str:
+    """Why the run cannot be resumed now: its own pipe still runs it, or another resume holds it."""
+    where = f" on {old.host}" if old.host and old.host != me()["host"] else ""
+    see = f"(see it with: pipe status {pipeline.name} --run {old.run_id})"
+    if old.state == RUN_RUNNING and not old.resumed:
+        return (f"run {old.run_id} is still running{where} (pid {old.pid or holder}); it can be resumed once it "
+                f"has stopped {see}")
+    # Resumed and running, or its pipe is gone and the lock is held: a resume has it.
+    pid = old.pid if old.state == RUN_RUNNING else (holder if holder != old.pid else None)
+    by = f" (pid {pid})" if pid else ""
+    return f"run {old.run_id} is being resumed by another pipe{where}{by}; this resume does nothing {see}"
 
-    groups = [(t.pgid, t.pgid_start) for tid, t in old.tasks.items() if tid in tasks and t.pgid]
-    alive = [(g, s) for g, s in groups if group_alive(g, s)]
-    if not alive:
-        return
-    for g, _ in alive:
-        signal_group(g, signal.SIGTERM)
-    deadline = time.monotonic() + KILL_GRACE
-    while time.monotonic() < deadline and any(group_alive(g, s) for g, s in alive):
-        time.sleep(0.05)
-    for g, s in alive:
-        if group_alive(g, s):
-            signal_group(g, signal.SIGKILL)
 
+def _nothing_to_resume(pipeline: Pipeline, state: StateDir, old: RunView, latest: bool) -> str:
+    what = f"the latest run {old.run_id}" if latest else f"run {old.run_id}"
+    text = (f"nothing to resume in {what}: every task of it succeeded or was skipped "
+            "(use --from TASK to rerun a task and what follows it)")
+    if latest:
+        found = state.unfinished_before(pipeline.name, old)
+        if found is not None:
+            earlier, tasks = found
+            shown = ", ".join(tasks[:5]) + (f" and {len(tasks) - 5} more" if len(tasks) > 5 else "")
+            text += (f"; run {earlier.run_id} ({earlier.state}) has tasks to resume ({shown}): "
+                     f"pipe resume {pipeline.name} {earlier.run_id}")
+    return text
+
+
+def _stop_leftovers(old: RunView) -> None:
+    """Before the run goes on, what is left of its earlier attempts (its `pipe` was killed and
+    an attempt's process group lives on) is stopped, so that an attempt never runs twice at
+    once and nothing of the dead execution runs beside the resumed one."""
+    from .state.groups import stop_groups
+
+    stop_groups([(t.pgid, t.pgid_start) for t in old.tasks.values() if t.pgid], KILL_GRACE)

@@ -258,6 +258,47 @@ def test_a_resumed_runs_duration_leaves_out_the_idle_time_before_the_resume(tmp_
     assert view.started == t.format(0) and view.finished == t.format(43)
 
 
+def test_a_task_left_out_by_an_older_pipe_reads_as_skipped_not_succeeded(tmp_path):
+    """Runs written before left-out tasks had their own marker: attempt 0, no exit code."""
+    from pipeline_cli.state.events import replay
+
+    t = "2026-11-20T10:00:{:02d}+00:00"
+    evs = [{"event": "run_started", "time": t.format(0), "tasks": ["a", "b"]},
+           {"event": "task", "time": t.format(0), "task": "a", "state": "succeeded", "attempt": 0,
+            "reason": "not in this run: outputs kept from an earlier run", "outputs": {"x": "1"}},
+           {"event": "task", "time": t.format(1), "task": "b", "state": "running", "attempt": 1},
+           {"event": "task", "time": t.format(2), "task": "b", "state": "succeeded", "attempt": 1, "exit_code": 0},
+           {"event": "run_finished", "time": t.format(3), "state": "succeeded"}]
+    view = replay("r", "p", tmp_path, evs)
+    assert view.tasks["a"].state == "skipped" and view.tasks["a"].outputs == {"x": "1"}
+    assert view.tasks["b"].state == "succeeded"
+
+
+def test_an_interrupted_runs_task_whose_group_lives_is_running_with_its_pid(tmp_path):
+    from pipeline_cli.state.events import interrupted_view, replay
+
+    t = "2026-11-20T10:00:{:02d}+00:00"
+    evs = [{"event": "run_started", "time": t.format(0), "tasks": ["a", "b", "c"]},
+           {"event": "task", "time": t.format(1), "task": "a", "state": "running", "attempt": 1,
+            "pgid": 4242, "pgid_start": "7"},
+           {"event": "task", "time": t.format(1), "task": "b", "state": "running", "attempt": 1,
+            "pgid": 4343, "pgid_start": "8"},
+           {"event": "task", "time": t.format(2), "task": "c", "state": "retrying", "attempt": 1}]
+    asked = []
+
+    def alive(groups):
+        asked.append(sorted(groups))
+        return {4242}
+
+    view = interrupted_view(replay("r", "p", tmp_path, evs), "interrupted: pipe stopped", alive)
+    assert asked == [[(4242, "7"), (4343, "8")]]          # one question for the whole run
+    assert view.state == "interrupted"
+    assert view.tasks["a"].state == "running" and view.tasks["a"].to_json()["pid"] == 4242
+    assert "process group 4242 is still running" in view.tasks["a"].reason
+    assert view.tasks["b"].state == "cancelled" and view.tasks["b"].to_json()["pid"] is None
+    assert view.tasks["c"].state == "cancelled"
+
+
 def test_a_newer_event_format_is_refused_not_misread(tmp_path):
     from pipeline_cli.errors import UsageError
 

@@ -157,13 +157,26 @@ def logs(g: Globals, pipeline: str, task: str | None = None, run_id: str | None 
         chosen = [t for t in run.tasks.values() if t.state in wanted]
         if not chosen:
             what = "running" if follow else "failed"
+            hint = ""
+            if not follow and run_id in (None, "latest"):
+                found = store.unfinished_before(name, run)
+                if found is not None:
+                    hint = (f"; run {found[0].run_id} has failed or unfinished tasks: "
+                            f"pipe logs {pipeline} --run {found[0].run_id}")
             sys.stderr.write(f"run {run.run_id} has no {what} tasks; name a TASK to see its log "
-                             f"(tasks: {', '.join(run.tasks)})\n")
+                             f"(tasks: {', '.join(run.tasks)}){hint}\n")
             return LogsResult(run.run_id)
         if follow and len(chosen) > 1:
             raise UsageError(f"run {run.run_id} has {len(chosen)} running tasks; name the one to follow: "
                              + ", ".join(t.id for t in chosen))
     else:
+        pending = run.state == RUNNING and task in run.selected       # it may start yet
+        if (task not in run.tasks or not run.tasks[task].attempt) and attempt is None and not pending:
+            other = store.latest_attempt_elsewhere(name, task, not_in=run.run_id)
+            if other is not None:     # it did not run in this run: its log is in another one
+                what = f"the latest run ({run.run_id})" if run_id in (None, "latest") else f"run {run.run_id}"
+                raise UsageError(f"{what} did not run {task}; its latest attempt is in run {other}: "
+                                 f"pipe logs {pipeline} {task} --run {other}")
         if task not in run.tasks:
             import difflib
 

@@ -119,12 +119,14 @@ def _executor(options: dict) -> dict:
 def resume(g: Globals, pipeline: str, run_id: str | None = None, *, from_: list[str] | None = None,
            json_mode: bool = False, **executor_options) -> RunResult:
     from .. import render, runner
+    from ..state.liveness import began_at
 
+    since = began_at()         # a resume that begins after this command started is not rerun by it
     need_stdout(json_mode)
     p, g = load(g, pipeline)
     view = runner.resume(p, g.state, None if run_id in (None, "latest") else run_id,
                          reporter=render.reporter_for_output(json_mode), from_=split_ids(from_),
-                         **_executor(executor_options))
+                         since=since, **_executor(executor_options))
     return RunResult(view, resumed=True)
 
 

@@ -5,11 +5,15 @@ the two can never disagree.
 
 A run's events.jsonl (keep stable: persisted):
     run_started   format, run_id, pipeline, file, digest, kind, logical_date, interval_start,
-                  interval_end, params, tasks, executor, pid, pid_start, host
+                  interval_end, params, tasks, kept, executor, pid, pid_start, host   (`tasks`: every
+                  task the run records, in pipeline order; `kept`: those of them it does not
+                  run, left out by --only/--from, whose earlier outputs it uses)
     run_resumed   tasks, pid, pid_start, host
     task          task, state, attempt [, reason, exit_code, duration, outputs, retry_in,
-                  worker, pgid, pgid_start]   (a second `running` of the same attempt with a
-                  `worker`: where it was placed, once a remote executor knows)
+                  worker, pgid, pgid_start, kept_from]   (a second `running` of the same
+                  attempt with a `worker`: where it was placed, once a remote executor knows;
+                  `skipped` with `kept_from`: a task --only/--from left out of the run, whose
+                  outputs, from that earlier run, the run's tasks use)
     run_finished  state
     notify        when, target, ok [, error]          (after run_finished: deliveries)
 Every event also has `event` and `time` (ISO 8601, UTC). Events are written with one
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..model import (CANCELLED, FINISHED_STATES, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED,
-                     RUN_RUNNING, RUNNING)
+                     RUN_RUNNING, RUNNING, SKIPPED, SUCCEEDED)
 
 EVENT_FORMAT = 1     # keep stable: persisted; a reader refuses a newer format
 
@@ -151,12 +155,15 @@ class TaskView:
     worker: str | None = None
     pgid: int | None = None            # the running attempt's process group (local), for resume
     pgid_start: str | None = None
+    kept_from: str | None = None       # not run in this run: its outputs come from that run
     attempts: list[AttemptView] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"state": self.state, "attempt": self.attempt, "started": self.started, "finished": self.finished,
                 "duration": self.duration, "reason": self.reason, "exit_code": self.exit_code,
-                "outputs": self.outputs, "worker": self.worker}
+                "outputs": self.outputs, "worker": self.worker,
+                "pid": self.pgid if self.state == RUNNING else None,      # its process group, while it runs here
+                "kept_from": self.kept_from}
 
 
 @dataclass
@@ -199,6 +206,7 @@ class RunView:
         return round(self.active_seconds + (end - datetime.fromisoformat(begin)).total_seconds(), 3)
 
     def counts(self) -> dict[str, int]:
+        """The states of the run's own tasks (not of those --only/--from left out)."""
         counts: dict[str, int] = {}
         for tid in self.selected or list(self.tasks):
             t = self.tasks.get(tid)
@@ -212,7 +220,7 @@ class RunView:
             "logical_date": self.logical_date, "data_interval_start": self.interval_start,
             "data_interval_end": self.interval_end, "params": self.params, "started": self.started,
             "finished": self.finished, "duration": self.duration, "host": self.host, "executor": self.executor,
-            "tasks": {t.id: t.to_json() for t in self.tasks.values()},
+            "counts": self.counts(), "tasks": {t.id: t.to_json() for t in self.tasks.values()},
             "notifications": self.notifications,
             "skipped_lines": self.skipped_lines,
         }
@@ -235,9 +243,11 @@ def apply(run: RunView, e: dict) -> None:
         run.params = e.get("params") or {}
         run.started = e.get("time")
         run.executor = e.get("executor") or "local"
-        run.selected = list(e.get("tasks") or [])
-        for tid in run.selected:
+        tasks = list(e.get("tasks") or [])
+        for tid in tasks:
             run.tasks.setdefault(tid, TaskView(tid))
+        kept = set(e.get("kept") or ())
+        run.selected = [t for t in tasks if t not in kept] if kept else tasks
         run.pid, run.pid_start, run.host = e.get("pid"), e.get("pid_start"), e.get("host")
         run.ended = False
     elif kind == RUN_RESUMED:
@@ -271,9 +281,14 @@ def _apply_task(run: RunView, e: dict) -> None:
     if t is None:
         t = run.tasks[tid] = TaskView(tid)
     t.state = e.get("state", t.state)
+    if t.state == SUCCEEDED and e.get("attempt") == 0 and "exit_code" not in e:
+        t.state = SKIPPED      # written by an older pipe: a task left out of the run, not a success of it
     t.attempt = e.get("attempt", t.attempt) or t.attempt
     when = e.get("time")
+    if "kept_from" in e:
+        t.kept_from = e["kept_from"]
     if t.state == RUNNING:
+        t.kept_from = None
         current = t.attempts[-1] if t.attempts and t.attempts[-1].number == t.attempt else None
         if current is not None and current.finished is None and e.get("worker"):
             # The same attempt, placed: a remote executor learns the worker once it starts there.
@@ -306,14 +321,21 @@ def replay(run_id: str, pipeline: str, run_dir: Path, events: list[dict], skippe
     return run
 
 
-def interrupted_view(run: RunView, why: str) -> RunView:
+def interrupted_view(run: RunView, why: str, alive: Callable[[list], set] | None = None) -> RunView:
     """The view of a run whose `pipe` died: its running tasks were stopped with it (cancelled,
-    not failed of their own: `resume` reruns them). A new view; `run` is left as it is."""
+    not failed of their own: `resume` reruns them). A task whose process group lives on
+    (`alive` says which of the (pgid, leader start) pairs it is given still have a process;
+    pipe's watcher stops them within the kill grace) is still running, and says so with its
+    pid. A new view; `run` is left as it is."""
     from dataclasses import replace
 
     tasks = dict(run.tasks)
+    groups = [(t.pgid, t.pgid_start) for t in tasks.values() if t.state == RUNNING and t.pgid]
+    live = alive(groups) if alive is not None and groups else set()
     for tid, t in tasks.items():
-        if t.state in (RUNNING, RETRYING):
+        if t.state == RUNNING and t.pgid in live:
+            tasks[tid] = replace(t, reason=f"{why}, but its process group {t.pgid} is still running")
+        elif t.state in (RUNNING, RETRYING):
             tasks[tid] = replace(t, state=CANCELLED, reason=why)
     # It ended, as far as anyone can tell, with its last event: its duration stops growing.
     return replace(run, state=RUN_INTERRUPTED, tasks=tasks, finished=run.finished or run.last_event)

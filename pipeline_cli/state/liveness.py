@@ -5,23 +5,12 @@ from __future__ import annotations
 import functools
 import os
 
+from .groups import alive_groups, group_alive, process_start_time  # noqa: F401  (re-exported)
+
 
 @functools.cache
 def this_host() -> str:
     return os.uname().nodename
-
-
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (to tell it from a later one with the same pid)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        fields = stat[stat.rindex(b")") + 2:].split()
-        if fields[0] in (b"Z", b"X"):
-            return None       # dead, not yet reaped by its parent (or by a slow init): not running
-        return fields[19].decode()
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def process_alive(pid: int | None, start: str | None) -> bool:
@@ -43,24 +32,14 @@ def me() -> dict:
     return {"pid": os.getpid(), "pid_start": process_start_time(os.getpid()), "host": this_host()}
 
 
-def group_alive(pgid: int | None, leader_start: str | None) -> bool:
-    """Is any process left of the process group that `pgid` led (started when its leader
-    started, or later)? The leader may be gone while its children live on."""
-    if not pgid or leader_start is None:
-        return False
-    if process_start_time(pgid) == leader_start:
-        return True
-    try:
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return False
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-            fields = stat[stat.rindex(b")") + 2:].split()
-            if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X") and int(fields[19]) >= int(leader_start):
-                return True
-        except (OSError, ValueError, IndexError):
-            continue
-    return False
+def began_at() -> float | None:
+    """When this process started, in seconds since the epoch (to tell what happened after
+    the command was typed, however long its start took), or None where /proc cannot say."""
+    import time
+
+    start = process_start_time(os.getpid())
+    if start is None or not hasattr(time, "CLOCK_BOOTTIME"):
+        return None
+    age = time.clock_gettime(time.CLOCK_BOOTTIME) - int(start) / os.sysconf("SC_CLK_TCK")
+    now = time.time()
+    return now - min(max(age, 0.0), 30.0)     # a start never takes longer: a clock oddity is bounded

@@ -6,7 +6,8 @@ from pathlib import Path
 
 
 class FileLock:
-    """An exclusive lock on a file: a pipeline's (tick, backfill) or a run's (run, resume)."""
+    """An exclusive lock on a file: a pipeline's (tick, backfill) or a run's (run, resume).
+    Its holder writes its pid in the file, for messages about who holds it."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -22,7 +23,21 @@ class FileLock:
             os.close(self.fd)
             self.fd = -1
             return False
+        try:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass
         return True
+
+    def holder(self) -> int | None:
+        """The pid written by the lock's latest holder (it may have let go since), or None."""
+        try:
+            with open(self.path, "rb") as f:
+                text = f.read(32)
+            return int(text.split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def release(self) -> None:
         if self.fd >= 0:

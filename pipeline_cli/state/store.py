@@ -19,7 +19,7 @@ from ..model import RUN_RUNNING
 from . import events as ev
 from .events import EventLog, RunView, apply, interrupted_view, now_utc, read_from
 from .layout import RUN_ID_RE, Layout, NotFound
-from .liveness import process_alive, this_host
+from .liveness import alive_groups, process_alive, this_host
 from .locks import FileLock
 
 
@@ -81,6 +81,42 @@ class RunStore:
     def latest(self, pipeline: str) -> RunView | None:
         ids = self.run_ids(pipeline)
         return self._view(pipeline, ids[-1]) if ids else None
+
+    def latest_attempt_elsewhere(self, pipeline: str, task: str, not_in: str, limit: int = 200) -> str | None:
+        """The newest run other than `not_in` in which `task` made an attempt (where its
+        latest log is), or None; the latest `limit` runs are looked at."""
+        for run_id in reversed(self.run_ids(pipeline)[-limit:]):
+            if run_id != not_in:
+                t = self._view(pipeline, run_id).tasks.get(task)
+                if t is not None and t.attempt:
+                    return run_id
+        return None
+
+    def unfinished_before(self, pipeline: str, run: RunView, limit: int = 50) -> tuple[RunView, list[str]] | None:
+        """The newest run before `run` that has tasks to resume (failed, upstream_failed,
+        cancelled or never started) that no later run ran again, and those tasks; None if
+        there is none. Runs of a scheduled pipeline count per interval: a run of another
+        logical date settles nothing of this one."""
+        from ..model import SKIPPED, SUCCEEDED
+
+        settled: set[tuple] = set()
+
+        def key(r: RunView, tid: str) -> tuple:
+            scheduled = r.interval_start != r.interval_end
+            return (r.interval_start, tid) if scheduled else (None, tid)
+
+        settled.update(key(run, t) for t in run.selected)
+        ids = [r for r in self.run_ids(pipeline) if r < run.run_id][-limit:]
+        for run_id in reversed(ids):
+            r = self._view(pipeline, run_id)
+            if r.state == RUN_RUNNING:
+                continue
+            left = [t for t in r.selected if key(r, t) not in settled
+                    and r.tasks.get(t) is not None and r.tasks[t].state not in (SUCCEEDED, SKIPPED)]
+            if left:
+                return r, left
+            settled.update(key(r, t) for t in r.selected)
+        return None
 
     def run_at(self, pipeline: str, run_dir: Path) -> RunView:
         """A run by its folder (the ledger's runs), whatever state it is in."""
@@ -178,7 +214,7 @@ def _settled(view: RunView, lock_path: Path) -> RunView:
     if process_alive(view.pid, view.pid_start):
         view.state = RUN_RUNNING
         return view
-    return interrupted_view(view, "interrupted: pipe stopped")
+    return interrupted_view(view, "interrupted: pipe stopped", lambda groups: alive_groups(groups, reuse=True))
 
 
 def _locked(path: Path) -> bool:

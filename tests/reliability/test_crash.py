@@ -156,3 +156,83 @@ def test_tick_killed_then_next_tick(project: Path, seed: int):
     r = cli(project, "tick", "--now", now, env=env)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     assert appended(log) == counts
+
+
+# -- a pipe killed with SIGKILL: its tasks do not run on without it -----------------------------------
+
+def _processes() -> list[tuple[int, int, int, str]]:
+    """(pid, ppid, pgid, command line) of every live process."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] not in (b"Z", b"X"):
+            found.append((int(name), int(fields[1]), int(fields[2]), cmdline))
+    return found
+
+
+def _group_alive(pgid: int) -> bool:
+    return any(g == pgid for _, _, g, _ in _processes())
+
+
+def test_sigkilled_pipe_leaves_no_task_running_and_says_so_until_they_are_gone(project: Path):
+    folder = project / "pipelines"
+    (folder / "left.yaml").write_text(
+        "name: left\n"
+        "tasks:\n"
+        "  stubborn:\n"        # ignores SIGTERM: only the SIGKILL at the end of the grace stops it
+        "    run: \"trap '' TERM; echo $$ > stubborn.pid; while [ ! -e stop ]; do echo line; sleep 0.05; done\"\n"
+        "  polite:\n"
+        "    run: \"echo $$ > polite.pid; while [ ! -e stop ]; do echo line; sleep 0.05; done\"\n")
+    proc = start(project, "run", "left", env={"PIPE_KILL_GRACE": "1"}, stdout=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (folder / "stubborn.pid").exists() and (folder / "polite.pid").exists()
+                   and states(latest(project, "left")) == {"stubborn": "running", "polite": "running"},
+                   "both tasks to run")
+        watchers = [pid for pid, ppid, _, cmd in _processes() if ppid == proc.pid and "watcher.py" in cmd]
+        assert len(watchers) == 1, _processes()          # one watcher for the run, not one per task
+        watcher = watchers[0]
+        os.kill(watcher, signal.SIGSTOP)                 # held, so that the leftovers can be seen
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    groups = {t: int((folder / f"{t}.pid").read_text()) for t in ("stubborn", "polite")}
+    try:
+        doc = latest(project, "left")
+        assert doc["state"] == "interrupted"
+        for task, pgid in groups.items():           # still running, with their pid, until they are gone
+            assert doc["tasks"][task]["state"] == "running", doc["tasks"][task]
+            assert doc["tasks"][task]["pid"] == pgid
+            assert f"process group {pgid} is still running" in doc["tasks"][task]["reason"]
+        assert f"process group {groups['stubborn']} is still running" in cli(project, "status", "left").stdout
+        log = next((project / ST / "left" / "runs").iterdir()) / "logs" / "stubborn.1.log"
+        size = log.stat().st_size
+        wait_until(lambda: log.stat().st_size > size, "the leftover to go on writing its log")
+    finally:
+        os.kill(watcher, signal.SIGCONT)
+    # Without pipe, the watcher stops both: SIGTERM, then SIGKILL for the one that ignores it.
+    wait_until(lambda: not any(_group_alive(g) for g in groups.values()), "the leftovers to be stopped")
+    wait_until(lambda: not any(pid == watcher for pid, *_ in _processes()), "the watcher to exit")
+    doc = latest(project, "left")
+    assert states(doc) == {"stubborn": "cancelled", "polite": "cancelled"}
+    assert all(t["pid"] is None for t in doc["tasks"].values())
+    size = log.stat().st_size                 # nothing is left to write to it
+    (folder / "stop").touch()
+    r = cli(project, "resume", "left")
+    assert r.returncode == 0, r.stderr
+    assert states(latest(project, "left")) == {"stubborn": "succeeded", "polite": "succeeded"}
+    assert log.stat().st_size == size
+
+
+def test_a_run_that_ends_leaves_no_watcher(project: Path):
+    (project / "pipelines" / "quick.yaml").write_text("name: quick\ntasks:\n  a: {run: \"true\"}\n")
+    assert cli(project, "run", "quick").returncode == 0
+    events = str(next((project / ST / "quick" / "runs").iterdir()) / "events.jsonl")
+    wait_until(lambda: not any(events in cmd for *_, cmd in _processes()), "the run's watcher to exit")
