@@ -35,7 +35,8 @@ date).
   current folder is the root.
 - **PIPELINE** is a path to a file, or a name or file name inside the pipelines folder.
 - **Exit codes** of every command: `0` success; `1` a run finished with failed tasks (also
-  `--fail-fast`, and `tick`/`backfill` when one of their runs failed); `2` invalid input
+  `--fail-fast`, and `tick`/`backfill` when one of their runs failed), or `resume` did
+  nothing because another pipe is running or resuming that run; `2` invalid input
   (YAML, schema, cycle, unknown dependency, bad template, bad arguments, a missing pipelines
   folder, a required param not given, `--json` with stdout closed); `130` interrupted.
 - **Output**: on a terminal, Rich tables (that never cut run ids, dates, states or task
@@ -44,8 +45,10 @@ date).
   document and nothing else; errors and a failed run's report go to stderr.
 - **JSON shapes**: `run`, `resume`: the run (`run_id`, `pipeline`, `state`, `kind`,
   `logical_date`, `data_interval_start`, `data_interval_end`, `params`, `started`,
-  `finished`, `duration`, `tasks: {id: {state, attempt, started, finished, duration, reason,
-  exit_code, outputs, worker}}`, ...). `status`: always `{"pipelines": [{"pipeline": NAME,
+  `finished`, `duration`, `counts` (of the tasks the run ran), `tasks: {id: {state,
+  attempt, started, finished, duration, reason, exit_code, outputs, worker, pid, kept_from}}`,
+  ...; a task left out by `--only`/`--from` is `skipped` with `kept_from`, see
+  [the state folder](state.md)). `status`: always `{"pipelines": [{"pipeline": NAME,
   "runs": [RUN, ...newest first]}], "run": RUN or null}`, where `run` is the run whose task
   table is shown. `list`: `{"pipelines": [{name, file, valid, description, schedule,
   timezone, tasks, schedule_words, next_due, last_run, last_state, last_started}]}`.
