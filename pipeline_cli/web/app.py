@@ -62,8 +62,10 @@ COOKIE = "pipe_session"
 
 
 class Config:
-    def __init__(self, g, token: str | None = None, actions: bool = False, cwd: str | None = None):
+    def __init__(self, g, token: str | None = None, actions: bool = False, cwd: str | None = None,
+                 host: str | None = None):
         self.g = g                                             # commands.Globals
+        self.host = _host_name(host) if host else None         # the name it was told to listen on
         self.pipelines_dir = Path(g.pipelines_dir).absolute()
         self.state_dir = Path(g.state_dir).absolute()
         self.token = token or None
@@ -97,7 +99,7 @@ class Guard:
                 message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS + [(b"server-timing", took)]
             await send(message)
 
-        if not self.config.token and not _loopback_host(scope):
+        if not self.config.token and not _loopback_host(scope, self.config):
             # Without a token only loopback names are served: a web page elsewhere cannot
             # point a name of its own at 127.0.0.1 (DNS rebinding) and read or act here.
             response = PlainTextResponse("unexpected Host header: use http://127.0.0.1:PORT/ "
@@ -134,16 +136,51 @@ class Guard:
         return False
 
 
-def _loopback_host(scope) -> bool:
-    for name, value in scope.get("headers", []):
-        if name == b"host":
-            host = value.decode("latin-1").strip().lower()
-            if host.startswith("["):
-                host = host[1:host.find("]")] if "]" in host else host
-            else:
-                host = host.rsplit(":", 1)[0]
-            return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
-    return False
+def _loopback_host(scope, config: Config) -> bool:
+    """The request's Host names this machine: a loopback address (127.0.0.0/8, [::1]), with or
+    without a port, `localhost`, or the name pipe serve was started with (--host). Nothing
+    else: a name of somebody else's that merely resolves to 127.0.0.1 (DNS rebinding, or a
+    name like 127.0.0.1.example) is refused whatever it starts with."""
+    hosts = [value for name, value in scope.get("headers", []) if name == b"host"]
+    if len(hosts) != 1:
+        return False
+    host = _host_name(_strip_port(hosts[0].decode("latin-1").strip()))
+    if not host:
+        return False
+    return host == "localhost" or (config.host is not None and host == config.host) or _loopback_ip(host)
+
+
+def _strip_port(host: str) -> str:
+    """The name of a Host header (`name`, `name:port`, `[v6]`, `[v6]:port`); "" if malformed."""
+    if host.startswith("["):
+        end = host.find("]")
+        rest = host[end + 1:] if end > 0 else None
+        if rest is None or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return ""
+        return host[1:end]
+    name, colon, port = host.partition(":")
+    if colon and (not port.isdigit() or ":" in port):
+        return ""
+    return name
+
+
+def _host_name(host: str) -> str:
+    """A host name as compared: lower case, without the brackets of an IPv6 address or the
+    trailing dot of a fully qualified name."""
+    host = host.strip().lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host[:-1] if host.endswith(".") and not host.endswith("..") else host
+
+
+def _loopback_ip(host: str) -> bool:
+    """An IP literal of this machine's loopback (an IPv4-mapped one too)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def _local(scope) -> str:
@@ -678,19 +715,26 @@ def create_app(config: Config) -> Any:
 
 # --- the command ------------------------------------------------------------------------------
 
+MIN_TOKEN = 16
+
+
 def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return _host_name(host) == "localhost" or _loopback_ip(_host_name(host))
+
+
+def check_token(token: str | None) -> None:
+    """A token guards everything the pages show and do: one short enough to guess is refused."""
+    if token and len(token) < MIN_TOKEN:
+        raise UsageError(f"--token (or PIPE_SERVE_TOKEN): {len(token)} character(s) is too short to guard the "
+                         f"server; give at least {MIN_TOKEN}, for example one made by: "
+                         "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")
 
 
 def serve(g, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, actions: bool = False) -> int:
     """Run the web UI until interrupted. Exit code 2 for a refused or impossible address."""
     import uvicorn
 
+    check_token(token)
     if not _loopback(host) and not token:
         raise UsageError(f"--host {host}: listening beyond this machine needs a token (--token or PIPE_SERVE_TOKEN); "
                          "without one pipe serve binds 127.0.0.1 only")
@@ -709,7 +753,7 @@ def serve(g, host: str = "127.0.0.1", port: int = 8080, token: str | None = None
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     sock.listen(128)
     bound = sock.getsockname()[1]
-    app = create_app(Config(g, token=token, actions=actions))
+    app = create_app(Config(g, token=token, actions=actions, host=host))
     shown = f"[{host}]" if ":" in host else host
     print(f"pipe serve: http://{shown}:{bound}/  (state {Path(g.state_dir).absolute()}, "
           f"{'actions on' if actions else 'read-only'}{', token required' if token else ''}; Ctrl-C stops)",

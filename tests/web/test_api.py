@@ -141,7 +141,7 @@ def test_refuses_to_listen_beyond_loopback_without_a_token(project):
 
 
 def test_a_token_is_required_on_every_request(history, serve):
-    server = serve(env={"PIPE_SERVE_TOKEN": "s3cret-token"})
+    server = serve(env={"PIPE_SERVE_TOKEN": "s3cret-token-of-the-team"})
     for path in ["/", "/pipelines/demo", "/api/pipelines", f"/api/pipelines/demo/runs/{history}",
                  "/static/style.css", "/live"]:
         r = httpx.get(server.url + path)
@@ -150,7 +150,7 @@ def test_a_token_is_required_on_every_request(history, serve):
         assert r.status_code == 401, path
     assert httpx.get(server.url + "/api/pipelines").json() == {
         "error": "a token is required: Authorization: Bearer TOKEN"}
-    ok = httpx.get(server.url + "/api/pipelines", headers={"Authorization": "Bearer s3cret-token"})
+    ok = httpx.get(server.url + "/api/pipelines", headers={"Authorization": "Bearer s3cret-token-of-the-team"})
     assert ok.status_code == 200 and ok.json()["pipelines"][0]["name"] == "demo"
     # The page's sign-in form sets a cookie that then opens every page.
     page = httpx.get(server.url + "/pipelines/demo")
@@ -158,7 +158,7 @@ def test_a_token_is_required_on_every_request(history, serve):
     with httpx.Client(base_url=server.url) as browser:
         wrong = browser.post("/signin", data={"token": "nope", "next": "/pipelines/demo"})
         assert wrong.status_code == 401 and not browser.cookies
-        r = browser.post("/signin", data={"token": "s3cret-token", "next": "/pipelines/demo"})
+        r = browser.post("/signin", data={"token": "s3cret-token-of-the-team", "next": "/pipelines/demo"})
         assert r.status_code == 303 and r.headers["location"] == "/pipelines/demo"
         assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
         assert browser.get("/pipelines/demo").status_code == 200
@@ -166,7 +166,7 @@ def test_a_token_is_required_on_every_request(history, serve):
         # A sign-in never redirects to another site.
         for target in ("//evil.example/", "/\t/evil.example/", "/\\evil.example", "https://evil.example/",
                        "/\n/evil.example"):
-            r = browser.post("/signin", data={"token": "s3cret-token", "next": target})
+            r = browser.post("/signin", data={"token": "s3cret-token-of-the-team", "next": target})
             assert r.headers["location"] == "/", target
 
 
@@ -288,17 +288,55 @@ def test_a_port_in_use_is_a_clear_error(project):
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_without_a_token_only_loopback_host_names_are_served(history, serve):
-    # DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
-    server = serve()
-    assert httpx.get(server.url + "/api/pipelines", headers={"Host": "evil.example"}).status_code == 421
-    assert httpx.get(server.url + "/", headers={"Host": "evil.example:8080"}).status_code == 421
-    for host in ("127.0.0.1:8080", "localhost:8080", "[::1]:8080", "localhost"):
+LOOPBACK_HOSTS = ("127.0.0.1", "127.0.0.1:8080", "127.1.2.3:80", "localhost", "localhost:8080", "LocalHost",
+                  "localhost.", "[::1]", "[::1]:8080", "[::ffff:127.0.0.1]:8080")
+FOREIGN_HOSTS = ("evil.example", "evil.example:8080", "127.attacker.example", "127.attacker.example:8080",
+                 "127.0.0.1.nip.io", "127.0.0.1.nip.io:8080", "localhost.evil.example", "evil.localhost",
+                 "127.0.0.1:8080:80", "127.0.0.1:port", "[::1]x", "[::1", "::1", "[::2]:8080", "10.0.0.1",
+                 "0.0.0.0", "")
+
+
+@pytest.mark.parametrize("actions", [False, True])
+def test_without_a_token_only_loopback_host_names_are_served(history, serve, actions):
+    # DNS rebinding: a page of evil.example (or of a name made to look like 127.0.0.1) whose
+    # name now resolves to 127.0.0.1 must neither read the pages (nor their CSRF token) nor act.
+    server = serve(*(["--actions"] if actions else []))
+    for host in FOREIGN_HOSTS:
+        for path in ("/", "/pipelines/demo", "/api/pipelines", f"/pipelines/demo/runs/{history}"):
+            r = httpx.get(server.url + path, headers={"Host": host})
+            assert r.status_code in (400, 421), (host, path, r.status_code)
+            assert 'name="csrf"' not in r.text and "demo" not in r.text, (host, path)
+        r = httpx.post(server.url + "/pipelines/demo/trigger", headers={"Host": host}, data={"csrf": "x"})
+        assert r.status_code in (400, 421), host
+    for host in LOOPBACK_HOSTS:
         assert httpx.get(server.url + "/api/pipelines", headers={"Host": host}).status_code == 200, host
+    page = httpx.get(server.url + "/pipelines/demo")
+    assert page.status_code == 200 and ('name="csrf"' in page.text) == actions
     # With a token the name is the proxy's business: the token guards the door.
-    server = serve("--token", "t0ken")
-    r = httpx.get(server.url + "/api/pipelines", headers={"Host": "pipe.example", "Authorization": "Bearer t0ken"})
+    server = serve("--token", "a-token-of-16-ch")
+    r = httpx.get(server.url + "/api/pipelines", headers={"Host": "pipe.example",
+                                                           "Authorization": "Bearer a-token-of-16-ch"})
     assert r.status_code == 200
+    assert httpx.get(server.url + "/api/pipelines", headers={"Host": "pipe.example"}).status_code == 401
+
+
+def test_the_name_given_with_host_is_served(history, serve):
+    server = serve("--host", "localhost")
+    assert httpx.get(server.url + "/api/pipelines", headers={"Host": "localhost:1"}).status_code == 200
+    assert httpx.get(server.url + "/api/pipelines", headers={"Host": "127.attacker.example"}).status_code == 421
+
+
+@pytest.mark.parametrize("token", ["a", "fifteen-chars-x", " " * 3])
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_a_token_shorter_than_16_characters_is_refused(project, token, how):
+    args, env = (["--token", token], None) if how == "option" else ([], {"PIPE_SERVE_TOKEN": token})
+    for host in (["--host", "0.0.0.0"], []):
+        result = subprocess.run([sys.executable, "-m", "pipeline_cli", "serve", "--port", "0", *host, *args],
+                                cwd=project, env=clean_env(env), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result
+        assert "--token (or PIPE_SERVE_TOKEN)" in result.stderr and "at least 16" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_the_grid_pages_through_older_runs(project, pipe, write_pipeline, serve):
