@@ -303,3 +303,37 @@ def test_least_squares_recovers_exact_coefficients():
     coefficients = model.fit(rows, ["precipitation_mm", "temp_max_c", "weekend"])
     expected = {"intercept": 4, "precipitation_mm": 2, "temp_max_c": -0.5, "weekend": 3}
     assert all(abs(coefficients[k] - v) < 1e-9 for k, v in expected.items())
+
+
+def test_weather_backfill_pages_show_no_day_after_their_interval(project):
+    """A backfill of past days after a later day was run: each interval's page and outputs
+    end at its own date, and dashboard.html stays the page of the latest interval."""
+    run_json(project, "run", "weather", "--date", "2026-11-10")
+    result = pipe(project, "backfill", "weather", "--start", "2026-11-01", "--end", "2026-11-07")
+    assert result.returncode == 0, result.stdout + result.stderr
+    day = weather_dir(project)
+
+    page = (day / "dashboards" / "2026-11-07.html").read_text()
+    assert "Latest, 2026-11-07:" in page and "2026-11-10" not in page
+    assert "7 day(s), 2026-11-01 to 2026-11-07" in page
+    assert "Latest, 2026-11-10:" in (day / "dashboard.html").read_text()
+
+    doc = run_json(project, "run", "weather", "--date", "2026-11-03")    # a rerun of a past day
+    assert doc["tasks"]["dashboard"]["outputs"]["last"] == "2026-11-03"
+    assert doc["tasks"]["dashboard"]["outputs"]["replaced"] is False
+    page = (day / "dashboards" / "2026-11-03.html").read_text()
+    assert "Latest, 2026-11-03:" in page
+    assert not re.search(r"2026-11-(0[4-9]|10)", page.split("<body>")[1].split("Built ")[0])
+    assert "Latest, 2026-11-10:" in (day / "dashboard.html").read_text()
+
+
+def test_umbrella_backfilled_week_neither_scores_nor_replaces_a_later_model(project):
+    """A later week's model was trained on days after an earlier week: a run of the earlier
+    week keeps it deployed and does not score it on its held-out days."""
+    run_json(project, "run", "umbrella", "--date", "2026-11-15")
+    current = project / "data" / "umbrella" / "current.json"
+    doc = run_json(project, "run", "umbrella", "--date", "2026-11-08")
+    deploy = doc["tasks"]["deploy"]["outputs"]
+    assert deploy["promoted"] is False and deploy["deployed_mae"] is None
+    assert deploy["newer_deployed"] is True and deploy["version"] == "2026-11-15"
+    assert json.loads(current.read_text())["version"] == "2026-11-15"

@@ -150,24 +150,29 @@ def deploy(model: str, metrics: str, data: str, current: str, holdout_days: int 
     judged on the same data; the candidate wins when its MAE is lower or equal. The
     promoted document (model and metrics together, one file) is written to a temp file
     in the same folder and moved over `current` with os.replace: readers see the old
-    version or the new one, never a mix. Outputs: promoted, version, candidate_mae,
-    deployed_mae (of the model deployed before, or null).
+    version or the new one, never a mix. A model deployed by a later interval (a backfill
+    of past weeks) stays, unscored: it was trained on days after this interval. Outputs:
+    promoted, version, candidate_mae, deployed_mae (of the model deployed before, or null),
+    newer_deployed (a later interval's model was kept).
     """
     candidate = json.loads(Path(model).read_text(encoding="utf-8"))
     candidate_metrics = json.loads(Path(metrics).read_text(encoding="utf-8"))
-    deployed_mae, deployed_version = None, None
+    context = context or {}
+    ds = context.get("ds") or candidate.get("version")
+    deployed_mae, deployed_version, newer = None, None, False
     if Path(current).exists():
         deployed = json.loads(Path(current).read_text(encoding="utf-8"))
         deployed_version = deployed["version"]
-        _, holdout = split(read_csv(data), holdout_days)
-        deployed_mae = score(deployed["model"], holdout)["mae"]
-    promoted = deployed_mae is None or candidate_metrics["mae"] <= deployed_mae
+        newer = bool(ds and deployed_version and str(deployed_version) > str(ds))
+        if not newer:     # a later interval's model was trained on days after this one: not scored here
+            _, holdout = split(read_csv(data), holdout_days)
+            deployed_mae = score(deployed["model"], holdout)["mae"]
+    promoted = not newer and (deployed_mae is None or candidate_metrics["mae"] <= deployed_mae)
     if promoted:
-        context = context or {}
-        document = {"version": context.get("ds") or candidate.get("version"),
+        document = {"version": ds,
                     "run_id": context.get("run_id"),
                     "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "model": candidate, "metrics": candidate_metrics}
         atomic_write(current, json.dumps(document, indent=2) + "\n")
     return {"promoted": promoted, "version": document["version"] if promoted else deployed_version,
-            "candidate_mae": candidate_metrics["mae"], "deployed_mae": deployed_mae}
+            "candidate_mae": candidate_metrics["mae"], "deployed_mae": deployed_mae, "newer_deployed": newer}

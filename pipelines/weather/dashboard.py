@@ -1,6 +1,7 @@
-"""Build the weather dashboard: one self-contained HTML page, rebuilt by every run.
+"""Build the weather dashboard: one self-contained HTML page per interval, rebuilt by every run.
 
-The page shows the last `days` clean days present (whatever run wrote them): an inline
+The page shows the last `days` clean days present up to the run's interval (whatever run
+wrote them; never a day after the interval, so a backfill's page is what that day saw): an inline
 SVG chart of the daily temperatures (lines) and precipitation (bars), the latest
 observation, a table of every day shown, when the page was built, by which run, and
 from which files and source. No JavaScript, no external file: it opens from disk.
@@ -16,9 +17,10 @@ from pathlib import Path
 
 from weather import atomic_write
 from weather.clean import read_rows
-from weather.fetch import DATASET
+from weather.fetch import DATASET, as_date
 
 DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.csv$")
+PAGE_DATE = re.compile(r'<meta name="pipe-logical-date" content="([^"]*)">')
 W, H = 760, 320                       # the chart's coordinates (its viewBox): it scales to the page
 LEFT, RIGHT, TOP, BOTTOM = 48, 52, 28, 44
 
@@ -149,6 +151,7 @@ def render_page(rows: list[dict], city: str, built_at: str, run_id: str, ds: str
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="pipe-logical-date" content="{e(ds)}">
 <title>Weather in {e(city)} — {e(rows[0]["date"])} to {e(last["date"])}</title>
 <style>{STYLE}</style>
 </head>
@@ -174,18 +177,44 @@ Source: {e(origin)}.</p>
 """
 
 
-def main(clean_dir: str, out: str, city: str = "Seattle", days: int = 30, context: dict | None = None) -> dict:
-    """Task `dashboard`: rebuild `out` from the last `days` clean CSVs in `clean_dir`.
+def _page_date(path: Path) -> str | None:
+    """The logical date a page was built for (its `pipe-logical-date` meta tag), if any."""
+    try:
+        found = PAGE_DATE.search(path.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    return found.group(1) if found else None
 
-    Outputs: path, days (how many are shown), first, last (their dates).
+
+def main(clean_dir: str, out: str, city: str = "Seattle", days: int = 30, context: dict | None = None) -> dict:
+    """Task `dashboard`: the page of the run's interval from the last `days` clean CSVs in
+    `clean_dir` dated before the end of its data interval: a day after the interval is never
+    shown, even when a later run already wrote it (a backfill of past days, a rerun).
+
+    The interval's page is written to `dashboards/<ds>.html` beside `out`; `out` itself is
+    the latest interval's page: it is replaced unless it shows a later logical date.
+    Outputs: path (the interval's page), latest (`out`), replaced (whether `out` was
+    rewritten), days (how many are shown), first, last (their dates).
     """
     context = context or {}
-    files = sorted(p.name for p in Path(clean_dir).iterdir() if DAY_FILE.match(p.name))[-int(days):]
+    ds = str(context.get("ds", "?"))
+    end = context.get("data_interval_end")
+    until = as_date(end).isoformat() if end else "9999-12-31"   # exclusive: days before the interval's end
+    files = sorted(p.name for p in Path(clean_dir).iterdir()
+                   if DAY_FILE.match(p.name) and p.name[:10] < until)[-int(days):]
     if not files:
-        raise FileNotFoundError(f"no clean day in {clean_dir}")
+        raise FileNotFoundError(f"no clean day before {until} in {clean_dir}")
     rows = [row for name in files for row in read_rows(Path(clean_dir) / name)]
     built_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    page = render_page(rows, city, built_at, str(context.get("run_id", "?")),
-                       str(context.get("ds", "?")), files, os.path.relpath(clean_dir, Path(out).parent) + "/")
-    atomic_write(out, page)
-    return {"path": str(out), "days": len(rows), "first": rows[0]["date"], "last": rows[-1]["date"]}
+    latest = Path(out)
+    own = latest.parent / "dashboards" / f"{ds}.html"
+    page = render_page(rows, city, built_at, str(context.get("run_id", "?")), ds, files,
+                       os.path.relpath(clean_dir, own.parent) + "/")
+    atomic_write(own, page)
+    shown = _page_date(latest)
+    replaced = shown is None or shown <= ds
+    if replaced:
+        atomic_write(latest, render_page(rows, city, built_at, str(context.get("run_id", "?")), ds, files,
+                                         os.path.relpath(clean_dir, latest.parent) + "/"))
+    return {"path": str(own), "latest": str(latest), "replaced": replaced,
+            "days": len(rows), "first": rows[0]["date"], "last": rows[-1]["date"]}
