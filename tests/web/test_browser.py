@@ -275,3 +275,46 @@ def test_a_500_task_run_page_draws_every_task(project, pipe, write_pipeline, ser
     assert float(node.evaluate("n => getComputedStyle(n).opacity")) < 0.5
     page.locator('svg.dag g.node[data-task="end"]').scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "run-500-tasks-end.png"))
+
+
+def test_a_rebound_name_cannot_read_the_pages_or_start_a_run(project, pipe, write_pipeline, serve, browser, shots):
+    # DNS rebinding: names of somebody else's that resolve to 127.0.0.1 in this browser. Neither
+    # may read a page, take the CSRF token, or trigger a run; http://127.0.0.1:PORT/ works.
+    write_pipeline("greet", "tasks: {hello: {run: echo hello}}\n")
+    server = serve("--actions")
+    port = server.url.rsplit(":", 1)[1]
+    rules = "--host-resolver-rules=MAP 127.attacker.example 127.0.0.1, MAP 127.0.0.1.nip.io 127.0.0.1"
+    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", rules]
+    rebound = browser.browser_type.launch(executable_path=shutil.which("chromium"), headless=True, args=args)
+    try:
+        page = rebound.new_page()
+        for name in ("127.attacker.example", "127.0.0.1.nip.io"):
+            origin = f"http://{name}:{port}"
+            response = page.goto(origin + "/pipelines/greet")
+            assert response is not None and response.status == 421, name    # it reached the server
+            assert "unexpected Host header" in page.content()
+            assert "greet" not in page.content() and page.locator('input[name="csrf"]').count() == 0
+            # The attacker's own script, running on its origin, tries to read and to act.
+            result = page.evaluate("""async () => {
+                const read = await fetch('/api/pipelines').then(r => [r.status, r.text()]);
+                const html = await fetch('/pipelines/greet').then(r => r.text());
+                const csrf = (html.match(/name="csrf" value="([^"]*)"/) || [null, ''])[1];
+                const body = new URLSearchParams({csrf});
+                const act = await fetch('/pipelines/greet/trigger', {method: 'POST', body, redirect: 'manual'})
+                    .then(r => r.status);
+                return {status: read[0], text: await read[1], csrf, act};
+            }""")
+            assert result["status"] == 421 and "greet" not in result["text"], result
+            assert result["csrf"] == "" and result["act"] == 421, result
+        page.screenshot(path=str(shots / "rebound-name-refused.png"))
+        # The page on its own address works, token and all, and can start a run.
+        page.goto(server.url + "/pipelines/greet")
+        assert page.locator('input[name="csrf"]').count() == 1
+        page.locator("details.action summary").click()
+        page.locator('form.trigger button[type="submit"]').click()
+        page.wait_for_url(re.compile(r".*/pipelines/greet/runs/[0-9]{8}T[0-9]{9}Z-manual-[0-9a-f]{4}$"))
+        page.wait_for_selector('[data-run-state="succeeded"]', timeout=WAIT)
+    finally:
+        rebound.close()
+    runs = status_json(pipe, "greet")["pipelines"][0]["runs"]
+    assert len(runs) == 1 and runs[0]["kind"] == "manual"      # only the run of 127.0.0.1 was started
