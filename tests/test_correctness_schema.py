@@ -44,7 +44,7 @@ INVALID = {
 
 VALID = {
     "run": {"tasks": {"a": RUN}},
-    "python_with": {"tasks": {"a": {"python": "m:f", "with": {"x": "{{ ds }}"}}}},
+    "python_with": {"tasks": {"a": {"python": "json:dumps", "with": {"obj": "{{ ds }}"}}}},
     "longest_durations": {"catchup": "365d", "schedule": "@daily",
                           "tasks": {"a": {**RUN, "timeout": 31536000, "retry_delay": "365d", "retries": 100,
                                           "retry_backoff": 10}}},
@@ -60,6 +60,7 @@ BEYOND_THE_SCHEMA = {
     "unknown_timezone": {"timezone": "Mars/Olympus", "tasks": {"a": RUN}},
     "params_differing_in_case": {"params": {"a": 1, "A": 2}, "tasks": {"t": RUN}},
     "undeclared_param_in_template": {"tasks": {"a": {"run": "echo {{ params.x }}"}}},
+    "python_module_not_found": {"tasks": {"a": {"python": "no_such_module_here:f"}}},
 }
 
 

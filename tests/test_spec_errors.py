@@ -179,7 +179,7 @@ CASES = [
     ("template_in_with", """
         tasks:
           a:
-            python: mod:fn
+            python: json:dumps
             with: {day: "{{ nope }}"}
         """, 4, 17, ["tasks.a.with.day: unknown template variable 'nope'"]),
 ]

@@ -324,11 +324,21 @@ def check_notify(c: Checker) -> None:
                                         f"30 s), got {raw['timeout']!r}")
 
 
+def check_entrypoints(c: Checker) -> None:
+    """Python tasks: the module, the function and `with:`, read from their source (never run)."""
+    if any("python" in t for t in c.raw_tasks.values()):
+        from . import entrypoints
+
+        for path, message, key in entrypoints.problems(c.file, c.doc):
+            if not c.reported(path):
+                c.at(path, message, key=key)
+
+
 CHECKS: tuple[Callable[[Checker], None], ...] = (
     check_name, check_timezone, check_schedule, check_start_date, check_catchup, check_params,
     check_scheduled_params,
     check_pipeline_templates, check_dependencies, check_commands, check_task_templates,
-    check_quoted_templates, check_durations, check_notify,
+    check_quoted_templates, check_durations, check_notify, check_entrypoints,
 )
 
 

@@ -25,7 +25,8 @@ def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None 
 
     With a cache folder, a file whose exact bytes (and name, and pipe version: everything
     its validity depends on) were validated before is built from the cached document,
-    skipping YAML parsing, the schema and the checks (`pipe run` and `pipe tick` pass the
+    skipping YAML parsing, the schema and the checks but one: the Python modules its tasks
+    name are read again, as they may have changed (`pipe run` and `pipe tick` pass the
     state folder's cache; `pipe validate` always checks in full). `write_cache=False`
     (dry runs) reads the cache but never writes it.
     """
@@ -65,7 +66,7 @@ def _load(file: str, data: bytes | None, cache: Path | None, write_cache: bool) 
         doc = json.loads(cached.read_bytes())
     except (OSError, ValueError):
         doc = None
-    if isinstance(doc, dict):
+    if isinstance(doc, dict) and not _entrypoints_moved(file, doc):
         return build(file, data, doc)
     pipeline, doc = validate(file, data)
     if write_cache:
@@ -77,6 +78,16 @@ def _load(file: str, data: bytes | None, cache: Path | None, write_cache: bool) 
         except (OSError, UsageError):
             pass      # a cache that cannot be written is only slower (makedirs says UsageError)
     return pipeline
+
+
+def _entrypoints_moved(file: str, doc: dict) -> bool:
+    """Whether a Python task's module or function no longer fits (the cached document is of
+    the pipeline file only; the modules it names may have changed since)."""
+    if not any(isinstance(t, dict) and "python" in t for t in (doc.get("tasks") or {}).values()):
+        return False
+    from . import entrypoints
+
+    return bool(entrypoints.problems(file, doc))
 
 
 def validate(file: str, data: bytes) -> tuple[Pipeline, dict]:

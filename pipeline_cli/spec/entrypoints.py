@@ -1,0 +1,281 @@
+"""Python entrypoints (`python: module:function`), checked without running the user's code:
+the module file is found where the task's Python will look, its source is parsed with
+`ast`, and `with:` is matched against the function's parameters.
+
+The task's Python (`python -m pipeline_cli.pytask`, in the task's working folder) looks in
+the pipeline file's folder, then its working folder, then PYTHONPATH, then the path of the
+interpreter pipe runs on. Packages are followed with `importlib.machinery.PathFinder`,
+which reads folders only: no `__init__` is imported.
+
+Only what is certain is refused. Accepted unchecked: a module that is not Python source
+(built in, a C extension, a .pyc, a zip), a working folder or PYTHONPATH known only at run
+time (a template), a package that changes its `__path__`, a module that can make names at
+run time (`from x import *`, a module `__getattr__`, `globals()`, `exec`, `sys.modules`),
+and a function bound in any other way than by one plain top-level `def` (a decorator, an
+assignment, an import, a `def` under `if`...).
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.machinery
+import os
+import sys
+from pathlib import Path
+
+UNKNOWN = None          # a lookup whose answer is not certain: accepted
+_DYNAMIC = frozenset({"globals", "vars", "exec", "eval", "locals", "__import__", "setattr"})
+
+
+def _plain(value) -> str | None:
+    from .. import templates
+
+    return value if isinstance(value, str) and not templates.is_template(value) else None
+
+
+def task_path(file: str, doc: dict, merged: dict) -> list[str | None]:
+    """The folders the task's Python looks in before the interpreter's own path, in order;
+    None for one known only at run time."""
+    from .values import as_str_map
+
+    folder = str(Path(file).resolve().parent)
+    workdir = merged.get("workdir", doc.get("workdir"))
+    cwd = folder if workdir is None else _plain(workdir) and os.path.normpath(os.path.join(folder, workdir))
+    path: list[str | None] = [folder, cwd]
+    env = {**as_str_map(doc.get("env")), **as_str_map(merged.get("env"))}
+    pythonpath = os.environ.get("PYTHONPATH")
+    if pythonpath is None and isinstance(doc.get("dotenv"), str):
+        from ..context import read_dotenv
+
+        try:
+            pythonpath = read_dotenv(Path(folder) / doc["dotenv"]).get("PYTHONPATH")
+        except Exception:
+            return path + [None]
+    pythonpath = env.get("PYTHONPATH", pythonpath)
+    if pythonpath and not _plain(pythonpath):
+        return path + [None]
+    for entry in (pythonpath or "").split(os.pathsep):
+        if entry:
+            path.append(os.path.normpath(os.path.join(cwd, entry)) if cwd else
+                        entry if os.path.isabs(entry) else None)
+    return path
+
+
+def interpreter_path() -> list[str]:
+    """pipe's own sys.path without its script's folder and its own PYTHONPATH (the task's
+    PYTHONPATH stands in task_path instead)."""
+    own = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    start = 0 if getattr(sys.flags, "safe_path", False) else 1
+    return [p for p in sys.path[start:] if os.path.abspath(p or ".") not in own]
+
+
+def _names_in(folders) -> list[str]:
+    """The module names a folder offers (for "did you mean")."""
+    names = set()
+    for folder in folders:
+        try:
+            entries = os.listdir(folder)
+        except (OSError, TypeError):
+            continue
+        for entry in entries:
+            stem = entry[:-3] if entry.endswith(".py") else entry
+            if stem.isidentifier() and (entry.endswith(".py") or os.path.isdir(os.path.join(folder, entry))):
+                names.add(stem)
+    return sorted(names)
+
+
+def find_module(module: str, path: list[str | None]) -> tuple[str, str] | str | None:
+    """The module's source file as ("file", path) or ("namespace", folder); a str saying why
+    it certainly cannot be imported; UNKNOWN when that cannot be known from the files."""
+    top, *rest = module.split(".")
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        return UNKNOWN                     # the runner may have imported its own copy first
+    folder = path[0]
+    if None in path:                       # only what comes before the unknown folder is certain
+        spec = importlib.machinery.PathFinder.find_spec(top, path[:path.index(None)])
+        if spec is None or spec.origin is None:
+            return UNKNOWN
+    else:
+        spec = importlib.machinery.PathFinder.find_spec(top, path + interpreter_path())
+    if spec is None:
+        for finder in sys.meta_path:       # import hooks (editable installs); finding imports nothing
+            if not isinstance(finder, type) and hasattr(finder, "find_spec"):
+                try:
+                    if finder.find_spec(top, None) is not None:
+                        return UNKNOWN
+                except Exception:
+                    return UNKNOWN
+        close = difflib.get_close_matches(top, _names_in([folder]), n=1)
+        return (f"cannot find module {module!r}: expected {top}.py or a package {top}/ in the pipeline's "
+                f"folder {_shown(folder)}/, or a module installed for {sys.executable}"
+                + (f"; did you mean {close[0]!r}?" if close else ""))
+    name = top
+    for part in rest:
+        locations = list(spec.submodule_search_locations or ())
+        if not locations:
+            return UNKNOWN if not _is_source(spec) else (
+                f"{name!r} is a module ({_shown(spec.origin)}), not a package, so it has no module {part!r}")
+        if _is_source(spec) and _dynamic_package(spec.origin):
+            return UNKNOWN
+        name = f"{name}.{part}"
+        spec = importlib.machinery.PathFinder.find_spec(name, locations)
+        if spec is None:
+            close = difflib.get_close_matches(part, _names_in(locations), n=1)
+            package = name.rpartition(".")[0]
+            return (f"cannot find module {module!r}: the package {package} ({_shown(locations[0])}/) has no "
+                    f"{part}.py nor {part}/" + (f"; did you mean '{package}.{close[0]}'?" if close else ""))
+    if _is_source(spec):
+        return ("file", spec.origin)
+    if spec.origin is None and spec.submodule_search_locations:
+        return ("namespace", list(spec.submodule_search_locations)[0])
+    return UNKNOWN
+
+
+def _is_source(spec) -> bool:
+    return isinstance(spec.loader, importlib.machinery.SourceFileLoader) and str(spec.origin).endswith(".py")
+
+
+def _dynamic_package(init: str) -> bool:
+    """An __init__ that changes its `__path__` or `sys.modules`: its submodules are not
+    found by looking at files."""
+    tree = parse(init)
+    return not isinstance(tree, ast.Module) or any(
+        isinstance(n, ast.Name) and n.id == "__path__" or isinstance(n, ast.Attribute) and n.attr == "modules"
+        for n in ast.walk(tree))
+
+
+_TREES: dict[tuple, ast.Module | SyntaxError | None] = {}
+
+
+def parse(file: str) -> ast.Module | SyntaxError | None:
+    """The module's syntax tree, its SyntaxError, or None when it cannot be read (parsed
+    once per content: a long-lived process sees an edited file anew)."""
+    try:
+        st = os.stat(file)
+        key = (file, st.st_mtime_ns, st.st_size)
+        if key not in _TREES:
+            _TREES[key] = ast.parse(Path(file).read_bytes(), filename=file)
+    except SyntaxError as e:
+        _TREES[key] = e
+    except (OSError, ValueError):
+        return None
+    return _TREES[key]
+
+
+def definition(tree: ast.Module, name: str) -> ast.FunctionDef | str | None:
+    """The function `name` when one plain top-level `def` is the only thing that binds it;
+    a str when nothing in the module can bind it; UNKNOWN otherwise."""
+    binds, dynamic = [], False
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound = [node.name]
+            dynamic |= node.name == "__getattr__" and node in tree.body
+        elif isinstance(node, ast.Name):
+            bound = [node.id] if not isinstance(node.ctx, ast.Load) else []
+            dynamic |= node.id in _DYNAMIC
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound = [(a.asname or a.name).partition(".")[0] for a in node.names]
+            dynamic |= "*" in bound
+        elif isinstance(node, ast.Attribute):
+            bound, dynamic = [], dynamic or node.attr in ("modules", "__dict__")
+        else:
+            bound = [getattr(node, "name", None)] if isinstance(node, (ast.ExceptHandler, ast.MatchAs,
+                                                                       ast.MatchStar)) else []
+            bound += getattr(node, "names", []) if isinstance(node, (ast.Global, ast.Nonlocal)) else []
+            bound += [getattr(node, "rest", None)] if isinstance(node, ast.MatchMapping) else []
+        if name in bound:
+            binds.append(node)
+    if not binds:
+        if dynamic:
+            return UNKNOWN
+        defined = sorted({n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                      ast.ClassDef)) and n.name[:1] != "_"})
+        close = difflib.get_close_matches(name, defined, n=1)
+        return (f"has no function {name!r} (it defines: {', '.join(defined) or 'no functions'})"
+                + (f"; did you mean {close[0]!r}?" if close else ""))
+    fn = binds[0]
+    top = len(binds) == 1 and fn in tree.body and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+    return fn if top and not fn.decorator_list else UNKNOWN
+
+
+def call_problems(args: ast.arguments, given: list[str]) -> list[tuple[str | None, str]]:
+    """Why calling the function by keyword with these names (as pytask does, adding
+    `context` when it has a parameter of that name) fails: the `with:` key at fault (None
+    for a missing argument) and the reason. Empty when it fits."""
+    posonly = [a.arg for a in args.posonlyargs]
+    named = [a.arg for a in args.args + args.kwonlyargs]
+    positional = posonly + [a.arg for a in args.args]
+    required = positional[:len(positional) - len(args.defaults)]
+    required += [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    problems: list[tuple[str | None, str]] = []
+    meant = set(given)                  # a misspelt key is not also reported as a missing argument
+    for key in given:
+        if key in named or args.kwarg is not None:
+            continue
+        close = difflib.get_close_matches(key, named, n=1)
+        meant.update(close)
+        why = ("is positional-only, and `with:` passes arguments by name" if key in posonly else
+               "is not one of its parameters" + (f"; did you mean {close[0]!r}?" if close else ""))
+        problems.append((key, f"{key!r} {why}"))
+    missing = [n for n in required if n not in meant and n != "context"]
+    if missing:
+        problems.append((None, f"`with:` does not give {', '.join(map(repr, missing))}, which "
+                               f"{'has' if len(missing) == 1 else 'have'} no default"))
+    return problems
+
+
+def _shown(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def problems(file: str, doc: dict) -> list[tuple[list, str, bool]]:
+    """Every Python task's module, function and `with:`: (where, message, at the key)."""
+    from .values import defaults_of, merged_task, tasks_of
+
+    found: list[tuple[list, str, bool]] = []
+    defaults = defaults_of(doc)
+    for tid, task in tasks_of(doc).items():
+        entry = task.get("python")
+        module, _, function = entry.partition(":") if isinstance(entry, str) else ("", "", "")
+        if "run" in task or not function.isidentifier() or not all(p.isidentifier() for p in module.split(".")):
+            continue                       # not one entrypoint: the schema and check_commands say so
+        at = ["tasks", tid, "python"]
+        merged = merged_task(defaults, task)
+        where = find_module(module, task_path(file, doc, merged))
+        if isinstance(where, str):
+            found.append((at, f"tasks.{tid}.python: {where}", False))
+            continue
+        if where is UNKNOWN:
+            continue
+        kind, origin = where
+        if kind == "namespace":
+            found.append((at, f"tasks.{tid}.python: {module} is a folder without __init__.py "
+                              f"({_shown(origin)}), so it has no function {function!r}", False))
+            continue
+        tree = parse(origin)
+        if isinstance(tree, SyntaxError):
+            line = f":{tree.lineno}" if tree.lineno else ""
+            found.append((at, f"tasks.{tid}.python: {module} ({_shown(origin)}{line}) cannot be "
+                              f"imported: {tree.msg}", False))
+            continue
+        fn = definition(tree, function) if tree is not None else UNKNOWN
+        if isinstance(fn, str):
+            found.append((at, f"tasks.{tid}.python: module {module} ({_shown(origin)}) {fn}", False))
+            continue
+        if fn is UNKNOWN:
+            continue
+        shown = f"{entry}({ast.unparse(fn.args)}) at {_shown(origin)}:{fn.lineno}"
+        if isinstance(fn, ast.AsyncFunctionDef):
+            found.append((at, f"tasks.{tid}.python: {shown} is `async def`; pipe calls it and expects a "
+                              "dict or None back: write a plain `def` (it may call asyncio.run)", False))
+            continue
+        with_ = merged.get("with") if isinstance(merged.get("with"), dict) else {}
+        with_at = ["tasks", tid, "with"] if "with" in task else ["defaults", "with"]
+        for key, why in call_problems(fn.args, list(with_)):
+            if key is not None:
+                found.append((with_at + [key], f"{'.'.join(with_at)}.{key}: {shown}: {why}", True))
+            else:
+                found.append((with_at if with_ else at, f"tasks.{tid}: {shown}: {why}", False))
+    return found
+

@@ -1,0 +1,195 @@
+"""`pipe validate` (and `pipe run`, which validates first) refuses a Python task whose module
+cannot be found, whose function is not in it, or whose `with:` does not fit its parameters,
+by reading the module's source, never by importing it; and accepts whatever it cannot be
+sure of."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipeline_cli import spec
+from pipeline_cli.errors import SpecError
+from pipeline_cli.spec.entrypoints import call_problems
+
+FETCH = '''
+import functools
+from pathlib import Path
+
+(Path(__file__).parent / "imported.marker").write_text("imported")    # validation never runs this
+
+
+def fetch_day(city, day, unit="C"):
+    return {}
+
+
+def main(city, *, day, context=None):
+    return {}
+
+
+@functools.cache
+def cached(x):
+    return {}
+
+
+def anything(**kwargs):
+    return {}
+
+
+async def later(city):
+    return {}
+
+
+def positional(a, /, b=1):
+    return {}
+
+
+made = functools.partial(fetch_day, "Paris")
+if True:
+    def conditional(x):
+        return {}
+'''
+
+
+@pytest.fixture
+def mods(project: Path) -> Path:
+    """pipelines/weather/ (a package) with fetch.py, and a module with a syntax error."""
+    pkg = project / "pipelines" / "weather"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "fetch.py").write_text(FETCH)
+    (project / "pipelines" / "broken.py").write_text("def f(:\n    pass\n")
+    (project / "pipelines" / "lazy.py").write_text("def __getattr__(name):\n    return lambda **kw: {}\n")
+    (project / "pipelines" / "star.py").write_text("from os.path import *\n")
+    (project / "pipelines" / "namespace").mkdir()
+    return project
+
+
+def one_task(task: str) -> str:
+    return "tasks:\n  t:\n" + textwrap.indent(textwrap.dedent(task).strip("\n"), "    ") + "\n"
+
+
+REFUSED = [
+    ("function_typo", "python: weather.fetch:fech", (3, 13),
+     "tasks.t.python: module weather.fetch (pipelines/weather/fetch.py) has no function 'fech' "
+     "(it defines: anything, cached, fetch_day, later, main, positional); did you mean 'fetch_day'?"),
+    ("module_typo", "python: wether.fetch:main", (3, 13),
+     "tasks.t.python: cannot find module 'wether.fetch': expected wether.py or a package wether/ in the "
+     "pipeline's folder pipelines/, or a module installed for"),
+    ("submodule_typo", "python: weather.fecth:main", (3, 13),
+     "tasks.t.python: cannot find module 'weather.fecth': the package weather (pipelines/weather/) has no "
+     "fecth.py nor fecth/; did you mean 'weather.fetch'?"),
+    ("module_is_not_a_package", "python: broken.sub:f", (3, 13),
+     "tasks.t.python: 'broken' is a module (pipelines/broken.py), not a package, so it has no module 'sub'"),
+    ("syntax_error", "python: broken:f", (3, 13), "tasks.t.python: broken (pipelines/broken.py:1) cannot be imported"),
+    ("folder_without_init", "python: namespace:f", (3, 13),
+     "tasks.t.python: namespace is a folder without __init__.py (pipelines/namespace), so it has no function 'f'"),
+    ("unknown_keyword", "python: weather.fetch:fetch_day\nwith: {city: x, day: y, citty: z}", (4, 29),
+     "tasks.t.with.citty: weather.fetch:fetch_day(city, day, unit='C') at pipelines/weather/fetch.py:8: "
+     "'citty' is not one of its parameters; did you mean 'city'?"),
+    ("missing_argument", "python: weather.fetch:fetch_day\nwith: {city: x}", (4, 11),
+     "tasks.t: weather.fetch:fetch_day(city, day, unit='C') at pipelines/weather/fetch.py:8: "
+     "`with:` does not give 'day', which has no default"),
+    ("missing_keyword_only_and_no_with", "python: weather.fetch:main", (3, 13),
+     "`with:` does not give 'city', 'day', which have no default"),
+    ("async_def", "python: weather.fetch:later\nwith: {city: x}", (3, 13), "is `async def`"),
+    ("positional_only", "python: weather.fetch:positional\nwith: {a: 1}", (4, 12),
+     "'a' is positional-only, and `with:` passes arguments by name"),
+]
+
+
+@pytest.mark.parametrize("name,task,where,message", REFUSED, ids=[c[0] for c in REFUSED])
+def test_validate_refuses_what_cannot_run_at_its_place(mods, pipe, write_pipeline, name, task, where, message):
+    path = write_pipeline("p", one_task(task))
+    before = path.read_bytes()
+    r = pipe("validate", "pipelines/p.yaml")
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"pipelines/p.yaml:{where[0]}:{where[1]}: "), r.stderr
+    assert message in lines[0], r.stderr
+    assert path.read_bytes() == before
+    assert not (mods / "pipelines" / "weather" / "imported.marker").exists()
+
+
+ACCEPTED = [
+    ("fits", "python: weather.fetch:fetch_day\nwith: {city: x, day: '{{ ds }}'}"),
+    ("context_is_given_by_pipe", "python: weather.fetch:main\nwith: {city: x, day: y}"),
+    ("kwargs_takes_any_keyword", "python: weather.fetch:anything\nwith: {whatever: 1}"),
+    ("decorated", "python: weather.fetch:cached\nwith: {not_x: 1}"),
+    ("made_by_assignment", "python: weather.fetch:made\nwith: {q: 1}"),
+    ("def_under_if", "python: weather.fetch:conditional\nwith: {q: 1}"),
+    ("module_getattr", "python: lazy:anything"),
+    ("star_import", "python: star:join"),
+    ("standard_library", "python: json:dumps\nwith: {obj: 1}"),
+    ("installed_package_with_star_imports", "python: yaml:safe_dump\nwith: {data: 1}"),
+    ("templated_workdir", "python: elsewhere:main\nworkdir: '{{ ds }}'"),
+    ("templated_pythonpath", "python: elsewhere:main\nenv: {PYTHONPATH: '{{ ds }}'}"),
+]
+
+
+@pytest.mark.parametrize("name,task", ACCEPTED, ids=[c[0] for c in ACCEPTED])
+def test_what_is_not_certain_is_accepted(mods, name, task):
+    path = mods / "pipelines" / "p.yaml"
+    path.write_text(one_task(task))
+    spec.load(path)
+    assert not (mods / "pipelines" / "weather" / "imported.marker").exists()
+
+
+def test_modules_are_found_where_the_task_looks(mods):
+    """The pipeline's folder, then its working folder, then PYTHONPATH (the pipeline's env,
+    relative to the working folder)."""
+    (mods / "lib").mkdir()
+    (mods / "lib" / "helpers.py").write_text("def go(n):\n    return {}\n")
+    (mods / "work").mkdir()
+    (mods / "work" / "local.py").write_text("def go(n):\n    return {}\n")
+    path = mods / "pipelines" / "p.yaml"
+    path.write_text("env: {PYTHONPATH: ../lib}\nworkdir: ../work\ntasks:\n"
+                    "  a: {python: helpers:go, with: {n: 1}}\n  b: {python: local:go, with: {n: 1}}\n"
+                    "  c: {python: helpers:goo, with: {n: 1}}\n")
+    with pytest.raises(SpecError) as info:
+        spec.load(path)
+    assert [(p.line, p.column) for p in info.value.problems] == [(6, 15)]
+    assert "has no function 'goo' (it defines: go); did you mean 'go'?" in info.value.problems[0].message
+
+
+def test_run_refuses_before_starting_anything(mods, pipe, write_pipeline):
+    write_pipeline("p", "tasks:\n  first: {run: touch started}\n  t: {python: weather.fetch:fetch_day, deps: [first],"
+                        " with: {city: x, dya: y}}\n")
+    r = pipe("run", "p")
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "pipelines/p.yaml:3:" in r.stderr and "tasks.t.with.dya:" in r.stderr and "did you mean 'day'?" in r.stderr
+    assert not (mods / "pipelines" / "started").exists() and not (mods / ".pipe" / "p" / "runs").exists()
+
+
+def test_run_sees_a_module_changed_after_a_validated_run(mods, pipe, write_pipeline):
+    """`pipe run` keeps validated pipeline files in a cache; the modules they name are read anew."""
+    write_pipeline("p", "tasks:\n  t: {python: weather.fetch:fetch_day, with: {city: x, day: y}}\n")
+    assert pipe("run", "p").returncode == 0
+    fetch = mods / "pipelines" / "weather" / "fetch.py"
+    fetch.write_text(fetch.read_text().replace("def fetch_day(city, day,", "def fetch_day(city, when,"))
+    r = pipe("run", "p")
+    assert r.returncode == 2, r.stderr
+    assert "pipelines/p.yaml:2:" in r.stderr and "`with:` does not give 'when'" in r.stderr
+    assert "tasks.t.with.day:" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("signature,given,expected", [
+    ("a, b=1", ["a"], []),
+    ("a, b", ["a"], [(None, "`with:` does not give 'b', which has no default")]),
+    ("a, *, b", ["a", "b"], []),
+    ("a, *, b", ["a"], [(None, "`with:` does not give 'b', which has no default")]),
+    ("a, **kw", ["a", "zzz"], []),
+    ("*args, a=1", ["b"], [("b", "'b' is not one of its parameters")]),
+    ("city", ["cty"], [("cty", "'cty' is not one of its parameters; did you mean 'city'?")]),   # not also 'city' missing
+    ("a, context", ["a"], []),
+    ("a", ["a", "context"], [("context", "'context' is not one of its parameters")]),
+])
+def test_call_problems(signature, given, expected):
+    import ast
+
+    args = ast.parse(f"def f({signature}): pass").body[0].args
+    assert call_problems(args, given) == expected
