@@ -10,10 +10,11 @@ tasks:
     with: {city: x}
   missing:
     python: nomod.x:main
+    env: {PYTHONPATH: "{{ ds }}"}    # known only at run time: validation cannot be sure, so the run says it
   dep:
     python: mods.bad_import:main
   args:
-    python: mods.boom:main
+    python: mods.boom:alias          # bound by an assignment: validation cannot read its parameters
     with: {town: x}
 """
 
@@ -23,7 +24,8 @@ def logs(project, write_pipeline, pipe):
     mods = project / "pipelines" / "mods"
     mods.mkdir()
     (mods / "__init__.py").write_text("")
-    (mods / "boom.py").write_text("def helper(x):\n    return 1 / x\n\n\ndef main(city):\n    return {'v': helper(0)}\n")
+    (mods / "boom.py").write_text("def helper(x):\n    return 1 / x\n\n\ndef main(city):\n    return {'v': helper(0)}\n\n\n"
+                                   "alias = main\n")
     (mods / "bad_import.py").write_text("import notinstalled_xyz\n\n\ndef main():\n    pass\n")
     write_pipeline("py", PIPELINE)
     r = pipe("run", "py")
@@ -53,5 +55,5 @@ def test_missing_dependency_of_the_users_module_is_one_line(logs):
 
 
 def test_with_that_does_not_fit_the_function_is_one_line(logs):
-    assert logs["args"] == ("pipe: mods.boom:main(city) cannot be called with `with:` ['town']: "
+    assert logs["args"] == ("pipe: mods.boom:alias(city) cannot be called with `with:` ['town']: "
                             "missing a required argument: 'city'\n")

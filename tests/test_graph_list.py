@@ -42,7 +42,9 @@ ADHOC = """
 
 @pytest.fixture
 def fan(write_pipeline):
-    return write_pipeline("fan", FAN)
+    path = write_pipeline("fan", FAN)
+    (path.parent / "mod.py").write_text("def fn():\n    return {}\n")     # validation reads `right`'s module
+    return path
 
 
 def test_graph_tree(project, pipe, fan):

@@ -473,7 +473,7 @@ def test_failures_to_start_and_python_errors(project, write_pipeline):
           nocmd_sh: {run: "no_such_command_xyz > /dev/null"}
           pyexc: {python: "boom:main"}
           pylist: {python: "boom:notdict"}
-          nomod: {python: "nosuchmodule:main"}
+          nomod: {python: "nosuchmodule:main", env: {PYTHONPATH: "{{ ds }}"}}   # not certain before the run
           badout: {run: "echo 'not a pair' >> $PIPE_OUTPUT"}
           multi: {run: "printf 'text<<EOF\\nline1\\nline2\\nEOF\\n' >> $PIPE_OUTPUT"}
           fine: {run: "true"}
