@@ -228,7 +228,7 @@ def _short_when(value: str | None) -> str:
 
 
 _env.globals.update(u=_u, icon=lambda s: STATE_ICONS.get(s, "?"), dur=svg.fmt_duration, when=_when,
-                    short_when=_short_when)
+                    short_when=_short_when, attempt_state=svg.attempt_state)
 
 
 def render(template: str, request: Request | None, **ctx: Any) -> str:
@@ -304,12 +304,13 @@ async def pipeline_page(request: Request) -> Response:
                     order.append(tid)
         row = next((r for r in h.list_doc()["pipelines"] if r["name"] == name), None) if p is not None else None
         older = shown[0] if len(earlier) > len(shown) else None
-        return p, row, runs, order, len(ids), older
+        timing = {r.run_id: _run_timing(h, r.view) for r in runs}
+        return p, row, runs, order, len(ids), older, timing
 
     live = await run_in_threadpool(lambda: _live(h, pipeline=name))
-    p, row, runs, order, total, older = await run_in_threadpool(build)
+    p, row, runs, order, total, older, timing = await run_in_threadpool(build)
     return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
-                               older=older, before=before, live=None if before else live))
+                               older=older, before=before, live=None if before else live, timing=timing))
 
 
 @functools.lru_cache(maxsize=32)
@@ -353,13 +354,58 @@ def _run_page_data(h: History, name: str, run_id: str) -> dict:
     if len(rows) > GANTT_MAX_ROWS:
         gantt_note = f"The first {GANTT_MAX_ROWS} of {len(rows)} tasks that ran."
         rows = rows[:GANTT_MAX_ROWS]
-    gantt = svg.gantt_svg(rows, view.started, view.finished or (datetime.now(timezone.utc).isoformat()
-                                                                 if view.state == "running" else None), log_href)
-    counts: dict[str, int] = {}
+    ref = _now_ref(view) if view.state == "running" else None
+    executions = h.executions(view)
+    gantt = svg.gantt_svg(rows, view.started, view.finished or (ref.isoformat() if ref else None), log_href,
+                          executions=executions)
+    timing = _timing(executions, ref)
+    elapsed = {t.id: _seconds(t.started, ref) for t in tasks if ref is not None and t.state == "running" and t.started}
+    # What ran in this run (RunView.counts), and apart from it the tasks kept from earlier runs.
+    counts = view.counts()
+    kept: dict[str, int] = {}
     for t in tasks:
-        counts[t.state] = counts.get(t.state, 0) + 1
+        if t.kept_from and t.state == "skipped" and t.id not in (view.selected or ()):
+            kept[t.kept_from] = kept.get(t.kept_from, 0) + 1
     return dict(run=run, view=view, tasks=tasks, dag=dag, dag_note=dag_note, gantt=gantt, gantt_note=gantt_note,
-                counts=counts, log_href=log_href, p=p)
+                counts=counts, kept=kept, log_href=log_href, p=p, timing=timing, elapsed=elapsed)
+
+
+def _parse(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _now_ref(view) -> datetime:
+    """"Now" for a running run: this machine's clock, or the run's latest event if that is later
+    (its pipe on a host whose clock is ahead): nothing it shows runs backwards or below 0."""
+    now = datetime.now(timezone.utc)
+    last = _parse(view.last_event)
+    return max(now, last) if last is not None and last.tzinfo is not None else now
+
+
+def _seconds(begin: str | None, end: datetime | str | None) -> float | None:
+    b = _parse(begin)
+    e = _parse(end) if isinstance(end, str) else end
+    if b is None or e is None:
+        return None
+    return max((e - b).total_seconds(), 0.0)
+
+
+def _timing(executions: list[tuple[str, str | None]], ref: datetime | None) -> dict:
+    """A run's time: each execution's length (its first start, each resume), their sum (the
+    run's duration) and the wall time from the first start to the end (or to now)."""
+    spans = [_seconds(b, e or ref) for b, e in executions]
+    spans = [x for x in spans if x is not None]
+    end = executions[-1][1] if executions else None
+    wall = _seconds(executions[0][0], end or ref) if executions else None
+    return dict(executions=spans, active=sum(spans) if spans else None, wall=wall, resumes=max(len(executions) - 1, 0))
+
+
+def _run_timing(h: History, view) -> dict:
+    """_timing of a run as its pages show it (a running one up to now)."""
+    return _timing(h.executions(view), _now_ref(view) if view.state == "running" else None)
 
 
 async def run_page(request: Request) -> Response:
@@ -402,8 +448,12 @@ async def log_page(request: Request) -> Response:
             data = data[data.find(b"\n") + 1:] if b"\n" in data else data
         text = data.decode("utf-8", "replace")
     rec = next((a for a in t.attempts if a.number == attempt), None)
+    shown = svg.attempt_state(t.state, rec, rec.number == t.attempt) if rec else t.state
+    ticking = None
+    if rec is not None and rec.finished is None and shown == "running" and run.view.state == "running":
+        ticking = _seconds(rec.started, _now_ref(run.view))
     return HTMLResponse(render("log.html", request, name=name, run=run, view=run.view, t=t, attempt=attempt, rec=rec,
-                               text=text, size=size, cut=cut,
+                               text=text, size=size, cut=cut, shown=shown, ticking=ticking,
                                live=stamp if not t.attempt else "/live?" + urlencode(
                                    dict(pipeline=name, run=run_id, task=task, attempt=attempt, offset=offset, v=v))))
 
@@ -590,8 +640,9 @@ def _stamp(h: History, q: dict[str, str]) -> tuple:
     if run_id:
         return h.run_stamp(name, run_id)
     if name:
-        return tuple((r.run_id, r.state, len(r.view.tasks)) for r in h.runs(name, GRID_RUNS)) + (len(h.run_ids(name)),)
-    return h.overview_stamp()
+        return tuple((r.run_id, r.state, len(r.view.tasks)) for r in h.runs(name, GRID_RUNS)) + (
+            len(h.run_ids(name)), h.due_stamp(name))
+    return h.overview_stamp() + (h.due_stamp(),)
 
 
 async def live(request: Request) -> Response:
@@ -643,7 +694,9 @@ async def live(request: Request) -> Response:
             if _digest(now) != last:
                 last = _digest(now)
                 yield "event: changed\ndata: {}\n\n"
-            if q.get("run") and now[1] != "running" and now[2]:      # finished (not: not begun yet)
+            # Finished (not: not begun yet), and no task left running (a killed pipe's task
+            # lives on until its watcher has stopped it: the page shows it go).
+            if q.get("run") and now[1] != "running" and now[2] and not now[-1]:
                 if log_path is None or _size(log_path) <= offset:
                     yield "event: done\ndata: {}\n\n"
                     return

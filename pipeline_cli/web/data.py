@@ -65,11 +65,15 @@ class History:
         """The document of `pipe list --json`, made by the CLI's own function. It is kept
         until a pipeline file or a latest run changes, or the earliest `next_due` passes
         (at most 10 s when a pipeline is overdue or has a deadline: those move with time)."""
+        return copy.deepcopy(self._list_rows(whole=True))
+
+    def _list_rows(self, whole: bool = False):
+        """list_doc's cached document (whole=True) or its rows, not copied: not to be changed."""
         key = self._list_key()
         now = datetime.now(timezone.utc)
         cached = self._list
         if cached is not None and cached[0] == key and now < cached[1]:
-            return copy.deepcopy(cached[2])
+            return cached[2] if whole else cached[2].get("pipelines", [])
         doc = self._list_doc()
         rows = doc.get("pipelines", [])
         dues = [datetime.fromisoformat(r["next_due"]) for r in rows if r.get("next_due")]
@@ -77,7 +81,7 @@ class History:
         if any("late" in r for r in rows):      # a deadline can pass at any time: look again soon
             dues.append(now + timedelta(seconds=10))
         self._list = (key, min(dues, default=now + timedelta(days=365)), doc)
-        return copy.deepcopy(doc)
+        return doc if whole else rows
 
     def _list_key(self) -> tuple:
         from .. import spec
@@ -234,7 +238,88 @@ class History:
         except OSError:
             size = mtime = 0
         view = self.run(name, run_id).view
-        return (run_id, view.state, view.started is not None, size, mtime)
+        # The last item: the tasks still running. A killed pipe's task goes from running to
+        # cancelled when its process group is gone, with no event written.
+        running = tuple(tid for tid, t in view.tasks.items() if t.state == "running")
+        return (run_id, view.state, view.started is not None, size, mtime, running)
+
+    def due_stamp(self, name: str | None = None) -> tuple:
+        """Changes when a pipeline's next due time moves or becomes overdue (pipe list's own
+        reckoning): its page, or the overview, says so without a reload."""
+        try:
+            rows = self._list_rows()
+        except PipeError:
+            return ()
+        return tuple((r["name"], r.get("next_due"), r.get("overdue")) for r in rows
+                     if name is None or r["name"] == name)
+
+    def executions(self, view) -> list[tuple[str, str | None]]:
+        """A run's executions: its first start and each resume, as (begin, end) times; end is
+        None while it runs. An execution whose pipe died without a last word ends with its
+        last sign of life: its last event, or the last write to the log of an attempt it left
+        unfinished (a killed pipe's task runs on until its watcher stops it), whichever is
+        later, and never after the resume that followed."""
+        if not view.started:
+            return []
+        killed = not view.ended and view.state != "running"
+        if not view.resumed and not killed:
+            return [(view.started, view.finished)]
+        from ..state.events import NOTIFY, RUN_FINISHED, RUN_RESUMED, RUN_STARTED, read_events
+
+        events, _ = read_events(self.store.layout.events(view.dir))
+        spans: list[list] = []          # [begin, end, closed by run_finished]
+        last = None
+        for e in events:
+            kind, when = e.get("event"), e.get("time")
+            if not isinstance(when, str) or kind == NOTIFY:
+                continue
+            if kind in (RUN_STARTED, RUN_RESUMED):
+                if spans and spans[-1][1] is None:
+                    spans[-1][1] = last
+                spans.append([when, None, False])
+            elif kind == RUN_FINISHED and spans:
+                spans[-1][1], spans[-1][2] = when, True
+            last = when
+        if spans and spans[-1][1] is None and view.state != "running":
+            spans[-1][1] = view.finished or last
+        for i, span in enumerate(spans):
+            if span[2] or span[1] is None:
+                continue
+            limit = spans[i + 1][0] if i + 1 < len(spans) else None
+            seen = self._last_log_write(view, span[0], limit)
+            try:
+                if seen is not None and datetime.fromisoformat(seen) > datetime.fromisoformat(span[1]):
+                    span[1] = seen
+            except (TypeError, ValueError):
+                pass
+        return [(b, e) for b, e, _ in spans]
+
+    def _last_log_write(self, view, begin: str, limit: str | None) -> str | None:
+        """The latest write (ISO time, UTC) to the log of an attempt that began at or after
+        `begin` and never ended, up to `limit`."""
+        try:
+            b = datetime.fromisoformat(begin)
+            cap = datetime.fromisoformat(limit) if limit else None
+        except ValueError:
+            return None
+        if b.tzinfo is None:
+            return None
+        latest = None
+        for t in view.tasks.values():
+            for a in t.attempts:
+                if a.finished is not None or not a.started:
+                    continue
+                try:
+                    if datetime.fromisoformat(a.started) < b:
+                        continue
+                    mtime = self.store.log_path(view.pipeline, view.run_id, t.id, a.number).stat().st_mtime
+                except (OSError, ValueError, TypeError):
+                    continue
+                when = datetime.fromtimestamp(mtime, timezone.utc)
+                if cap is not None and cap.tzinfo is not None:
+                    when = min(when, cap)
+                latest = when if latest is None or when > latest else latest
+        return latest.isoformat() if latest is not None else None
 
     # -- logs ------------------------------------------------------------------------------
     def log_path(self, name: str, run_id: str, task: str, attempt: int) -> Path:

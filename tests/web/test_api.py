@@ -401,7 +401,7 @@ def test_every_attempt_of_a_retried_task_has_its_bar_and_its_log(project, pipe, 
     log = f"/pipelines/retry/runs/{run_id}/tasks/shaky/log"
     assert f'href="{log}?attempt=1"' in page and f'href="{log}?attempt=2"' in page
     bars = re.findall(r'<rect class="bar" data-state="(\w+)"', page)
-    assert bars == ["retrying", "succeeded"]
+    assert bars == ["failed", "succeeded"]          # attempt 1 failed (and was retried)
     first = httpx.get(f"{server.url}{log}?attempt=1").text
     assert "first try" in first and "second try" not in first and "exit code 5" in first
     assert "second try" in httpx.get(f"{server.url}{log}").text

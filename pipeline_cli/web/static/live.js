@@ -83,6 +83,31 @@
     source.addEventListener("done", function () { source.close(); source = null; status(false); });
   }
 
+  // A running duration moves on between changes of state: an element with data-tick="S"
+  // held S seconds when the server drew it, and counts on from there by this page's clock
+  // (never another host's). A region swapped in by refresh() brings its own fresh value.
+  function fmt(s) {          // as svg.fmt_duration writes a duration
+    s = Math.max(s, 0);
+    if (s < 10) return s.toFixed(1) + "s";
+    if (s < 60) return Math.round(s) + "s";
+    var m = Math.floor(s / 60), sec = Math.floor(s) % 60;
+    if (m < 60) return m + "m" + (sec < 10 ? "0" : "") + sec + "s";
+    var h = Math.floor(m / 60); m = m % 60;
+    return h + "h" + (m < 10 ? "0" : "") + m + "m";
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-tick]").forEach(function (el) {
+      var base = parseFloat(el.getAttribute("data-tick"));
+      if (isNaN(base)) return;
+      if (el.pipeSeen === undefined) el.pipeSeen = now;
+      el.textContent = fmt(base + (now - el.pipeSeen) / 1000);
+    });
+  }
+
+  setInterval(tick, 250);
+
   var main = document.querySelector("main[data-sse]");
   if (main) connect(main.getAttribute("data-sse"));
   var follow = document.getElementById("follow");
