@@ -410,3 +410,73 @@ def test_yaml_anchor_bomb_refused(project, pipe, write_pipeline):
 
 def nums_of(located):
     return [(int(m.group(1)), int(m.group(2))) for m in located]
+
+
+# The mistakes people make most, in their words (exact texts: a tab would not survive dedent).
+IN_WORDS = [
+    ("tab_in_indentation", "tasks:\n  a:\n\trun: echo\n", 3, 1,
+     "a tab in indentation: YAML indents with spaces only (replace the tab with spaces)"),
+    ("tab_after_spaces", "tasks:\n  a:\n    run: echo\n  \tdeps: []\n", 4, 3, "a tab in indentation"),
+    ("indented_too_little", "tasks:\n  a:\n    run: echo\n   deps: [b]\n  b: {run: echo}\n", 4, 4,
+     "this line's indentation does not fit the lines before it: it has 3 spaces, where YAML, which nests by "
+     "indentation, expects 4 (like `run:` on line 3), 2 (like `a:` on line 2) or 0 (like `tasks:` on line 1)"),
+    ("indented_too_much", "tasks:\n  a:\n    run: echo\n      deps: [b]\n", 4, 7,
+     "it has 6 spaces, where YAML, which nests by indentation, expects 4 (like `run:` on line 3)"),
+    ("list_item_misaligned", "tasks:\n  a:\n    run: |\n      echo\n    deps:\n      - b\n     - c\n  b: {run: x}\n"
+     "  c: {run: x}\n", 7, 6, "it has 5 spaces, where YAML, which nests by indentation, expects 6 (like `- b` on "
+     "line 6), 4 (like `deps:` on line 5), 2"),
+    ("fields_beside_an_empty_task", "tasks:\n  a:\n  run: echo\n  deps: []\n  b: {run: x}\n", 2, 3,
+     "task 'a' is empty, and `run:` (line 3) and `deps:` (line 4) beside it are read as tasks of their own: "
+     "indent them under `a:`"),
+    ("command", "tasks:\n  a:\n    command: echo\n", 3, 5, "unknown field 'command' in task 'a'; did you mean 'run'?"),
+    ("cmd", "tasks:\n  a:\n    cmd: echo\n", 3, 5, "unknown field 'cmd' in task 'a'; did you mean 'run'?"),
+    ("depends_on", "tasks:\n  a: {run: x}\n  b:\n    run: x\n    depends_on: [a]\n", 5, 5,
+     "unknown field 'depends_on' in task 'b'; did you mean 'deps'?"),
+    ("needs", "tasks:\n  a: {run: x}\n  b:\n    run: x\n    needs: [a]\n", 5, 5,
+     "unknown field 'needs' in task 'b'; did you mean 'deps'?"),
+    ("steps", "steps:\n  a: {run: x}\n", 1, 1, "unknown field 'steps' in the pipeline; did you mean 'tasks'?"),
+    ("dayly", "schedule: '@dayly'\ntasks:\n  a: {run: x}\n", 1, 11,
+     "schedule '@dayly' is not a named schedule; did you mean '@daily'?"),
+    ("param_typo", "params: {city: Paris}\ntasks:\n  a: {run: 'echo {{ params.cty }}'}\n", 3, 12,
+     "tasks.a.run: params.cty is not declared in `params:` (declared: city); did you mean params.city?"),
+]
+
+
+@pytest.mark.parametrize("name,text,line,column,message", IN_WORDS, ids=[c[0] for c in IN_WORDS])
+def test_common_mistakes_are_said_in_words_where_they_are(tmp_path, name, text, line, column, message):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        spec.load(path)
+    assert [(p.line, p.column) for p in info.value.problems] == [(line, column)], [str(p) for p in info.value.problems]
+    assert message in info.value.problems[0].message
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("name", ["tab_in_indentation", "indented_too_little", "command", "dayly"])
+def test_common_mistakes_through_the_cli(project, pipe, name, command):
+    _, text, line, column, message = next(c for c in IN_WORDS if c[0] == name)
+    path = project / "pipelines" / "p.yaml"
+    path.write_text(text)
+    r = pipe(command, "p")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"pipelines/p.yaml:{line}:{column}: ") and message in r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr and r.stdout == ""
+    assert path.read_text() == text and not (project / ".pipe" / "p").exists()
+
+
+def test_a_syntax_error_that_is_not_about_indentation_keeps_the_parsers_words(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("tasks:\n  a:\n    run: echo\n  b: : :\n")
+    with pytest.raises(SpecError) as info:
+        spec.load(path)
+    assert [str(p).split(": ", 1)[1] for p in info.value.problems] == [
+        "YAML syntax error: mapping values are not allowed in this context"]
+
+
+def test_a_task_named_like_a_field_is_not_taken_for_a_misplaced_field(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("tasks:\n  a:\n  run: {run: echo}\n")
+    with pytest.raises(SpecError) as info:
+        spec.load(path)
+    assert [p.message for p in info.value.problems] == ["tasks.a: expected a mapping, got null"]

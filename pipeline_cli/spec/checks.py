@@ -11,7 +11,7 @@ from typing import Callable
 
 from .. import templates
 from ..errors import Problem
-from .schema_check import dotted
+from .schema_check import aliased, dotted
 from .values import (MAX_NOTIFY_TIMEOUT, NAME_RE, NOTIFY_NAMES, as_str_map, defaults_of, deps_of,
                      merged_task, parse_duration, tasks_of, timezone_of)
 from .yamldoc import node_at
@@ -70,8 +70,7 @@ class Checker:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             self.at(path, f"{dotted(path)}: unknown template variable {n!r}{hint}")
         for p in sorted(use.params - set(self.params)):
-            declared = ", ".join(sorted(self.params)) or "none"
-            self.at(path, f"{dotted(path)}: params.{p} is not declared in `params:` (declared: {declared})")
+            self.at(path, f"{dotted(path)}: {undeclared_param(p, self.params)}")
         for up in sorted(use.outputs):
             if task_id is None:
                 self.at(path, f"{dotted(path)}: tasks.{up}.outputs can only be used in a task's fields")
@@ -80,6 +79,12 @@ class Checker:
             elif up not in self.ancestors(task_id):
                 self.at(path, f"{dotted(path)}: tasks.{up}.outputs: {up!r} is not upstream of {task_id!r} "
                               f"(add it to deps, directly or through another task)")
+
+
+def undeclared_param(name: str, params: dict) -> str:
+    close = difflib.get_close_matches(name, sorted(params), n=1)
+    hint = f"; did you mean params.{close[0]}?" if close else ""
+    return f"params.{name} is not declared in `params:` (declared: {', '.join(sorted(params)) or 'none'}){hint}"
 
 
 def task_path(c: Checker, tid: str, field: str) -> list:
@@ -209,7 +214,7 @@ def check_commands(c: Checker) -> None:
         has_run, has_python = "run" in t, "python" in t
         if has_run and has_python:
             c.at(["tasks", tid], f"task {tid!r} has both `run` and `python`; a task takes exactly one", key=True)
-        elif not has_run and not has_python:
+        elif not has_run and not has_python and not aliased(t, "run"):    # `command:`: said where it stands
             c.at(["tasks", tid], f"task {tid!r} has neither `run` (a command) nor `python` (module:function)",
                  key=True)
         if "with" in t and not has_python:
@@ -304,7 +309,7 @@ def check_notify(c: Checker) -> None:
             c.at(path, f"{dotted(path)}: {n!r} cannot be used here; a notify target may use "
                        "env, params, secrets and pipeline")
         for name in sorted(use.params - set(c.params)):
-            c.at(path, f"{dotted(path)}: params.{name} is not declared in `params:`")
+            c.at(path, f"{dotted(path)}: {undeclared_param(name, c.params)}")
         for name in sorted(secret_names(url) - set(secrets)):
             c.at(path, f"{dotted(path)}: secrets.{name} is not listed in `secrets:`")
     when = raw.get("when") if isinstance(raw.get("when"), list) else []

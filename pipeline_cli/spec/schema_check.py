@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problem
-from .values import MAX_DURATION
+from .values import MAX_DURATION, TASK_FIELDS
 from .yamldoc import node_at
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "pipeline.schema.json"
@@ -99,20 +99,76 @@ _FIELD_HINTS = {
 }
 
 
+# Keys people bring from other tools (GitHub Actions, Dagu, Taskfile, Airflow, docker
+# compose), and pipe's name for each: "did you mean" where spelling alone would not find it.
+ALIASES = {"command": "run", "cmd": "run", "script": "run", "cmds": "run",
+           "depends_on": "deps", "depends": "deps", "dependencies": "deps", "needs": "deps", "requires": "deps",
+           "steps": "tasks", "jobs": "tasks", "cron": "schedule", "environment": "env", "variables": "env",
+           "working_dir": "workdir", "working-directory": "workdir", "dir": "workdir", "cwd": "workdir",
+           "tz": "timezone", "retry": "retries", "args": "with", "kwargs": "with", "op_kwargs": "with",
+           "parameters": "params", "vars": "params"}
+
+
+def meant(key: str, allowed) -> str | None:
+    """The allowed key an unknown one probably means: pipe's name for another tool's key,
+    else the nearest spelling."""
+    if ALIASES.get(key) in allowed:
+        return ALIASES[key]
+    close = difflib.get_close_matches(key, sorted(allowed), n=1)
+    return close[0] if close else None
+
+
+def aliased(mapping: dict, field: str) -> str | None:
+    """The key of `mapping` that is another tool's name for `field` (then a missing `field`
+    is not reported again: the unknown key already says it)."""
+    return next((k for k in mapping if ALIASES.get(k) == field), None)
+
+
+def _fields_at_task_level(root) -> dict[str, list]:
+    """Empty tasks followed by task fields written at their level (`b:` then `run: x`
+    under it, not indented): task id -> the key nodes of those fields."""
+    import yaml
+
+    tasks = node_at(root, ["tasks"])
+    found: dict[str, list] = {}
+    empty = None
+    for key, value in tasks.value if isinstance(tasks, yaml.MappingNode) else ():
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        if empty is not None and key.value in TASK_FIELDS and not isinstance(value, yaml.MappingNode):
+            found.setdefault(empty, []).append(key)
+            continue
+        empty = key.value if isinstance(value, yaml.ScalarNode) and value.tag.endswith(":null") else None
+    return found
+
+
 def schema_problems(doc: dict, root, file: str) -> list[Problem]:
     if certainly_valid(doc):
         return []
     problems = []
+    misplaced = _fields_at_task_level(root)
+    for tid, keys in misplaced.items():
+        mark = node_at(root, ["tasks", tid], key=True).start_mark
+        fields = [f"`{k.value}:` (line {k.start_mark.line + 1})" for k in keys]
+        one = len(fields) == 1
+        fields = fields[0] if one else ", ".join(fields[:-1]) + " and " + fields[-1]
+        problems.append(Problem(file, mark.line + 1, mark.column + 1,
+                                f"task {tid!r} is empty, and {fields} beside it "
+                                f"{'is read as a task of its own' if one else 'are read as tasks of their own'}: "
+                                f"indent {'it' if one else 'them'} under `{tid}:`"))
+    said = {("tasks", tid) for tid in misplaced} | {("tasks", k.value) for ks in misplaced.values() for k in ks}
     for err in validator().iter_errors(doc):
         path = list(err.absolute_path)
+        if tuple(path[:2]) in said:
+            continue
         node = node_at(root, path)
         message = None
         if err.validator == "additionalProperties":
             allowed = sorted(err.schema.get("properties", {}))
             extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
             for k in extra:
-                close = difflib.get_close_matches(k, allowed, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                close = meant(k, allowed)
+                hint = f"did you mean {close!r}? " if close else ""
                 key_node = node_at(root, path + [k], key=True)
                 mark = key_node.start_mark
                 problems.append(Problem(file, mark.line + 1, mark.column + 1,
@@ -134,6 +190,8 @@ def schema_problems(doc: dict, root, file: str) -> list[Problem]:
         field = next((p for p in reversed(path) if isinstance(p, str)), "")
         if err.validator == "required":
             missing = err.message.split("'")[1] if "'" in err.message else err.message
+            if isinstance(err.instance, dict) and aliased(err.instance, missing):
+                continue         # `steps:` for `tasks:`: its "unknown field" says what to write
             message = f"{_where(path)} is missing the required field {missing!r}"
         elif err.validator == "type":
             expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
@@ -141,6 +199,10 @@ def schema_problems(doc: dict, root, file: str) -> list[Problem]:
                      "array": "a list", "object": "a mapping", "null": "nothing"}
             message = (f"{dotted(path)}: expected {' or '.join(words.get(t, t) for t in expected)}, "
                        f"got {json_type(err.instance)}")
+        elif err.validator == "pattern" and path == ["schedule"] and err.instance.startswith("@"):
+            from ..schedule import cron_problem
+
+            message = cron_problem(err.instance)       # "schedule '@dayly' ...; did you mean '@daily'?"
         elif err.validator == "pattern":
             hint = _FIELD_HINTS.get(field) or _FIELD_HINTS.get(str(path[-2]) if len(path) > 1 else "", "")
             message = f"{dotted(path)}: {err.instance!r} is not {hint or 'valid: it must match ' + err.validator_value}"

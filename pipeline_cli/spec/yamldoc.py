@@ -246,11 +246,75 @@ def compose(text: str, file: str):
         if e.context and e.problem:
             what = f"{e.context}, {e.problem}"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        plainly = in_words(text, mark.line, mark.column, e.problem or "") if mark else None
+        if plainly:
+            line, col, what = plainly
+            raise SpecError([Problem(file, line, col, what)]) from None
         raise SpecError([Problem(file, line, col, f"YAML syntax error: {what}")]) from None
     except yaml.YAMLError as e:
         raise SpecError([Problem(file, None, None, f"YAML error: {e}")]) from None
     except (RecursionError, MemoryError):
         raise SpecError([Problem(file, None, None, "the YAML is nested too deeply to read")]) from None
+
+
+_INDENTATION_ERRORS = ("did not find expected key", "did not find expected '-' indicator", "expected <block end>",
+                       "mapping values are not allowed")
+_BLOCK_SCALAR = re.compile(r"[|>][-+0-9]*\s*(#.*)?$")
+
+
+def in_words(text: str, line: int, column: int, problem: str) -> tuple[int, int, str] | None:
+    """The syntax errors people make most, said in their words: (line, column, message)
+    from 1, or None to keep the parser's own message. A tab in the indentation, and a line
+    indented differently from every line it could belong to."""
+    lines = text.splitlines()
+    if line >= len(lines):
+        return None
+    here = lines[line]
+    if column < len(here) and here[column] == "\t" and not here[:column].strip():
+        return line + 1, column + 1, ("a tab in indentation: YAML indents with spaces only "
+                                      "(replace the tab with spaces)")
+    indent = len(here) - len(here.lstrip(" "))
+    if not here.strip() or not problem.startswith(_INDENTATION_ERRORS):
+        return None
+    levels = _levels(lines, line)
+    if not levels or indent in {n for n, _ in levels}:
+        return None
+    fits = [f"{n} (like `{_start(lines[i][n:])}` on line {i + 1})" for n, i in levels]
+    fits = ", ".join(fits[:-1]) + " or " + fits[-1] if len(fits) > 1 else fits[0]
+    return line + 1, indent + 1, (f"this line's indentation does not fit the lines before it: it has {indent} "
+                                  f"space{'s' * (indent != 1)}, where YAML, which nests by indentation, "
+                                  f"expects {fits}")
+
+
+def _levels(lines: list[str], line: int) -> list[tuple[int, int]]:
+    """The indentations a line could have after the lines before it: (spaces, line index) of
+    the line just before and of each less indented line it is nested in, nearest first."""
+    scalar_at = None          # the indentation of a `key: |` whose text lines are skipped
+    content: list[tuple[int, int]] = []
+    for i in range(line):
+        stripped = lines[i].strip()
+        indent = len(lines[i]) - len(lines[i].lstrip(" "))
+        if not stripped or stripped.startswith("#") or (scalar_at is not None and indent > scalar_at):
+            continue
+        scalar_at = indent if _BLOCK_SCALAR.search(stripped) else None
+        content.append((indent, i))
+    levels: list[tuple[int, int]] = []
+    for indent, i in reversed(content):
+        if not levels or indent < min(n for n, _ in levels):
+            item = lines[i][indent:]
+            if item.startswith("- ") and not levels:    # `- key: value`: more keys of the item align with key
+                inner = indent + 1 + len(item[1:]) - len(item[1:].lstrip(" "))
+                if re.match(r"[^#'\"{\[][^:]*:( |$)", lines[i][inner:]):
+                    levels.append((inner, i))
+            levels.append((indent, i))
+    return levels
+
+
+def _start(text: str) -> str:
+    """How a line starts, to name it: its key, or its first 30 characters."""
+    text = text.strip()
+    key = text.split(": ", 1)[0] + ":" if ": " in text else text
+    return key if len(key) <= 30 else key[:27] + "..."
 
 
 def node_at(root, path, key: bool = False):
