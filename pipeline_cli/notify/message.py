@@ -60,16 +60,22 @@ def _run_title(when: str, view, name: str, date: str, failed: list, retried: lis
 def _run_summary(pipeline: Pipeline, view) -> list[str]:
     """The run at a glance: pipeline, run, dates, state, task counts, duration, page."""
     name = view.pipeline
-    counts: dict[str, int] = {}
+    counts = view.counts()          # what ran in this run; not the tasks --only/--from left out
+    ran = set(view.selected or view.tasks)
+    kept: dict[str, int] = {}       # those left out, whose outputs come from an earlier run
     for t in view.tasks.values():
-        counts[t.state] = counts.get(t.state, 0) + 1
+        if t.id not in ran and t.kept_from:
+            kept[t.kept_from] = kept.get(t.kept_from, 0) + 1
+    tasks = ", ".join(f"{k} {s}" for s, k in counts.items()) or "none"
+    if kept:
+        tasks += "; " + ", ".join(f"{k} kept from run {rid}" for rid, k in kept.items())
     lines = [
         f"Pipeline:     {name} ({pipeline.path})",
         f"Run:          {view.run_id} ({view.kind})",
         f"Logical date: {view.logical_date}",
         f"Interval:     {view.interval_start} to {view.interval_end}",
         f"State:        {view.state}",
-        f"Tasks:        {', '.join(f'{k} {s}' for s, k in counts.items()) or 'none'}",
+        f"Tasks:        {tasks}",
     ]
     if view.duration is not None:
         lines.append(f"Duration:     {view.duration:.1f}s")
