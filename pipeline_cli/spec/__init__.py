@@ -3,6 +3,7 @@
     yamldoc.py  YAML -> plain values, positions kept (safe tags, duplicates, YAML 1.1/1.2)
     schema_check.py  the JSON Schema (a quick check first, jsonschema to locate what is wrong)
     checks.py   the rules the schema cannot express, each a function reporting located problems
+                (entrypoints.py: Python tasks' modules, functions and `with:`, read from source)
     build.py    the model (model.Pipeline), pure: it cannot fail on a checked document
     load.py     load() runs them in order, with the validated-document cache; discover, resolve
 
