@@ -59,3 +59,9 @@ class SpecError(PipeError):
 
 class UsageError(PipeError):
     """Bad arguments or a name that does not resolve (unknown pipeline, task, run)."""
+
+
+def install_hint(extra: str) -> str:
+    """How to install one of pipe's extras (web, dask, notify), said both ways: from the
+    package index, and in a checkout of pipe's source, where the first one fails."""
+    return f"pip install 'pipe-cli[{extra}]' (in a checkout of pipe: pip install -e '.[{extra}]')"

@@ -6,10 +6,11 @@ import re
 import threading
 from typing import Any
 
+from ..errors import install_hint
 from .decide import DEADLINE, FAILURE, RECOVERY, RETRY, SUCCESS, TICK
 from .targets import Target, mask_url
 
-INSTALL = "pip install 'pipe-cli[notify]'"
+INSTALL = install_hint("notify")
 
 
 class NotInstalled(Exception):
