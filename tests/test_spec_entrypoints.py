@@ -127,6 +127,8 @@ ACCEPTED = [
     ("installed_package_with_star_imports", "python: yaml:safe_dump\nwith: {data: 1}"),
     ("templated_workdir", "python: elsewhere:main\nworkdir: '{{ ds }}'"),
     ("templated_pythonpath", "python: elsewhere:main\nenv: {PYTHONPATH: '{{ ds }}'}"),
+    ("other_site_packages", "python: installed_elsewhere:main\nenv: {PYTHONUSERBASE: /opt/py}"),
+    ("module_attribute_every_module_has", "python: weather.fetch:__loader__"),
 ]
 
 

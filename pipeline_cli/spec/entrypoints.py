@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 
 UNKNOWN = None          # a lookup whose answer is not certain: accepted
-_DYNAMIC = frozenset({"globals", "vars", "exec", "eval", "locals", "__import__", "setattr"})
+_DYNAMIC = frozenset({"globals", "vars", "exec", "eval", "locals", "__import__", "setattr", "__getattr__"})
+_SITE = ("PYTHONHOME", "PYTHONUSERBASE", "PYTHONNOUSERSITE", "PYTHONPLATLIBDIR")   # move what is installed
 
 
 def _plain(value) -> str | None:
@@ -58,7 +59,7 @@ def task_path(file: str, doc: dict, merged: dict) -> list[str | None]:
         if entry:
             path.append(os.path.normpath(os.path.join(cwd, entry)) if cwd else
                         entry if os.path.isabs(entry) else None)
-    return path
+    return path + [None] * any(name in env for name in _SITE)      # installed elsewhere: not known here
 
 
 def interpreter_path() -> list[str]:
@@ -240,6 +241,8 @@ def problems(file: str, doc: dict) -> list[tuple[list, str, bool]]:
         module, _, function = entry.partition(":") if isinstance(entry, str) else ("", "", "")
         if "run" in task or not function.isidentifier() or not all(p.isidentifier() for p in module.split(".")):
             continue                       # not one entrypoint: the schema and check_commands say so
+        if function.startswith("__"):
+            continue                       # __name__, __loader__...: every module has some
         at = ["tasks", tid, "python"]
         merged = merged_task(defaults, task)
         where = find_module(module, task_path(file, doc, merged))
