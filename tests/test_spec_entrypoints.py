@@ -62,6 +62,8 @@ def mods(project: Path) -> Path:
     (project / "pipelines" / "broken.py").write_text("def f(:\n    pass\n")
     (project / "pipelines" / "lazy.py").write_text("def __getattr__(name):\n    return lambda **kw: {}\n")
     (project / "pipelines" / "star.py").write_text("from os.path import *\n")
+    (project / "pipelines" / "patched.py").write_text(
+        "def main(a):\n    return {}\n\n\nglobals()['main'] = lambda **kw: {}\n")
     (project / "pipelines" / "namespace").mkdir()
     return project
 
@@ -123,6 +125,7 @@ ACCEPTED = [
     ("def_under_if", "python: weather.fetch:conditional\nwith: {q: 1}"),
     ("module_getattr", "python: lazy:anything"),
     ("star_import", "python: star:join"),
+    ("def_replaced_at_run_time", "python: patched:main\nwith: {b: 1}"),
     ("standard_library", "python: json:dumps\nwith: {obj: 1}"),
     ("installed_package_with_star_imports", "python: yaml:safe_dump\nwith: {data: 1}"),
     ("templated_workdir", "python: elsewhere:main\nworkdir: '{{ ds }}'"),

@@ -163,40 +163,52 @@ def parse(file: str) -> ast.Module | SyntaxError | None:
     return _TREES[key]
 
 
-def definition(tree: ast.Module, name: str) -> ast.FunctionDef | str | None:
-    """The function `name` when one plain top-level `def` is the only thing that binds it;
-    a str when nothing in the module can bind it; UNKNOWN otherwise."""
-    binds, dynamic = [], False
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound = [node.name]
-            dynamic |= node.name == "__getattr__" and node in tree.body
-        elif isinstance(node, ast.Name):
-            bound = [node.id] if not isinstance(node.ctx, ast.Load) else []
-            dynamic |= node.id in _DYNAMIC
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound = [(a.asname or a.name).partition(".")[0] for a in node.names]
-            dynamic |= "*" in bound
-        elif isinstance(node, ast.Attribute):
-            bound, dynamic = [], dynamic or node.attr in ("modules", "__dict__")
-        else:
-            bound = [getattr(node, "name", None)] if isinstance(node, (ast.ExceptHandler, ast.MatchAs,
-                                                                       ast.MatchStar)) else []
-            bound += getattr(node, "names", []) if isinstance(node, (ast.Global, ast.Nonlocal)) else []
-            bound += [getattr(node, "rest", None)] if isinstance(node, ast.MatchMapping) else []
-        if name in bound:
-            binds.append(node)
+def _binds(node) -> list[str]:
+    """The names a node can bind, in any scope (counting a local as a binding only makes
+    the check accept more)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Name):
+        return [] if isinstance(node.ctx, ast.Load) else [node.id]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).partition(".")[0] for a in node.names]
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return list(node.names)
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+        return [node.name] if node.name else []
+    if isinstance(node, ast.MatchMapping):
+        return [node.rest] if node.rest else []
+    return []
+
+
+def _makes_names(node, tree: ast.Module) -> bool:
+    """Whether a node can give the module names at run time that no statement binds."""
+    if isinstance(node, ast.Name):
+        return node.id in _DYNAMIC
+    if isinstance(node, ast.Attribute):
+        return node.attr in ("modules", "__dict__")          # sys.modules[__name__], module.__dict__
+    if isinstance(node, ast.ImportFrom):
+        return any(a.name == "*" for a in node.names)
+    return isinstance(node, ast.FunctionDef) and node.name == "__getattr__" and node in tree.body
+
+
+def definition(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | str | None:
+    """The function `name` when one plain top-level `def` is the only thing that binds it
+    and nothing can rebind it at run time; a str when nothing in the module can bind it;
+    UNKNOWN otherwise."""
+    nodes = list(ast.walk(tree))
+    if any(_makes_names(n, tree) for n in nodes):
+        return UNKNOWN
+    binds = [n for n in nodes if name in _binds(n)]
     if not binds:
-        if dynamic:
-            return UNKNOWN
         defined = sorted({n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
                                                                       ast.ClassDef)) and n.name[:1] != "_"})
         close = difflib.get_close_matches(name, defined, n=1)
         return (f"has no function {name!r} (it defines: {', '.join(defined) or 'no functions'})"
                 + (f"; did you mean {close[0]!r}?" if close else ""))
     fn = binds[0]
-    top = len(binds) == 1 and fn in tree.body and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-    return fn if top and not fn.decorator_list else UNKNOWN
+    plain = isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and not fn.decorator_list
+    return fn if len(binds) == 1 and plain and fn in tree.body else UNKNOWN
 
 
 def call_problems(args: ast.arguments, given: list[str]) -> list[tuple[str | None, str]]:
