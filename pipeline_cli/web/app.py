@@ -400,7 +400,8 @@ def _timing(executions: list[tuple[str, str | None]], ref: datetime | None) -> d
     spans = [x for x in spans if x is not None]
     end = executions[-1][1] if executions else None
     wall = _seconds(executions[0][0], end or ref) if executions else None
-    return dict(executions=spans, active=sum(spans) if spans else None, wall=wall, resumes=max(len(executions) - 1, 0))
+    return dict(executions=spans, active=sum(spans) if spans else None, wall=wall, resumes=max(len(executions) - 1, 0),
+                end=end)
 
 
 def _run_timing(h: History, view) -> dict:
