@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 TAIL_LINES = 10
 
 
-LIVE_ROWS = 18
+LIVE_ROWS = 18          # most task rows of the live table (fewer when the terminal is shorter)
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -79,11 +79,19 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
 
 def logs_command(run: RunView, task: str) -> str:
     """The `pipe logs` command that shows a task's log, from the current folder."""
+    return f"pipe logs {run.pipeline} {task} --run {run.run_id}{_state_option(run)}"
+
+
+def resume_command(run: RunView) -> str:
+    """The `pipe resume` command that goes on with a run, from the current folder."""
+    return f"pipe resume {run.pipeline} {run.run_id}{_state_option(run)}"
+
+
+def _state_option(run: RunView) -> str:
     import shlex
 
     state = run.dir.parent.parent.parent
-    option = "" if state.resolve() == Path(".pipe").resolve() else f" --state-dir {shlex.quote(str(state))}"
-    return f"pipe logs {run.pipeline} {task} --run {run.run_id}{option}"
+    return "" if state.resolve() == Path(".pipe").resolve() else f" --state-dir {shlex.quote(str(state))}"
 
 
 def _n(n: int, word: str) -> str:
@@ -101,12 +109,24 @@ def _styled(cell: str) -> str:
     return f"[{style}]{escape(cell)}[/]" if style else escape(cell)
 
 
+def to_second(text: str | None) -> str:
+    """An ISO date-time as the terminal shows it: to the second, in its own zone, with its
+    UTC offset (`--json` keeps what was recorded, to the microsecond)."""
+    if not text:
+        return ""
+    try:
+        return datetime.fromisoformat(text).isoformat(timespec="seconds")
+    except ValueError:
+        return text
+
+
 def short_date(text: str | None) -> str:
-    """A logical date as a person reads it: the day alone when it starts at midnight."""
+    """A logical date as a person reads it: the day alone when it starts at midnight, else
+    the date-time to the second."""
     if not text:
         return ""
     date, _, time = text.partition("T")
-    return date if time[:8] in ("", "00:00:00") else text
+    return date if time[:8] in ("", "00:00:00") else to_second(text)
 
 
 def when(text: str | None) -> str:

@@ -5,9 +5,9 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from ..model import FAILED, RETRYING, RUNNING, SUCCEEDED
-from .common import LIVE_ROWS, _began, _counts, _n, fmt_duration, is_terminal, logs_command, tail
-from .tables import _rich_table, fit
+from ..model import FAILED, RETRYING, RUN_INTERRUPTED, RUNNING, SUCCEEDED, TASK_STATES
+from .common import (LIVE_ROWS, _began, _counts, _n, fmt_duration, is_terminal, logs_command, resume_command, tail,
+                     to_second)
 
 if TYPE_CHECKING:
     from ..state import RunView, TaskView
@@ -27,7 +27,7 @@ class PlainReporter:
         self.stream.flush()
 
     def run_started(self, run: RunView) -> None:
-        self._line(run, f"run {run.run_id} {_began(run)} ({run.kind}, logical date {run.logical_date}, "
+        self._line(run, f"run {run.run_id} {_began(run)} ({run.kind}, logical date {to_second(run.logical_date)}, "
                         f"{_n(len(run.selected), 'task')})")
 
     def stopping(self, run: RunView, signal_name: str | None = None) -> None:
@@ -49,9 +49,13 @@ class PlainReporter:
 
 
 class LiveReporter:
-    """A live Rich table on a terminal: running tasks first, then the latest changes, then
-    pending ones while rows are free; the title and the counts are lines of their own, as
-    wide as the terminal, and the columns a user copies (task ids, states) are never cut."""
+    """A live Rich table on a terminal, never taller than the terminal: the title, the task
+    rows that fit (running and retrying tasks first, then failed ones, then the latest
+    changes, then pending ones), a "… N more" line for the rest, and the counts, which stay
+    on screen whatever the size of the run. Columns keep their place from frame to frame:
+    task ids and states are never cut, the attempt is dropped only when even the duration
+    and the reason do not leave room for it, and a reason is cut to one line (it is whole
+    in the summary and in `pipe status`)."""
 
     def __init__(self):
         from rich.console import Console
@@ -84,6 +88,19 @@ class LiveReporter:
         self.live.stop()       # draws the final table
         summary(run, None, console=self.console)
 
+    def _rows_first(self, selected: list[TaskView]) -> list[TaskView]:
+        """The selected tasks in the order they earn a row."""
+        run = self.run
+        order = [t for t in selected if t.state in (RUNNING, RETRYING)]
+        order += [t for t in selected if t.state == FAILED]
+        seen = {t.id for t in order}
+        for tid in reversed(self.recent):
+            if tid not in seen and tid in run.tasks:
+                order.append(run.tasks[tid])
+                seen.add(tid)
+        order += [t for t in selected if t.id not in seen]
+        return order
+
     def _view(self):
         from rich.console import Group
         from rich.text import Text
@@ -91,22 +108,38 @@ class LiveReporter:
         run = self.run
         if run is None:
             return ""
+        width, height = self.console.size
         tasks = run.tasks
         selected = [tasks[t] for t in (run.selected or list(tasks)) if t in tasks]
-        running = [t for t in selected if t.state in (RUNNING, RETRYING)]
-        seen = {t.id for t in running}
-        shown = list(running)
-        for tid in reversed(self.recent):
-            if tid not in seen and tid in tasks:
-                shown.append(tasks[tid])
-                seen.add(tid)
-        for t in selected:                 # pending tasks while rows are free
-            if len(shown) >= LIVE_ROWS:
-                break
-            if t.id not in seen:
-                shown.append(t)
-                seen.add(t.id)
-        shown = shown[:LIVE_ROWS]
+        counts = run.counts() if hasattr(run, "counts") else _counts(run)
+        title = Text(f"{run.pipeline} · run {run.run_id} · logical date {to_second(run.logical_date)}")
+        footer = Text(" · ".join(f"{n} {s}" for s, n in counts.items()))
+        note = Text(self.stop_note, style="bold yellow") if self.stop_note else None
+        fixed = sum(self._height(part, width) for part in (title, footer, note) if part is not None)
+        room = min(LIVE_ROWS, height - fixed - 4)          # a table's borders and header take 4 lines
+        shown = self._rows_first(selected)
+        if len(shown) > room:
+            room -= 1                                         # for the "… N more" line
+            shown = shown[:max(room, 0)]
+        hidden = len(selected) - len(shown)
+        parts = [title]
+        if shown:
+            parts.append(self._table(shown, selected, width))
+        if hidden > 0:
+            parts.append(Text(f"… {hidden} more task{'s' if hidden != 1 else ''}", style="dim"))
+        parts.append(footer)
+        if note is not None:
+            parts.append(note)
+        return Group(*parts)
+
+    def _height(self, text, width: int) -> int:
+        return len(self.console.render_lines(text, self.console.options.update_width(width), pad=False))
+
+    def _table(self, shown: list[TaskView], selected: list[TaskView], width: int):
+        from rich.table import Table
+
+        from .common import _styled
+
         now = datetime.now().astimezone()
         rows = []
         for t in shown:
@@ -114,24 +147,42 @@ class LiveReporter:
             if t.state == RUNNING and t.started:
                 duration = (now - datetime.fromisoformat(t.started)).total_seconds()
             rows.append([t.id, t.state, str(t.attempt or ""), fmt_duration(duration), t.reason or ""])
-        width = self.console.width
-        headers = ["task", "state", "attempt", "duration", "reason"]
-        cols = fit(headers, rows, width, drop=("reason", "attempt", "duration"), fold=("reason",))
-        table = _rich_table(headers, rows, cols)
-        counts = run.counts() if hasattr(run, "counts") else _counts(run)
-        hidden = len(selected) - len(shown)
-        footer = " · ".join(f"{n} {s}" for s, n in counts.items()) + (f" · {hidden} more not shown" if hidden > 0 else "")
-        parts = [Text(f"{run.pipeline} · run {run.run_id} · logical date {run.logical_date}"), table, Text(footer)]
-        if self.stop_note:
-            parts.append(Text(self.stop_note, style="bold yellow"))
-        return Group(*parts)
+        # Widths from every selected task and every state, so that columns stay put.
+        widths = {"task": max(len("task"), *(len(t.id) for t in selected)), "state": max(len(s) for s in (*TASK_STATES, *(t.state for t in shown))),
+                  "attempt": len("attempt"), "duration": len("duration")}
+        cols = ["task", "state", "attempt", "duration"]
+
+        def need(names):
+            return sum(widths[c] for c in names) + 3 * len(names) + 1
+
+        for col in ("duration", "attempt"):
+            if need(cols) > width:
+                cols.remove(col)
+        if need(cols) > width:        # ids near the longest allowed (64): as wide as the rows shown
+            widths["task"] = max(len("task"), *(len(r[0]) for r in rows))
+            widths["state"] = max(len("state"), *(len(r[1]) for r in rows))
+        reason_room = width - need(cols) - 3
+        if reason_room >= 8 and any(r[4] for r in rows):
+            cols.append("reason")
+        table = Table()
+        for c in cols:
+            if c == "reason":
+                table.add_column(c, no_wrap=True, overflow="ellipsis", max_width=reason_room)
+            else:
+                table.add_column(c, no_wrap=True, min_width=widths[c])
+        index = {"task": 0, "state": 1, "attempt": 2, "duration": 3, "reason": 4}
+        for r in rows:
+            table.add_row(*[_styled(r[index[c]]) for c in cols])
+        return table
 
 
 def summary(run: RunView, stream: TextIO | None, console=None) -> None:
     """The end of a run: its state, time and the counts of the tasks it ran (not of the tasks
-    left out by --only/--from), the task that failed first, and each failure's log tail."""
+    left out by --only/--from), the task that failed first, each failure's log tail, and
+    for an interrupted run the `pipe resume` command that goes on with it."""
     counts = ", ".join(f"{n} {s}" for s, n in (run.counts() if hasattr(run, "counts") else _counts(run)).items())
     lines = [f"{run.pipeline}: run {run.run_id} {run.state} in {fmt_duration(run.duration)} ({counts})"]
+    commands = set()          # lines that end with a command to copy
     failed = [t for t in run.tasks.values() if t.state == FAILED]
     if len(failed) > 1:
         first = min(failed, key=lambda t: t.finished or "~")
@@ -146,12 +197,18 @@ def summary(run: RunView, stream: TextIO | None, console=None) -> None:
         for line in tail(log):
             lines.append(f"    | {line}")
         if log.exists():        # a task that failed before it started (a template error) has no log
+            commands.add(len(lines))
             lines.append(f"    all of it: {logs_command(run, t.id)}")
+    if run.state == RUN_INTERRUPTED:
+        commands.add(len(lines))
+        lines.append(f"  resume it: {resume_command(run)}")
     if console is not None:
         from rich.markup import escape
 
-        for line in lines:       # never folded: a `pipe logs` hint stays one line to copy
-            console.print(escape(line), highlight=False, soft_wrap=True)
+        for i, line in enumerate(lines):
+            # A command stays one line to copy (the terminal wraps it, never Rich); the
+            # rest wraps between words.
+            console.print(escape(line), highlight=False, soft_wrap=i in commands)
     else:
         stream.write("\n".join(lines) + "\n")
         stream.flush()

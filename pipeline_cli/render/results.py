@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import _n, json_out, print_errors
+from .common import _n, is_terminal, json_out, print_errors, to_second
 from .graph import graph_dot, graph_mermaid, graph_tree, mermaid_limits
 from .tables import pipelines_table, run_table, runs_table
 
@@ -36,11 +36,23 @@ def stdout_gone() -> None:
         pass
 
 
+def _words(line: str) -> str:
+    """A line of prose wrapped between words at a terminal's width (never a word cut by the
+    terminal's edge); as it is anywhere else."""
+    if not is_terminal(sys.stdout):
+        return line
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size().columns
+    return textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) if width > 20 else line
+
+
 def _plan_text(result) -> None:
     plan_obj = result.plan
     out = sys.stdout
-    out.write(f"{plan_obj.pipeline}: dry run for logical date {plan_obj.run.logical_date} "
-              f"({_n(len(plan_obj.steps), 'task')}; nothing is run)\n")
+    out.write(_words(f"{plan_obj.pipeline}: dry run for logical date {to_second(plan_obj.run.logical_date)} "
+                     f"({_n(len(plan_obj.steps), 'task')}; nothing is run)") + "\n")
     for i, step in enumerate(plan_obj.steps, 1):
         after = f" after {', '.join(step['deps'])}" if step["deps"] else ""
         note = " (up to date: would be skipped)" if step["up_to_date"] else ""
@@ -110,13 +122,13 @@ def _tick_text(result) -> None:
         if plan.intervals or plan.resume:
             blocked = plan.active >= plan.pipeline.max_active_runs
             for r in plan.resume:
-                sys.stdout.write(f"{plan.pipeline.name}: would resume interrupted run {r.run_id} ({r.logical_date})"
+                sys.stdout.write(f"{plan.pipeline.name}: would resume interrupted run {r.run_id} ({to_second(r.logical_date)})"
                                  + (f" but {plan.why}" if blocked else "") + "\n")
             for i in plan.intervals:
-                sys.stdout.write(f"{plan.pipeline.name}: would run {i.start.isoformat()} .. {i.end.isoformat()}"
+                sys.stdout.write(f"{plan.pipeline.name}: would run {to_second(i.start.isoformat())} .. {to_second(i.end.isoformat())}"
                                  + (f" but {plan.why}" if blocked else "") + "\n")
         else:
-            nxt = plan.next_due.isoformat() if plan.next_due else "never"
+            nxt = to_second(plan.next_due.isoformat()) if plan.next_due else "never"
             sys.stdout.write(f"{plan.pipeline.name}: nothing due ({plan.why}); next due {nxt}\n")
 
 

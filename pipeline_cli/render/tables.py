@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from .common import _styled, fmt_duration, is_terminal, short_date, when
+from .common import _styled, fmt_duration, is_terminal, short_date, to_second, when
 
 if TYPE_CHECKING:
     from ..state import RunView
@@ -16,7 +16,7 @@ def fit(headers: list[str], rows: list[list[str]], width: int | None, drop: tupl
     """Which columns to show at this width, and the width of each folding column (None: its
     own). Columns are never cut: the ones in `drop` go first (in that order) and the ones
     in `fold` wrap, so that run ids, dates, states and task ids show whole."""
-    natural = {h: max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)}
+    natural = {h: max([len(h)] + [_wide(r[i]) for r in rows]) for i, h in enumerate(headers)}
     shown = list(headers)
 
     def need(cols: list[str], folded: int) -> int:
@@ -39,6 +39,11 @@ def fit(headers: list[str], rows: list[list[str]], width: int | None, drop: tupl
     return widths
 
 
+def _wide(cell: str) -> int:
+    """The width of a cell (a cell may hold lines of its own)."""
+    return max(len(line) for line in cell.split("\n"))
+
+
 def _rich_table(headers: list[str], rows: list[list[str]], cols: dict[str, int | None], title: str | None = None):
     from rich.table import Table
 
@@ -46,7 +51,7 @@ def _rich_table(headers: list[str], rows: list[list[str]], cols: dict[str, int |
     index = {h: i for i, h in enumerate(headers)}
     for h in cols:
         if cols[h] is None:
-            table.add_column(h, no_wrap=True, min_width=max([len(h)] + [len(r[index[h]]) for r in rows]))
+            table.add_column(h, no_wrap=True, min_width=max([len(h)] + [_wide(r[index[h]]) for r in rows]))
         else:
             table.add_column(h, overflow="fold", max_width=cols[h])
     for r in rows:
@@ -54,16 +59,31 @@ def _rich_table(headers: list[str], rows: list[list[str]], cols: dict[str, int |
     return table
 
 
+NARROWEST = 24           # a folding column narrower than this is said under the table instead
+
+
 def _table(headers: list[str], rows: list[list[str]], title: str | None = None, drop: tuple[str, ...] = (),
-           fold: tuple[str, ...] = ()) -> None:
+           fold: tuple[str, ...] = (), below: str | None = None) -> None:
+    """`below`: a column that, when the terminal leaves it too little room, is said under the
+    table, one `FIRST-COLUMN: value` line each, rather than folded into a narrow strip."""
     if is_terminal(sys.stdout):
         from rich.console import Console
+        from rich.markup import escape
         from rich.text import Text
 
         console = Console()
         if title:          # wrapped between words at the terminal's width, never cut
             console.print(Text(title))
-        console.print(_rich_table(headers, rows, fit(headers, rows, console.width, drop, fold)))
+        cols = fit(headers, rows, console.width, drop, fold)
+        under: list[str] = []
+        if below in headers and (below not in cols or (cols[below] or 10**6) < NARROWEST):
+            i = headers.index(below)
+            under = [f"{r[0]}: {r[i]}" for r in rows if r[i]]
+            headers, rows = headers[:i] + headers[i + 1:], [r[:i] + r[i + 1:] for r in rows]
+            cols = fit(headers, rows, console.width, drop, fold)
+        console.print(_rich_table(headers, rows, cols))
+        for line in under:
+            console.print(escape(line), highlight=False)
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     out = sys.stdout
@@ -89,9 +109,9 @@ def run_table(run: RunView) -> None:
     remote = any(getattr(t, "worker", None) not in (None, "local") for t in shown)
     rows = [[t.id, t.state, str(t.attempt or ""), fmt_duration(t.duration)]
             + ([getattr(t, "worker", None) or ""] if remote else []) + [t.reason or ""] for t in shown]
-    title = (f"{run.pipeline} · run {run.run_id} · {run.state} · {run.kind} · logical date {run.logical_date}")
+    title = (f"{run.pipeline} · run {run.run_id} · {run.state} · {run.kind} · logical date {to_second(run.logical_date)}")
     _table(["task", "state", "attempt", "duration"] + (["worker"] if remote else []) + ["reason"], rows,
-           title=title, drop=("attempt", "duration", "worker"), fold=("reason",))
+           title=title, drop=("duration", "worker", "attempt"), fold=("reason",), below="reason")
     for n in getattr(run, "notifications", ()):     # deliveries after the run (notify.py): already masked
         said = "sent" if n.get("ok") else f"NOT delivered: {n.get('error')}"
         sys.stdout.write(f"notify {n.get('when')} -> {n.get('target')}: {said}\n")
@@ -102,9 +122,10 @@ def run_table(run: RunView) -> None:
 
 
 def pipelines_table(rows: list[dict]) -> None:
+    overdue = "\n(overdue)" if is_terminal(sys.stdout) else " (overdue)"     # under the time, in a table cell
     table_rows = []
     for r in rows:
-        table_rows.append([r["name"], r.get("schedule_words") or "-", (r.get("next_due") or "-") + (" (overdue)" if r.get("overdue") else ""), str(r["tasks"]),
+        table_rows.append([r["name"], r.get("schedule_words") or "-", (to_second(r.get("next_due")) or "-") + (overdue if r.get("overdue") else ""), str(r["tasks"]),
                            (r.get("last_state") or "-") + (" (late)" if r.get("late") else ""),
                            when(r.get("last_started")), r.get("description") or ""])
     _table(["pipeline", "schedule", "next due", "tasks", "last run", "started", "description"], table_rows,
