@@ -23,6 +23,7 @@ class Checker:
     def __init__(self, file: str, root, doc: dict, problems: list[Problem]):
         self.file, self.root, self.doc, self.problems = file, root, doc, problems
         self.warnings: list[Problem] = []
+        self.sources: set[str] = set()        # the Python files the entrypoint check read
         self.raw_tasks = tasks_of(doc)
         self.defaults = defaults_of(doc)
         self.deps = deps_of(self.raw_tasks)
@@ -334,7 +335,7 @@ def check_entrypoints(c: Checker) -> None:
     if any("python" in t for t in c.raw_tasks.values()):
         from . import entrypoints
 
-        for path, message, key in entrypoints.problems(c.file, c.doc):
+        for path, message, key in entrypoints.problems(c.file, c.doc, c.sources):
             if not c.reported(path):
                 c.at(path, message, key=key)
 

@@ -45,11 +45,12 @@ def task_path(file: str, doc: dict, merged: dict) -> list[str | None]:
     path: list[str | None] = [folder, cwd]
     env = {**as_str_map(doc.get("env")), **as_str_map(merged.get("env"))}
     pythonpath = os.environ.get("PYTHONPATH")
-    if pythonpath is None and isinstance(doc.get("dotenv"), str):
+    dotenv = Path(folder) / doc["dotenv"] if isinstance(doc.get("dotenv"), str) else None
+    if pythonpath is None and dotenv is not None and _mentions(dotenv, b"PYTHONPATH"):
         from ..context import read_dotenv
 
         try:
-            pythonpath = read_dotenv(Path(folder) / doc["dotenv"]).get("PYTHONPATH")
+            pythonpath = read_dotenv(dotenv).get("PYTHONPATH")
         except Exception:
             return path + [None]
     pythonpath = env.get("PYTHONPATH", pythonpath)
@@ -60,6 +61,13 @@ def task_path(file: str, doc: dict, merged: dict) -> list[str | None]:
             path.append(os.path.normpath(os.path.join(cwd, entry)) if cwd else
                         entry if os.path.isabs(entry) else None)
     return path + [None] * any(name in env for name in _SITE)      # installed elsewhere: not known here
+
+
+def _mentions(file: Path, word: bytes) -> bool:
+    try:
+        return word in file.read_bytes()
+    except OSError:
+        return False
 
 
 def interpreter_path() -> list[str]:
@@ -85,7 +93,7 @@ def _names_in(folders) -> list[str]:
     return sorted(names)
 
 
-def find_module(module: str, path: list[str | None]) -> tuple[str, str] | str | None:
+def find_module(module: str, path: list[str | None], read: set[str]) -> tuple[str, str] | str | None:
     """The module's source file as ("file", path) or ("namespace", folder); a str saying why
     it certainly cannot be imported; UNKNOWN when that cannot be known from the files."""
     top, *rest = module.split(".")
@@ -116,7 +124,7 @@ def find_module(module: str, path: list[str | None]) -> tuple[str, str] | str | 
         if not locations:
             return UNKNOWN if not _is_source(spec) else (
                 f"{name!r} is a module ({_shown(spec.origin)}), not a package, so it has no module {part!r}")
-        if _is_source(spec) and _dynamic_package(spec.origin):
+        if _is_source(spec) and _dynamic_package(spec.origin, read):
             return UNKNOWN
         name = f"{name}.{part}"
         spec = importlib.machinery.PathFinder.find_spec(name, locations)
@@ -136,10 +144,10 @@ def _is_source(spec) -> bool:
     return isinstance(spec.loader, importlib.machinery.SourceFileLoader) and str(spec.origin).endswith(".py")
 
 
-def _dynamic_package(init: str) -> bool:
+def _dynamic_package(init: str, read: set[str]) -> bool:
     """An __init__ that changes its `__path__` or `sys.modules`: its submodules are not
     found by looking at files."""
-    tree = parse(init)
+    tree = parse(init, read)
     return not isinstance(tree, ast.Module) or any(
         isinstance(n, ast.Name) and n.id == "__path__" or isinstance(n, ast.Attribute) and n.attr == "modules"
         for n in ast.walk(tree))
@@ -148,13 +156,17 @@ def _dynamic_package(init: str) -> bool:
 _TREES: dict[tuple, ast.Module | SyntaxError | None] = {}
 
 
-def parse(file: str) -> ast.Module | SyntaxError | None:
+def parse(file: str, read: set[str]) -> ast.Module | SyntaxError | None:
     """The module's syntax tree, its SyntaxError, or None when it cannot be read (parsed
-    once per content: a long-lived process sees an edited file anew)."""
+    once per content: a long-lived process sees an edited file anew); `read` collects the
+    files the verdict depends on."""
+    read.add(file)
     try:
         st = os.stat(file)
         key = (file, st.st_mtime_ns, st.st_size)
         if key not in _TREES:
+            for old in [k for k in _TREES if k[0] == file]:
+                del _TREES[old]            # an edited file: its older tree is not needed again
             _TREES[key] = ast.parse(Path(file).read_bytes(), filename=file)
     except SyntaxError as e:
         _TREES[key] = e
@@ -192,14 +204,27 @@ def _makes_names(node, tree: ast.Module) -> bool:
     return isinstance(node, ast.FunctionDef) and node.name == "__getattr__" and node in tree.body
 
 
+def _index(tree: ast.Module) -> tuple[bool, dict[str, list]]:
+    """One walk of a module, kept on its tree: whether it can make names at run time, and
+    each name's bindings."""
+    if not hasattr(tree, "pipe_index"):
+        dynamic, binds = False, {}
+        for node in ast.walk(tree):
+            dynamic = dynamic or _makes_names(node, tree)
+            for name in _binds(node):
+                binds.setdefault(name, []).append(node)
+        tree.pipe_index = (dynamic, binds)
+    return tree.pipe_index
+
+
 def definition(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | str | None:
     """The function `name` when one plain top-level `def` is the only thing that binds it
     and nothing can rebind it at run time; a str when nothing in the module can bind it;
     UNKNOWN otherwise."""
-    nodes = list(ast.walk(tree))
-    if any(_makes_names(n, tree) for n in nodes):
+    dynamic, bindings = _index(tree)
+    if dynamic:
         return UNKNOWN
-    binds = [n for n in nodes if name in _binds(n)]
+    binds = bindings.get(name, [])
     if not binds:
         defined = sorted({n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
                                                                       ast.ClassDef)) and n.name[:1] != "_"})
@@ -242,10 +267,12 @@ def _shown(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def problems(file: str, doc: dict) -> list[tuple[list, str, bool]]:
-    """Every Python task's module, function and `with:`: (where, message, at the key)."""
+def problems(file: str, doc: dict, read: set[str] | None = None) -> list[tuple[list, str, bool]]:
+    """Every Python task's module, function and `with:`: (where, message, at the key).
+    `read` collects the source files read (see stamps)."""
     from .values import defaults_of, merged_task, tasks_of
 
+    read = set() if read is None else read
     found: list[tuple[list, str, bool]] = []
     defaults = defaults_of(doc)
     for tid, task in tasks_of(doc).items():
@@ -257,7 +284,7 @@ def problems(file: str, doc: dict) -> list[tuple[list, str, bool]]:
             continue                       # __name__, __loader__...: every module has some
         at = ["tasks", tid, "python"]
         merged = merged_task(defaults, task)
-        where = find_module(module, task_path(file, doc, merged))
+        where = find_module(module, task_path(file, doc, merged), read)
         if isinstance(where, str):
             found.append((at, f"tasks.{tid}.python: {where}", False))
             continue
@@ -268,7 +295,7 @@ def problems(file: str, doc: dict) -> list[tuple[list, str, bool]]:
             found.append((at, f"tasks.{tid}.python: {module} is a folder without __init__.py "
                               f"({_shown(origin)}), so it has no function {function!r}", False))
             continue
-        tree = parse(origin)
+        tree = parse(origin, read)
         if isinstance(tree, SyntaxError):
             line = f":{tree.lineno}" if tree.lineno else ""
             found.append((at, f"tasks.{tid}.python: {module} ({_shown(origin)}{line}) cannot be "
@@ -294,3 +321,16 @@ def problems(file: str, doc: dict) -> list[tuple[list, str, bool]]:
                 found.append((with_at if with_ else at, f"tasks.{tid}: {shown}: {why}", False))
     return found
 
+
+
+def stamps(files: set[str]) -> list[list]:
+    """What the verdict on a pipeline's entrypoints depends on: [path, mtime_ns, size] of
+    each source file read (kept with the validated document in the cache)."""
+    out = []
+    for f in sorted(files):
+        try:
+            st = os.stat(f)
+            out.append([f, st.st_mtime_ns, st.st_size])
+        except OSError:
+            out.append([f, None, None])
+    return out

@@ -23,12 +23,12 @@ def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None 
          write_cache: bool = True) -> Pipeline:
     """Read, validate and build one pipeline file; raises SpecError with every problem.
 
-    With a cache folder, a file whose exact bytes (and name, and pipe version: everything
-    its validity depends on) were validated before is built from the cached document,
-    skipping YAML parsing, the schema and the checks but one: the Python modules its tasks
-    name are read again, as they may have changed (`pipe run` and `pipe tick` pass the
-    state folder's cache; `pipe validate` always checks in full). `write_cache=False`
-    (dry runs) reads the cache but never writes it.
+    With a cache folder, a file whose exact bytes (and name, and pipe version) were
+    validated before, and whose Python tasks' modules have the size and time they had then
+    (everything its validity depends on), is built from the cached document, skipping YAML
+    parsing, the schema and the checks (`pipe run` and `pipe tick` pass the state folder's
+    cache; `pipe validate` always checks in full). `write_cache=False` (dry runs) reads the
+    cache but never writes it.
     """
     with _collector_paused():
         return _load(str(path), data, cache, write_cache)
@@ -58,40 +58,48 @@ def _load(file: str, data: bytes | None, cache: Path | None, write_cache: bool) 
         return validate(file, data)[0]
     from .. import __version__
 
-    # The key holds everything validity depends on: the bytes, pipe's version, and the
-    # file's name (a pipeline without `name:` is named after it, and that name is checked).
+    # The key holds what validity depends on in the file: the bytes, pipe's version, and the
+    # file's name (a pipeline without `name:` is named after it, and that name is checked);
+    # the entry holds the rest: the Python modules read.
     key = file_digest(data + b"\0" + Path(file).stem.encode("utf-8", "surrogateescape"))
     cached = cache / f"{__version__}-{key}.json"
     try:
-        doc = json.loads(cached.read_bytes())
+        entry = json.loads(cached.read_bytes())
     except (OSError, ValueError):
-        doc = None
-    if isinstance(doc, dict) and not _entrypoints_moved(file, doc):
-        return build(file, data, doc)
-    pipeline, doc = validate(file, data)
+        entry = None
+    if isinstance(entry, dict) and isinstance(entry.get("doc"), dict) and _unchanged(entry.get("sources")):
+        return build(file, data, entry["doc"])
+    pipeline, doc, sources = validate(file, data)
     if write_cache:
         try:
             from ..state import makedirs, write_atomic
 
+            if sources:
+                from .entrypoints import stamps
             makedirs(cache)
-            write_atomic(cached, json.dumps(doc).encode())
+            entry = {"doc": doc, "sources": stamps(sources) if sources else []}
+            write_atomic(cached, json.dumps(entry).encode())
         except (OSError, UsageError):
             pass      # a cache that cannot be written is only slower (makedirs says UsageError)
     return pipeline
 
 
-def _entrypoints_moved(file: str, doc: dict) -> bool:
-    """Whether a Python task's module or function no longer fits (the cached document is of
-    the pipeline file only; the modules it names may have changed since)."""
-    if not any(isinstance(t, dict) and "python" in t for t in (doc.get("tasks") or {}).values()):
+def _unchanged(sources) -> bool:
+    """Whether the Python files a cached verdict read ([path, mtime_ns, size] each: the
+    modules of the pipeline's Python tasks) are as they were then."""
+    try:
+        for path, mtime, size in sources:
+            st = os.stat(path)
+            if (st.st_mtime_ns, st.st_size) != (mtime, size):
+                return False
+    except (OSError, TypeError, ValueError):     # gone, or not a list of triples
         return False
-    from . import entrypoints
-
-    return bool(entrypoints.problems(file, doc))
+    return True
 
 
-def validate(file: str, data: bytes) -> tuple[Pipeline, dict]:
-    """The full check of a file's bytes: the model, and the document it was built from."""
+def validate(file: str, data: bytes) -> tuple[Pipeline, dict, set[str]]:
+    """The full check of a file's bytes: the model, the document it was built from, and the
+    Python source files the check of its entrypoints read."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -117,7 +125,7 @@ def validate(file: str, data: bytes) -> tuple[Pipeline, dict]:
     run_checks(checker)
     if problems:
         raise SpecError(problems)
-    return build(file, data, doc, tuple(checker.warnings)), doc
+    return build(file, data, doc, tuple(checker.warnings)), doc, checker.sources
 
 
 # --- finding pipeline files ------------------------------------------------------------
