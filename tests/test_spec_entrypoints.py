@@ -198,3 +198,20 @@ def test_call_problems(signature, given, expected):
 
     args = ast.parse(f"def f({signature}): pass").body[0].args
     assert call_problems(args, given) == expected
+
+
+def test_a_cached_file_with_unchanged_modules_reads_no_module(mods, pipe, write_pipeline):
+    """The second run of an unchanged pipeline takes its verdict from the cache: it stats
+    the modules, and neither parses them nor imports the check."""
+    import subprocess
+    import sys
+
+    from conftest import clean_env
+
+    write_pipeline("p", "tasks:\n  t: {python: weather.fetch:fetch_day, with: {city: x, day: y}}\n")
+    assert pipe("run", "p").returncode == 0
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "pipeline_cli", "run", "p"], cwd=mods,
+                       env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "pipeline_cli.runner" in r.stderr                    # the listing is there
+    assert "pipeline_cli.spec.entrypoints" not in r.stderr
