@@ -119,6 +119,7 @@ def test_an_interrupted_run_says_how_to_resume_it(project, pipe, write_pipeline)
     assert f"  resume it: {command}" in term.all_text.splitlines(), term.all_text
     screen = term.screen.text.replace("\n", "")           # the terminal wraps the long line, Rich does not cut it
     assert command in screen, term.screen.text
+    assert f"resume it: {command}" in pipe("status", "slow").stdout.splitlines()     # status says it too
     (project / "pipelines" / "go").write_text("")
     r = pipe(*command.split()[1:])                       # the command as printed goes on with the run
     assert r.returncode == 0, r.stdout + r.stderr

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from .common import _styled, fmt_duration, is_terminal, short_date, to_second, when
+from ..model import RUN_INTERRUPTED
+from .common import _styled, fmt_duration, is_terminal, resume_command, short_date, to_second, when
 
 if TYPE_CHECKING:
     from ..state import RunView
@@ -115,6 +116,8 @@ def run_table(run: RunView) -> None:
     for n in getattr(run, "notifications", ()):     # deliveries after the run (notify.py): already masked
         said = "sent" if n.get("ok") else f"NOT delivered: {n.get('error')}"
         sys.stdout.write(f"notify {n.get('when')} -> {n.get('target')}: {said}\n")
+    if run.state == RUN_INTERRUPTED:
+        sys.stdout.write(f"resume it: {resume_command(run)}\n")
     if run.skipped_lines:
         from ..state.layout import events_file
 
