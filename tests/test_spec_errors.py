@@ -22,7 +22,8 @@ CASES = [
           a:
             run: echo
           b: : :
-        """, 4, 6, ["YAML syntax error", "mapping values are not allowed"]),
+        """, 4, 6, ["': ' inside a value that is not quoted: YAML reads it as the start of a mapping; "
+                    "put the value in quotes"]),
     ("duplicate_key", """
         tasks:
           a:
@@ -428,6 +429,10 @@ IN_WORDS = [
     ("fields_beside_an_empty_task", "tasks:\n  a:\n  run: echo\n  deps: []\n  b: {run: x}\n", 2, 3,
      "task 'a' is empty, and `run:` (line 3) and `deps:` (line 4) beside it are read as tasks of their own: "
      "indent them under `a:`"),
+    ("colon_in_a_value", "tasks:\n  a:\n    run: echo time: now\n", 3, 19,
+     "': ' inside a value that is not quoted: YAML reads it as the start of a mapping; put the value in quotes"),
+    ("first_line_of_a_block_may_go_deeper", "tasks:\n  a:  # note\n     run: x\n    deps: []\n", 4, 5,
+     "it has 4 spaces, where YAML, which nests by indentation, expects 5 (like `run:` on line 3), 2"),
     ("command", "tasks:\n  a:\n    command: echo\n", 3, 5, "unknown field 'command' in task 'a'; did you mean 'run'?"),
     ("cmd", "tasks:\n  a:\n    cmd: echo\n", 3, 5, "unknown field 'cmd' in task 'a'; did you mean 'run'?"),
     ("depends_on", "tasks:\n  a: {run: x}\n  b:\n    run: x\n    depends_on: [a]\n", 5, 5,
@@ -465,13 +470,13 @@ def test_common_mistakes_through_the_cli(project, pipe, name, command):
     assert path.read_text() == text and not (project / ".pipe" / "p").exists()
 
 
-def test_a_syntax_error_that_is_not_about_indentation_keeps_the_parsers_words(tmp_path):
+def test_other_syntax_errors_keep_the_parsers_words(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text("tasks:\n  a:\n    run: echo\n  b: : :\n")
+    path.write_text("tasks:\n  a: {run: echo a: b}\n")
     with pytest.raises(SpecError) as info:
         spec.load(path)
     assert [str(p).split(": ", 1)[1] for p in info.value.problems] == [
-        "YAML syntax error: mapping values are not allowed in this context"]
+        "YAML syntax error: while parsing a flow mapping, did not find expected ',' or '}'"]
 
 
 def test_a_task_named_like_a_field_is_not_taken_for_a_misplaced_field(tmp_path):

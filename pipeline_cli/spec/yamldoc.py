@@ -264,8 +264,8 @@ _BLOCK_SCALAR = re.compile(r"[|>][-+0-9]*\s*(#.*)?$")
 
 def in_words(text: str, line: int, column: int, problem: str) -> tuple[int, int, str] | None:
     """The syntax errors people make most, said in their words: (line, column, message)
-    from 1, or None to keep the parser's own message. A tab in the indentation, and a line
-    indented differently from every line it could belong to."""
+    from 1, or None to keep the parser's own message. A tab in the indentation, a line
+    indented differently from every line it could belong to, and ': ' in an unquoted value."""
     lines = text.splitlines()
     if line >= len(lines):
         return None
@@ -277,7 +277,12 @@ def in_words(text: str, line: int, column: int, problem: str) -> tuple[int, int,
     if not here.strip() or not problem.startswith(_INDENTATION_ERRORS):
         return None
     levels = _levels(lines, line)
-    if not levels or indent in {n for n, _ in levels}:
+    last = lines[levels[0][1]].split(" #")[0].rstrip() if levels else ""
+    opens = last.endswith(":") or last.lstrip() == "-"        # then a deeper line starts its value
+    if not levels or indent in {n for n, _ in levels} or (opens and indent > levels[0][0]):
+        if problem.startswith("mapping values are not allowed") and here[column:column + 1] == ":":
+            return line + 1, column + 1, ("': ' inside a value that is not quoted: YAML reads it as the start "
+                                          "of a mapping; put the value in quotes")
         return None
     fits = [f"{n} (like `{_start(lines[i][n:])}` on line {i + 1})" for n, i in levels]
     fits = ", ".join(fits[:-1]) + " or " + fits[-1] if len(fits) > 1 else fits[0]
