@@ -160,6 +160,28 @@ def test_a_failed_attempt_page_shows_that_attempt_failed_not_the_task_s_success(
     assert [(b["attempt"], b["state"]) for b in bars(page, "shaky")] == [(1, "failed"), (2, "succeeded")]
 
 
+def test_the_page_of_an_attempt_waiting_for_its_retry_says_it_failed(project, write_pipeline, client):
+    write_pipeline("wait", """
+        tasks:
+          shaky:
+            retries: 1
+            retry_delay: 60s
+            run: echo "first try"; exit 5
+    """)
+    run = start_run(project, "wait")
+    try:
+        api = "/api/pipelines/wait/runs"
+        doc = wait_for(lambda: (lambda r: r if r and r["tasks"]["shaky"]["state"] == "retrying" else None)(
+            (client.get(api).json()["runs"] or [None])[0]), "the task to wait for its retry")
+        page = client.get(f"/pipelines/wait/runs/{doc['run_id']}/tasks/shaky/log").text
+        big = re.findall(r'<span class="state big" data-state="(\w+)"[^>]*>([^<]*)</span>', page)
+        assert big == [("failed", "✗ attempt 1 failed")], big
+        assert 'data-state="retrying">↻ retrying</span> on attempt 1)' in page
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.wait(30)
+
+
 def test_a_killed_run_draws_its_task_cancelled_and_its_resume_counts_every_execution(project, pipe, write_pipeline,
                                                                                      client, new_page, serve):
     write_pipeline("killed", KILLABLE)
