@@ -31,7 +31,7 @@ VALID = {
     "tasks": {
         "fetch": {"run": "echo {{ params.city }} {{ ds }}", "timeout": "5m"},
         "clean": {"run": ["echo", "{{ tasks.fetch.outputs.x }}"], "deps": ["fetch"], "retry_delay": "10s"},
-        "publish": {"python": "mod.pub:main", "with": {"day": "{{ ds }}"}, "deps": ["clean"],
+        "publish": {"python": "json:dumps", "with": {"obj": "{{ ds }}"}, "deps": ["clean"],   # read unchecked
                     "trigger": "all_done", "sources": ["a"], "generates": ["b"]},
     },
 }
