@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline_cli import spec
 from pipeline_cli.errors import SpecError
@@ -215,3 +217,47 @@ def test_a_cached_file_with_unchanged_modules_reads_no_module(mods, pipe, write_
     assert r.returncode == 0, r.stderr[-2000:]
     assert "pipeline_cli.runner" in r.stderr                    # the listing is there
     assert "pipeline_cli.spec.entrypoints" not in r.stderr
+
+
+NAMES = ["a", "b", "c", "context"]
+
+
+@st.composite
+def signatures(draw):
+    """A random parameter list over a few names: positional-only, regular, *args,
+    keyword-only, **kwargs, each with or without a default where Python allows it."""
+    names = draw(st.permutations(NAMES))[:draw(st.integers(0, 4))]
+    parts, defaulted, kinds = [], False, draw(st.lists(st.sampled_from("prk"), min_size=len(names),
+                                                       max_size=len(names)))
+    kinds = sorted(kinds, key="prk".index)
+    for name, kind in zip(names, kinds):
+        default = draw(st.booleans()) or (defaulted and kind != "k")
+        defaulted = defaulted or (default and kind != "k")
+        parts.append((kind, f"{name}=0" if default else name))
+    text = [t for k, t in parts if k == "p"] + (["/"] if any(k == "p" for k, _ in parts) else [])
+    text += [t for k, t in parts if k == "r"]
+    keyword_only = [t for k, t in parts if k == "k"]
+    star = draw(st.sampled_from(["", "*args"])) or ("*" if keyword_only else "")
+    text += [star] * bool(star) + keyword_only + ["**kwargs"] * draw(st.booleans())
+    return ", ".join(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(signatures(), st.lists(st.sampled_from(NAMES + ["d"]), unique=True))
+def test_call_problems_agrees_with_python(signature, given):
+    """Whatever the signature, `with:` fits exactly when Python can bind it as pytask does
+    (by keyword, `context` added when the function has it)."""
+    import ast
+    import inspect
+
+    namespace: dict = {}
+    exec(f"def f({signature}): pass", namespace)          # the test's own function, not a user's
+    sig = inspect.signature(namespace["f"])
+    kwargs = dict.fromkeys(given, 1) | ({"context": {}} if "context" in sig.parameters else {})
+    try:
+        sig.bind(**kwargs)
+        fits = True
+    except TypeError:
+        fits = False
+    args = ast.parse(f"def f({signature}): pass").body[0].args
+    assert (call_problems(args, given) == []) == fits, (signature, given)

@@ -248,17 +248,25 @@ def call_problems(args: ast.arguments, given: list[str]) -> list[tuple[str | Non
     problems: list[tuple[str | None, str]] = []
     meant = set(given)                  # a misspelt key is not also reported as a missing argument
     for key in given:
+        if key in posonly:           # refused by pytask's signature.bind even beside **kwargs
+            problems.append((key, f"{key!r} is positional-only, and `with:` passes arguments by name"))
+            continue
         if key in named or args.kwarg is not None:
             continue
         close = difflib.get_close_matches(key, named, n=1)
         meant.update(close)
-        why = ("is positional-only, and `with:` passes arguments by name" if key in posonly else
-               "is not one of its parameters" + (f"; did you mean {close[0]!r}?" if close else ""))
-        problems.append((key, f"{key!r} {why}"))
-    missing = [n for n in required if n not in meant and n != "context"]
+        problems.append((key, f"{key!r} is not one of its parameters" + (f"; did you mean {close[0]!r}?" if close
+                                                                          else "")))
+    missing = [n for n in required if n not in posonly and n not in meant and n != "context"]
     if missing:
         problems.append((None, f"`with:` does not give {', '.join(map(repr, missing))}, which "
                                f"{'has' if len(missing) == 1 else 'have'} no default"))
+    if "context" in posonly and "context" not in given:
+        problems.append((None, "its parameter 'context' is positional-only, and pipe passes the context by name"))
+    unreachable = [n for n in required if n in posonly and n not in given and n != "context"]
+    if unreachable:
+        problems.append((None, f"{', '.join(map(repr, unreachable))} {'is' if len(unreachable) == 1 else 'are'} "
+                               "positional-only without a default, and `with:` passes arguments by name"))
     return problems
 
 
