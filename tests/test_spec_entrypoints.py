@@ -261,3 +261,24 @@ def test_call_problems_agrees_with_python(signature, given):
         fits = False
     args = ast.parse(f"def f({signature}): pass").body[0].args
     assert (call_problems(args, given) == []) == fits, (signature, given)
+
+
+@pytest.mark.parametrize("name,task,where,message", REFUSED, ids=[c[0] for c in REFUSED])
+def test_what_validation_refuses_does_fail_when_run(mods, name, task, where, message):
+    """Refusals are certain: the task runner itself (bypassing validation) fails on each."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import clean_env
+
+    fields = yaml.safe_load(task)
+    folder = mods / "pipelines"
+    call = {"entry": fields["python"], "folder": str(folder), "kwargs": fields.get("with", {}),
+            "context": {"ds": "2026-11-01"}, "result": str(mods / "result.json")}
+    r = subprocess.run([sys.executable, "-m", "pipeline_cli.pytask"], cwd=folder, capture_output=True, text=True,
+                       env=clean_env({"PIPE_PY_CALL": json.dumps(call)}), timeout=60)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert not (mods / "result.json").exists()
