@@ -99,7 +99,7 @@ REFUSED = [
      "`with:` does not give 'city', 'day', which have no default"),
     ("async_def", "python: weather.fetch:later\nwith: {city: x}", (3, 13), "is `async def`"),
     ("positional_only", "python: weather.fetch:positional\nwith: {a: 1}", (4, 12),
-     "'a' is positional-only, and `with:` passes arguments by name"),
+     "'a' is positional-only, and pipe passes every argument by name"),
 ]
 
 

@@ -249,7 +249,7 @@ def call_problems(args: ast.arguments, given: list[str]) -> list[tuple[str | Non
     meant = set(given)                  # a misspelt key is not also reported as a missing argument
     for key in given:
         if key in posonly:           # refused by pytask's signature.bind even beside **kwargs
-            problems.append((key, f"{key!r} is positional-only, and `with:` passes arguments by name"))
+            problems.append((key, f"{key!r} is positional-only, and pipe passes every argument by name"))
             continue
         if key in named or args.kwarg is not None:
             continue
@@ -261,12 +261,10 @@ def call_problems(args: ast.arguments, given: list[str]) -> list[tuple[str | Non
     if missing:
         problems.append((None, f"`with:` does not give {', '.join(map(repr, missing))}, which "
                                f"{'has' if len(missing) == 1 else 'have'} no default"))
-    if "context" in posonly and "context" not in given:
-        problems.append((None, "its parameter 'context' is positional-only, and pipe passes the context by name"))
-    unreachable = [n for n in required if n in posonly and n not in given and n != "context"]
+    unreachable = [n for n in posonly if n not in given and (n in required or n == "context")]
     if unreachable:
         problems.append((None, f"{', '.join(map(repr, unreachable))} {'is' if len(unreachable) == 1 else 'are'} "
-                               "positional-only without a default, and `with:` passes arguments by name"))
+                               "positional-only, and pipe passes every argument by name"))
     return problems
 
 
