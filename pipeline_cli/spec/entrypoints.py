@@ -8,8 +8,10 @@ interpreter pipe runs on. Packages are followed with `importlib.machinery.PathFi
 which reads folders only: no `__init__` is imported.
 
 Only what is certain is refused. Accepted unchecked: a module that is not Python source
-(built in, a C extension, a .pyc, a zip), a working folder or PYTHONPATH known only at run
-time (a template), a package that changes its `__path__`, a module that can make names at
+(built in, a C extension, a .pyc, a zip), a standard-library name (the runner has its own
+copy loaded first), a working folder or PYTHONPATH known only at run time (a template), an
+environment that moves the installed packages (PYTHONHOME, PYTHONUSERBASE...), a package
+that changes its `__path__`, a module that can make names at
 run time (`from x import *`, a module `__getattr__`, `globals()`, `exec`, `sys.modules`),
 and a function bound in any other way than by one plain top-level `def` (a decorator, an
 assignment, an import, a `def` under `if`...).
@@ -41,7 +43,10 @@ def task_path(file: str, doc: dict, merged: dict) -> list[str | None]:
 
     folder = str(Path(file).resolve().parent)
     workdir = merged.get("workdir", doc.get("workdir"))
-    cwd = folder if workdir is None else _plain(workdir) and os.path.normpath(os.path.join(folder, workdir))
+    if workdir is None:
+        cwd: str | None = folder
+    else:
+        cwd = os.path.normpath(os.path.join(folder, workdir)) if _plain(workdir) is not None else None
     path: list[str | None] = [folder, cwd]
     env = {**as_str_map(doc.get("env")), **as_str_map(merged.get("env"))}
     pythonpath = os.environ.get("PYTHONPATH")
