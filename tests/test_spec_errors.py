@@ -442,6 +442,8 @@ IN_WORDS = [
     ("steps", "steps:\n  a: {run: x}\n", 1, 1, "unknown field 'steps' in the pipeline; did you mean 'tasks'?"),
     ("dayly", "schedule: '@dayly'\ntasks:\n  a: {run: x}\n", 1, 11,
      "schedule '@dayly' is not a named schedule; did you mean '@daily'?"),
+    ("midnight", "schedule: '@midnight'\ntasks:\n  a: {run: x}\n", 1, 11,
+     "schedule '@midnight' is not a named schedule; did you mean '@daily'?"),
     ("param_typo", "params: {city: Paris}\ntasks:\n  a: {run: 'echo {{ params.cty }}'}\n", 3, 12,
      "tasks.a.run: params.cty is not declared in `params:` (declared: city); did you mean params.city?"),
 ]

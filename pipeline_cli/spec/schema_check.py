@@ -202,7 +202,9 @@ def schema_problems(doc: dict, root, file: str) -> list[Problem]:
         elif err.validator == "pattern" and path == ["schedule"] and err.instance.startswith("@"):
             from ..schedule import cron_problem
 
-            message = cron_problem(err.instance)       # "schedule '@dayly' ...; did you mean '@daily'?"
+            alias = {"@midnight": "@daily", "@annually": "@yearly"}.get(err.instance)     # cron's other names
+            message = (f"schedule {err.instance!r} is not a named schedule; did you mean {alias!r}?" if alias
+                       else cron_problem(err.instance))      # "schedule '@dayly' ...; did you mean '@daily'?"
         elif err.validator == "pattern":
             hint = _FIELD_HINTS.get(field) or _FIELD_HINTS.get(str(path[-2]) if len(path) > 1 else "", "")
             message = f"{dotted(path)}: {err.instance!r} is not {hint or 'valid: it must match ' + err.validator_value}"
