@@ -67,6 +67,9 @@ def mods(project: Path) -> Path:
     (project / "pipelines" / "patched.py").write_text(
         "def main(a):\n    return {}\n\n\nglobals()['main'] = lambda **kw: {}\n")
     (project / "pipelines" / "namespace").mkdir()
+    (project / "pipelines" / "badpkg").mkdir()
+    (project / "pipelines" / "badpkg" / "__init__.py").write_text("x = (\n")
+    (project / "pipelines" / "badpkg" / "mod.py").write_text("def f():\n    return {}\n")
     return project
 
 
@@ -87,6 +90,8 @@ REFUSED = [
     ("module_is_not_a_package", "python: broken.sub:f", (3, 13),
      "tasks.t.python: 'broken' is a module (pipelines/broken.py), not a package, so it has no module 'sub'"),
     ("syntax_error", "python: broken:f", (3, 13), "tasks.t.python: broken (pipelines/broken.py:1) cannot be imported"),
+    ("syntax_error_in_the_package", "python: badpkg.mod:f", (3, 13),
+     "tasks.t.python: badpkg (pipelines/badpkg/__init__.py:1) cannot be imported: '(' was never closed"),
     ("folder_without_init", "python: namespace:f", (3, 13),
      "tasks.t.python: namespace is a folder without __init__.py (pipelines/namespace), so it has no function 'f'"),
     ("unknown_keyword", "python: weather.fetch:fetch_day\nwith: {city: x, day: y, citty: z}", (4, 29),

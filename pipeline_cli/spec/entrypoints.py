@@ -129,8 +129,12 @@ def find_module(module: str, path: list[str | None], read: set[str]) -> tuple[st
         if not locations:
             return UNKNOWN if not _is_source(spec) else (
                 f"{name!r} is a module ({_shown(spec.origin)}), not a package, so it has no module {part!r}")
-        if _is_source(spec) and _dynamic_package(spec.origin, read):
-            return UNKNOWN
+        if _is_source(spec):                       # importing name.part runs name's __init__ first
+            tree = parse(spec.origin, read)
+            if isinstance(tree, SyntaxError):
+                return syntax_error(name, spec.origin, tree)
+            if tree is None or _dynamic_package(tree):
+                return UNKNOWN
         name = f"{name}.{part}"
         spec = importlib.machinery.PathFinder.find_spec(name, locations)
         if spec is None:
@@ -149,13 +153,16 @@ def _is_source(spec) -> bool:
     return isinstance(spec.loader, importlib.machinery.SourceFileLoader) and str(spec.origin).endswith(".py")
 
 
-def _dynamic_package(init: str, read: set[str]) -> bool:
+def _dynamic_package(tree: ast.Module) -> bool:
     """An __init__ that changes its `__path__` or `sys.modules`: its submodules are not
     found by looking at files."""
-    tree = parse(init, read)
-    return not isinstance(tree, ast.Module) or any(
-        isinstance(n, ast.Name) and n.id == "__path__" or isinstance(n, ast.Attribute) and n.attr == "modules"
-        for n in ast.walk(tree))
+    return any(isinstance(n, ast.Name) and n.id == "__path__" or isinstance(n, ast.Attribute) and n.attr == "modules"
+               for n in ast.walk(tree))
+
+
+def syntax_error(module: str, origin: str, error: SyntaxError) -> str:
+    line = f":{error.lineno}" if error.lineno else ""
+    return f"{module} ({_shown(origin)}{line}) cannot be imported: {error.msg}"
 
 
 _TREES: dict[tuple, ast.Module | SyntaxError | None] = {}
@@ -308,9 +315,7 @@ def problems(file: str, doc: dict, read: set[str] | None = None) -> list[tuple[l
             continue
         tree = parse(origin, read)
         if isinstance(tree, SyntaxError):
-            line = f":{tree.lineno}" if tree.lineno else ""
-            found.append((at, f"tasks.{tid}.python: {module} ({_shown(origin)}{line}) cannot be "
-                              f"imported: {tree.msg}", False))
+            found.append((at, f"tasks.{tid}.python: {syntax_error(module, origin, tree)}", False))
             continue
         fn = definition(tree, function) if tree is not None else UNKNOWN
         if isinstance(fn, str):
