@@ -259,6 +259,7 @@ def compose(text: str, file: str):
 
 _INDENTATION_ERRORS = ("did not find expected key", "did not find expected '-' indicator", "expected <block end>",
                        "mapping values are not allowed")
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _BLOCK_SCALAR = re.compile(r"[|>][-+0-9]*\s*(#.*)?$")
 
 
@@ -266,7 +267,7 @@ def in_words(text: str, line: int, column: int, problem: str) -> tuple[int, int,
     """The syntax errors people make most, said in their words: (line, column, message)
     from 1, or None to keep the parser's own message. A tab in the indentation, a line
     indented differently from every line it could belong to, and ': ' in an unquoted value."""
-    lines = text.splitlines()
+    lines = _LINE_BREAK.split(text)         # the parser's line breaks, not all of str.splitlines()
     if line >= len(lines):
         return None
     here = lines[line]
