@@ -15,7 +15,10 @@ watches both.
 Queues are spoken to through the scheduler's queue handlers (`queue_create`, `queue_put`,
 `queue_get`, `queue_release`: distributed/queues.py), as `distributed.Queue` does, so that
 this can run on the event loop. Only pipe holds a reference to an attempt's queues (the
-worker uses them without one), and releases them once the attempt ended.
+worker uses them without one), and releases them once the attempt ended. No call asks the
+scheduler to time out (Dask logs each such timeout as an ERROR with a traceback): the long
+polls of the drain and of the worker's order watch wait until something is put, and are woken
+on purpose (_nudge(); the heartbeat wakes a drain that has waited DRAIN_WAIT; a stop order).
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ LEASE = float(os.environ.get("PIPE_DASK_LEASE", "30"))    # seconds a worker goe
 WAIT_WORKERS = 120.0  # default of --dask-wait-workers / PIPE_DASK_WAIT_WORKERS
 RPC_SHORT = 1.0       # a put to a queue that has room
 BACKSTOP = 5.0        # pipe ends a timed-out attempt itself this long after its worker should have
-DRAIN_WAIT = 2.0      # a long poll for an attempt's output; _nudge() ends it early
+DRAIN_WAIT = 2.0      # the heartbeat wakes a drain's long poll that has waited this long
 _WAKE = "\0dask"      # marks our wake-up pipe in the embedded local executor's selector
 
 
@@ -61,6 +64,8 @@ class _Remote:
     submitted: float
     future: object = None
     worker: str | None = None        # known once the worker says it started, or the scheduler places it
+    said: bool = False               # the worker said it started (placed by Dask is not started:
+                                     # a worker queues tasks behind its busy threads)
     placed_at: float | None = None   # when pipe learned it (the start of its timeout, seen from here)
     no_worker_since: float | None = None   # Dask holds it: no worker can run it (its resources)
     lost_kind: str = base.LOST
@@ -68,6 +73,7 @@ class _Remote:
     lost: str | None = None          # "worker lost" / "scheduler lost"
     future_done: bool = False
     ticket_taken_back: bool = False  # cancelled before it could start
+    polling_since: float | None = None   # the drain waits on the output queue since
     cancelled: str | None = None
     ended: bool = False
 
@@ -286,7 +292,7 @@ class DaskExecutor:
                 todo.append(att)
         if self.scheduler_lost or not todo:
             return
-        unstarted = [a for a in todo if a.worker is None and not a.ticket_taken_back and not a.ended]
+        unstarted = [a for a in todo if not a.said and not a.ticket_taken_back and not a.ended]
         if unstarted:
             try:
                 taken = set(self.client.run_on_scheduler(_take_tickets([a.ctl for a in unstarted])))
@@ -305,7 +311,7 @@ class DaskExecutor:
         if self.scheduler_lost or att.ended:
             return               # no scheduler: the lease ends the attempt on its worker
         try:
-            if att.worker is None and not att.ticket_taken_back:
+            if not att.said and not att.ticket_taken_back:
                 # Not started yet (as far as we know): take the ticket back; if we got it, the
                 # attempt can never start, and ends now.
                 back = self._sync(self.client.scheduler.queue_get, name=att.ctl, batch=True)
@@ -397,13 +403,16 @@ class DaskExecutor:
                         pass
                 elif att.lost is None and not att.ticket_taken_back:
                     try:
-                        items = [_value(await s.queue_get(name=att.out, timeout=DRAIN_WAIT))]
+                        att.polling_since = time.monotonic()
+                        try:
+                            items = [_value(await s.queue_get(name=att.out))]
+                        finally:
+                            att.polling_since = None
                         if isinstance(items[0], bytes):       # more may be waiting: take them all
                             items += [_value(r) for r in await s.queue_get(name=att.out, batch=True)]
-                    except (asyncio.TimeoutError, TimeoutError):
-                        pass
                     except Exception:   # noqa: BLE001  (no scheduler: the heartbeat says so)
                         await asyncio.sleep(0.2)
+                items = [i for i in items if i != {"wake": 1}]     # a nudge: nothing the attempt said
                 for item in items:
                     if isinstance(item, bytes):
                         os.write(att.log_fd, item)
@@ -430,6 +439,8 @@ class DaskExecutor:
         """Record where an attempt runs, from whatever learns it first: the worker's own word
         (`said`, which wins) or the scheduler's record of the task."""
         with self.lock:
+            if said:
+                att.said = True
             if att.ended or worker == att.worker or (att.worker is not None and not said):
                 return
             att.worker = worker
@@ -451,8 +462,12 @@ class DaskExecutor:
             seen = self.client.run_on_scheduler(_scheduler_record([a.dask_key for a in waiting]))
         except Exception:        # noqa: BLE001  (a scheduler that refuses to run code: no record)
             return
+        record = {a.dask_key: seen.get(a.dask_key) or ("gone", None, 0) for a in waiting}
+        self._lost_before_placed([a for a in waiting if record[a.dask_key][0] in _HELD and record[a.dask_key][2]])
         for att in waiting:
-            state, worker, suspicious = seen.get(att.dask_key) or ("gone", None, 0)
+            state, worker, suspicious = record[att.dask_key]
+            if att.lost is not None:
+                continue
             if state == "processing" and worker and not suspicious:
                 self._place(att, worker)
             if state != "no-worker":
@@ -462,6 +477,21 @@ class DaskExecutor:
                 att.no_worker_since = now
             elif now - att.no_worker_since >= self.wait_workers:
                 self._give_up(att, self._no_worker_reason(att))
+
+    def _lost_before_placed(self, held: list[_Remote]) -> None:
+        """Attempts that Dask holds again because a worker died while running them (not yet
+        known to pipe as started): one whose start ticket is gone had started on that worker,
+        and is lost with it (no fit worker may be left to run Dask's rerun, which would say so)."""
+        if not held:
+            return
+        try:
+            still = set(self.client.run_on_scheduler(_tickets_held([a.ctl for a in held])))
+        except Exception:        # noqa: BLE001
+            return
+        for att in held:
+            if att.ctl not in still and att.lost is None and not att.ended:
+                att.lost = "worker lost"
+                self._nudge(att)
 
     def _no_worker_reason(self, att: _Remote) -> str:
         waited = f"waited {base.seconds_text(self.wait_workers)} for one to join"
@@ -481,6 +511,15 @@ class DaskExecutor:
             return              # it has started meanwhile: its worker says how it ends
         att.lost, att.lost_kind = reason, base.NOT_STARTED
         self._nudge(att)
+
+    def _wake_long_polls(self, now: float) -> None:
+        """(The heartbeat.) A drain that has waited DRAIN_WAIT for output looks at its flags again
+        (a safety net under the nudges that go with every change of them)."""
+        for att in list(self.remote.values()):
+            since = att.polling_since
+            if since is not None and now - since >= DRAIN_WAIT and not att.ended:
+                att.polling_since = None
+                self._nudge(att)
 
     def _timeouts(self, now: float) -> None:
         """(The heartbeat.) `timeout` holds from pipe's side too: an attempt whose worker has
@@ -607,7 +646,7 @@ class DaskExecutor:
         await asyncio.sleep(0.1)
         if att.result is None and not att.ended and not self.scheduler_lost:
             try:
-                await self.client.scheduler.queue_put(name=att.out, data={"wake": 1}, timeout=0.5)
+                await self.client.scheduler.queue_put(name=att.out, data={"wake": 1})
             except Exception:       # noqa: BLE001
                 pass
 
@@ -661,6 +700,11 @@ class DaskExecutor:
             return
         for att in done:
             try:
+                if att.result is None and att.future is not None and not att.ticket_taken_back:
+                    # Ended here without its worker's word: the worker's order watch (a long
+                    # poll on the control queue) hears that pipe gave it up before the queue goes.
+                    self._sync(self.client.scheduler.queue_put, name=att.ctl,
+                               data={"kill": "pipe gave this attempt up", "grace": 0, "gone": True})
                 if att.future is not None:
                     att.future.release()
                 for name in (att.ctl, att.out):
@@ -673,8 +717,8 @@ class DaskExecutor:
         if self.scheduler_lost or att.ended or self.client is None:
             return
         try:
-            self._sync(self.client.scheduler.queue_put, name=att.out, data={"wake": 1}, timeout=0.5)
-        except Exception:       # noqa: BLE001  (full: the drain is awake anyway; gone: it ended)
+            self._sync(self.client.scheduler.queue_put, name=att.out, data={"wake": 1})
+        except Exception:       # noqa: BLE001  (gone: it ended; no scheduler: the heartbeat says so)
             pass
 
     def _sync(self, fn, **kwargs):
@@ -696,6 +740,7 @@ class DaskExecutor:
                 if self.remote:
                     self._look_at_scheduler(now)
                     self._timeouts(now)
+                    self._wake_long_polls(now)
                     workers = set(client.nthreads(callback_timeout=supervise.RPC_TIMEOUT))
                     for att in list(self.remote.values()):
                         if att.worker is not None and att.worker not in workers and att.result is None:
@@ -724,6 +769,9 @@ def wait_workers_from_env() -> float:
         return parse_duration(text)
     except ValueError as e:
         raise UsageError(f"PIPE_DASK_WAIT_WORKERS={text!r}: {e} (e.g. 2m, 90s)") from None
+
+
+_HELD = ("no-worker", "queued", "waiting", "released")   # Dask's states of a task no worker runs
 
 
 def _scheduler_record(keys: list[str]):
@@ -763,6 +811,21 @@ def _take_tickets(names: list[str]):
                 q.put_nowait(record)
         return taken
     return take
+
+
+def _tickets_held(names: list[str]):
+    """A function for the scheduler: the names of these control queues that still hold their
+    start ticket (nothing is taken out)."""
+    def held(dask_scheduler, names=names):
+        ext = dask_scheduler.extensions.get("queues")
+        found = []
+        for name in names:
+            q = ext.queues.get(name) if ext is not None else None
+            items = list(getattr(q, "_queue", ()) or ())
+            if any(isinstance(r, dict) and r.get("value") == {"go": 1} for r in items):
+                found.append(name)
+        return found
+    return held
 
 
 def _queues_with(prefix: str, infix: str):

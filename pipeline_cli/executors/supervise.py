@@ -46,7 +46,6 @@ CHUNK = 256 * 1024        # most bytes in one queue item
 SLOTS = 8                 # most items in flight per attempt (the queue's maxsize)
 FLUSH = 0.05              # a partial chunk waits at most this long (live logs)
 POLL = 0.2                # the supervisor's loop wakes at least this often
-ORDER_WAIT = 5.0          # a long poll for pipe's orders waits this long on the scheduler
 RPC_TIMEOUT = 5.0         # no call to the scheduler waits longer than this
 
 
@@ -229,9 +228,9 @@ class _Link:
         try:
             while not self.done:
                 try:
-                    record = await s.queue_get(name=self.ctl, timeout=ORDER_WAIT)
-                except (asyncio.TimeoutError, TimeoutError):
-                    continue
+                    # No timeout (the scheduler would log each as an ERROR): stop_watching()
+                    # and pipe's orders, "gone" included, end the wait.
+                    record = await s.queue_get(name=self.ctl)
                 except KeyError:               # the queue is gone: pipe gave this attempt up
                     self._order({"kill": "pipe gave this attempt up", "grace": 0, "gone": True})
                     return

@@ -282,6 +282,8 @@ def test_ctrl_c_starts_none_of_the_attempts_dask_holds(tmp_path, dask_cluster):
     proc = popen_pipe(tmp_path, "run", "wide", env=dask_env(dask_cluster, PIPE_KILL_GRACE="1"))
     try:
         wait_until(lambda: len(list(stamps.iterdir())) >= threads, "every thread of the cluster runs a task")
+        wait_until(lambda: len({e["task"] for e in events(tmp_path) if e.get("event") == "task"}) == 120,
+                   "every attempt is handed to Dask")
         before = {p.name for p in stamps.iterdir()}
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -291,3 +293,20 @@ def test_ctrl_c_starts_none_of_the_attempts_dask_holds(tmp_path, dask_cluster):
     assert {p.name for p in stamps.iterdir()} == before
     ended = {e["task"]: e for e in events(tmp_path) if e.get("event") == "task" and e["state"] != "running"}
     assert len(ended) == 120 and {e["state"] for e in ended.values()} == {"cancelled"}
+
+
+def test_a_healthy_run_leaves_no_error_in_the_scheduler_or_worker_logs(tmp_path, start_cluster):
+    """Tasks that outlast pipe's waits for output and the workers' waits for orders: the
+    waits end on what they wait for, never on a timeout the scheduler logs as an error."""
+    cluster = start_cluster([{"name": "only", "nthreads": 4}])
+    tasks = "\n".join(f"  t{i}: {{run: 'echo start; sleep 6; echo end'}}" for i in range(4))
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "calm.yaml").write_text(f"tasks:\n{tasks}\n")
+    result = subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", str(tmp_path / ".pipe"),
+                             "run", "calm"], cwd=tmp_path, env=base_env(dask_env(cluster)),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("scheduler", "only"):
+        text = (cluster.logs / f"{name}.log").read_text()
+        assert "distributed" in text                      # the log is the process's, and was written
+        assert " ERROR " not in text and "Traceback" not in text, text[-3000:]
