@@ -28,6 +28,12 @@ date).
 - **Global options** go before or after the command: `--pipelines-dir DIR` (env
   `PIPE_PIPELINES_DIR`), `--state-dir DIR` (env `PIPE_STATE_DIR`), `--version`, `-h/--help`.
   An option given on the command line wins over its environment variable.
+- **Executor options** of `run`, `resume`, `tick` and `backfill`: `--executor`,
+  `--dask-scheduler` (an address alone means `--executor dask`), `--dask-wait-workers`.
+- **Usage errors** (an unknown command or option, a missing argument, a bad value) are one
+  line on stderr, with the nearest known name (`pipe graph --json`: did you mean `--format
+  json`?) and where the help is; exit 2. The command line is built with Typer and Click;
+  completion is Click's (`pipe completion bash|zsh|fish`).
 - **Project root**: the nearest folder, from the current one upwards, that holds `pipelines/`
   or `.pipe/` (as git finds its repository); its `pipelines/` and `.pipe/` are the defaults,
   so `cd pipelines && pipe run weather` uses the same state as the root. A pipeline file
@@ -73,8 +79,8 @@ def commands_md() -> str:
     from pipeline_cli import cli
 
     parts = [COMMANDS_HEAD, BEGIN, "", "## pipe", "", "```", help_of().rstrip(), "```", ""]
-    for command in cli.COMMANDS:
-        parts += [f"## pipe {command.name}", "", "```", help_of(*command.name.split()).rstrip(), "```", ""]
+    for name in cli.command_names():
+        parts += [f"## pipe {name}", "", "```", help_of(*name.split()).rstrip(), "```", ""]
     parts.append(END)
     return "\n".join(parts) + "\n"
 

@@ -1,5 +1,5 @@
-"""The `pipe` console script (pyproject's [project.scripts]): cli.main, which parses argv
-with pipe's own table-driven parser and imports only what the command needs."""
+"""The `pipe` console script (pyproject's [project.scripts]) and `python -m pipeline_cli`:
+cli.main, the Typer application, which imports only what the command needs."""
 from __future__ import annotations
 
 

@@ -129,7 +129,7 @@ def test_top_help(pipe):
 def test_every_declared_command_is_tested_here():
     from pipeline_cli import cli
 
-    assert sorted(c.name for c in cli.COMMANDS) == sorted(COMMANDS)
+    assert sorted(cli.command_names()) == sorted(COMMANDS)
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
@@ -158,7 +158,7 @@ def test_packaged_schema_is_the_shipped_one():
 
 # --- lean imports -------------------------------------------------------------------------------
 
-EXTRAS = ("pipeline_cli.web", "pipeline_cli.executors.dask")     # import their extra where they are used
+EXTRAS = ("pipeline_cli.web", "pipeline_cli.executors.dask", "pipeline_cli.cli")   # cli: Typer's     # import their extra where they are used
 HEAVY = ("rich", "typer", "click", "starlette", "uvicorn", "dask", "distributed", "apprise")
 
 
@@ -175,10 +175,11 @@ def _core_modules() -> list[str]:
 
 
 def test_core_does_not_import_rich_typer_or_extras():
-    """Every module but the extras' own (cli, commands, render included) imports none of
-    rich, typer or the extras at module level: rich is imported where a terminal is drawn."""
+    """Every module but the extras' own and the command line's (commands and render
+    included) imports none of rich, typer or the extras at module level: rich is imported
+    where a terminal is drawn."""
     modules = _core_modules()
-    assert "pipeline_cli.cli" in modules and "pipeline_cli.commands" in modules and "pipeline_cli.render" in modules
+    assert "pipeline_cli.commands" in modules and "pipeline_cli.render" in modules
     code = ("import importlib, sys\n"
             f"for m in {modules!r}:\n"
             "    importlib.import_module(m)\n"
@@ -189,12 +190,80 @@ def test_core_does_not_import_rich_typer_or_extras():
     assert r.stdout.strip() == "", f"core imported: {r.stdout.strip()}"
 
 
-def test_typer_is_not_a_dependency():
-    """One parser, our own (cli.py): typer is neither imported nor required."""
-    text = (ROOT / "pyproject.toml").read_text()
-    assert "typer" not in text
-    assert not list((ROOT / "pipeline_cli").rglob("*.py")) or all(
-        "import typer" not in p.read_text(encoding="utf-8") for p in (ROOT / "pipeline_cli").rglob("*.py"))
+def test_the_command_line_is_typer_and_a_dependency():
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(d.startswith("typer") for d in deps)
+    assert "import typer" in (ROOT / "pipeline_cli" / "cli" / "app.py").read_text()
+    assert not (ROOT / "pipeline_cli" / "cli.py").exists(), "one command line, not two"
+
+
+def test_idle_tick_imports_only_what_it_needs(project, write_pipeline):
+    """Typer is imported; what an idle tick does not use is not."""
+    write_pipeline("s", 'schedule: "0 3 * * *"\nstart_date: 2026-01-01\ntasks:\n  a:\n    run: "true"\n')
+    code = ("import sys, runpy; sys.argv = ['pipe', 'tick', '--now', '2026-06-01T03:05:30+00:00']\n"
+            "try:\n    runpy.run_module('pipeline_cli', run_name='__main__')\n"
+            "except SystemExit as e:\n    code = e.code\n"
+            "print(code, sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'typer', 'click', 'jsonschema', 'jinja2', 'apprise', 'starlette', 'dask', 'distributed', 'rich'}))\n")
+    from conftest import clean_env
+
+    for _ in range(2):     # the second tick: nothing due, the quiet path
+        r = subprocess.run([sys.executable, "-c", code], cwd=project, env=clean_env(), capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "0 ['click', 'typer']", r.stdout
+
+
+# --- usage errors ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, says", [
+    (["rnu"], "error: unknown command 'rnu' (did you mean run?)"),
+    (["graph", "--json"], "error: unknown option --json (did you mean --format json?)"),
+    (["list", "--jsn"], "error: unknown option --jsn (did you mean --json?)"),
+    (["run"], "error: missing PIPELINE"),
+    (["run", "s", "--date"], "error: --date needs a value (D)"),
+    (["run", "s", "--force=yes"], "error: --force takes no value"),
+    (["run", "s", "--concurrency", "x"], "error: --concurrency 'x': expected a whole number"),
+    (["graph", "s", "--format", "png"], "error: --format 'png': expected one of tree, mermaid, dot, json"),
+    (["backfill", "s", "--end", "2026-01-02"], "error: missing option --start D"),
+    (["graph", "s", "extra"], "error: unexpected argument 'extra'"),
+    (["run", "s", "--dask-wait-workers", "soon"], "error: --dask-wait-workers 'soon': 'soon' is not a duration"),
+    (["notify"], "error: notify: expected a subcommand: test"),
+])
+def test_usage_errors_are_one_line_exit_2(project, pipe, write_pipeline, args, says):
+    write_pipeline("s", SIMPLE)
+    r = pipe(*args)
+    assert r.returncode == 2, (args, r.stdout, r.stderr)
+    assert r.stderr.startswith(says), r.stderr
+    assert "see: pipe" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.splitlines()) == 2
+
+
+def test_no_arguments_prints_the_help(pipe):
+    r = pipe()
+    assert r.returncode == 0 and r.stdout == pipe("--help").stdout
+    assert "commands:" in r.stdout
+
+
+def test_global_options_after_the_command_win_over_the_environment(project, pipe, write_pipeline):
+    write_pipeline("s", SIMPLE)
+    assert pipe("--state-dir", "a", "run", "s", env={"PIPE_STATE_DIR": "env"}).returncode == 0
+    assert pipe("run", "s", "--state-dir", "b", env={"PIPE_STATE_DIR": "env"}).returncode == 0
+    assert pipe("run", "s", "--version").stdout.strip() == f"pipe {__version__}"
+    assert (project / "a" / "s").is_dir() and (project / "b" / "s").is_dir() and not (project / "env").exists()
+
+
+def test_dask_options_reach_the_executor_choice(project, pipe, write_pipeline):
+    """--dask-scheduler alone means dask: an unreachable address is refused (exit 2) before
+    anything runs, where a local run would have succeeded."""
+    write_pipeline("s", SIMPLE)
+    r = pipe("run", "s", "--dask-scheduler", "nonsense", "--dask-wait-workers", "5s")
+    assert r.returncode == 2 and "--dask-scheduler 'nonsense'" in r.stderr or "dask" in r.stderr, r.stderr
+    assert not (project / ".pipe" / "s").exists()
+    r = pipe("run", "s", "--executor", "local", "--dask-wait-workers", "5s")
+    assert r.returncode == 0, r.stderr
 
 
 def test_validate_and_graph_run_without_tracebacks_on_unreadable_input(project, pipe):

@@ -139,13 +139,15 @@ def test_no_hidden_options(pipe):
     option the parser knows is in the help of its command."""
     r = pipe("tick", "--pipeline-file", "x")
     assert r.returncode == 2 and "unknown option --pipeline-file" in r.stderr
+    import click
+
     from pipeline_cli import cli
 
-    for command in cli.COMMANDS:
-        text = cli.help_text(command)
-        for opt in command.opts + cli.GLOBAL:
-            for name in opt.names:
-                assert name in text, (command.name, name)
+    for name in cli.command_names():
+        text = cli.help_text(name)
+        for opt in cli.find(name).params:
+            for flag in getattr(opt, "opts", []) if isinstance(opt, click.Option) else []:
+                assert flag in text, (name, flag)
 
 
 # --- schedule --------------------------------------------------------------------------------------
@@ -394,7 +396,7 @@ def test_bash_completion_script_completes_in_bash(project, pipe, write_pipeline)
     bindir.mkdir()
     (bindir / "pipe").write_text(f"#!/bin/sh\nexec {sys.executable} -m pipeline_cli \"$@\"\n")
     (bindir / "pipe").chmod(0o755)
-    test = script + '\nCOMP_WORDS=(pipe logs wea); COMP_CWORD=2; _pipe_complete; printf "%s\\n" "${COMPREPLY[@]}"\n'
+    test = script + '\nCOMP_WORDS=(pipe logs wea); COMP_CWORD=2; _pipe_completion pipe; printf "%s\\n" "${COMPREPLY[@]}"\n'
     r = subprocess.run(["bash", "-c", test], cwd=project, capture_output=True, text=True, timeout=60,
                        env=clean_env({"PATH": f"{bindir}:{os.environ['PATH']}"}))
     assert r.stdout.split() == ["weather"], r.stderr
@@ -425,9 +427,10 @@ def test_zsh_completion_script_completes_in_zsh(project, pipe, write_pipeline):
     write_pipeline("weather", "tasks:\n  fetch: {run: echo}\n")
     (project / "pipe.zsh").write_text(pipe("completion", "zsh").stdout)
     script = ("autoload -U compinit; compinit -u -D 2>/dev/null; source ./pipe.zsh; "
-              "compadd() { [[ $1 == -a ]] && print -l -- \"${(@P)2}\"; }; "
-              "words=(pipe logs wea); CURRENT=3; _pipe; print -- --; "
-              "words=(pipe logs weather ''); CURRENT=4; _pipe")
+              "compadd() { print -l -- \"${(@P)${@[-1]}}\"; }; "
+              "_describe() { print -l -- \"${(@)${(@P)3}%%:*}\"; }; "
+              "words=(pipe logs wea); CURRENT=3; _pipe_completion; print -- --; "
+              "words=(pipe logs weather ''); CURRENT=4; _pipe_completion")
     r = subprocess.run(["zsh", "-f", "-c", script], cwd=project, capture_output=True, text=True, timeout=60,
                        env=_shim(project))
     assert r.stdout.split() == ["weather", "--", "fetch"], r.stderr

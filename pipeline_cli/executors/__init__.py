@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 
-from ..errors import UsageError
+from ..errors import UsageError, install_hint
 from .base import AttemptSpec, Executor, Outcome, Started
 
 EXECUTORS = ("local", "dask")
-DASK_INSTALL = ("the Dask executor needs pipe's dask extra, which is not installed here: "
-                "pip install 'pipe-cli[dask]' (in a checkout of pipe: pip install -e '.[dask]')")
+DASK_INSTALL = f"the Dask executor needs pipe's dask extra, which is not installed here: {install_hint('dask')}"
 
 
-def make_executor(name: str | None = None, scheduler: str | None = None) -> Executor:
+def make_executor(name: str | None = None, scheduler: str | None = None, wait_workers: float | None = None) -> Executor:
     """The executor of a run: `name` or env PIPE_EXECUTOR; without either, a scheduler's
     address (`scheduler` or env PIPE_DASK_SCHEDULER) means dask, and nothing means local.
     For dask without an address: a local Dask cluster for the run."""
@@ -29,11 +28,12 @@ def make_executor(name: str | None = None, scheduler: str | None = None) -> Exec
             if (e.name or "").split(".")[0] not in ("dask", "distributed"):
                 raise
             raise UsageError(f"--executor dask: {DASK_INSTALL}") from None
-        return DaskExecutor(scheduler)
+        return DaskExecutor(scheduler, wait_workers)
     raise UsageError(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
 
 
-def from_options(executor: str | None = None, dask_scheduler: str | None = None) -> Executor | None:
+def from_options(executor: str | None = None, dask_scheduler: str | None = None,
+                 dask_wait_workers: float | None = None) -> Executor | None:
     """The executor chosen by --executor / --dask-scheduler (the CLI also reads PIPE_EXECUTOR and
     PIPE_DASK_SCHEDULER into them): an address alone means dask. None: the default, which the
     runner makes (make_executor() with nothing given)."""
@@ -41,7 +41,7 @@ def from_options(executor: str | None = None, dask_scheduler: str | None = None)
         executor = "dask"
     if executor in (None, "local"):
         return None if executor is None else make_executor("local")
-    return make_executor(executor, dask_scheduler)
+    return make_executor(executor, dask_scheduler, dask_wait_workers)
 
 
 __all__ = ["AttemptSpec", "Executor", "Outcome", "Started", "make_executor", "from_options", "EXECUTORS",
