@@ -390,6 +390,9 @@ class _Supervisor:
             result = {"kind": outcome.kind, "exit_code": outcome.exit_code, "reason": outcome.reason,
                       "duration": outcome.duration, "outputs": outcome.outputs, "worker": self.worker,
                       "log_bytes": self.sent}
+            # The watch ends before the outcome goes: once pipe has it, it releases the queues,
+            # and a later "done" would find none (the scheduler logs that as an ERROR).
+            self.link.stop_watching()
             self.send({"end": result})
             return result
         finally:
