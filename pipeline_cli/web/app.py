@@ -48,6 +48,8 @@ SQUARES = 12
 DAG_MAX_TASKS = 2000
 GANTT_MAX_ROWS = 1000
 LOG_PAGE_BYTES = 512 * 1024
+FAILED_TAILS = 50          # failed tasks whose log's last lines the run page shows
+TAIL_LINES = 5
 POLL = 0.5
 STATE_ICONS = {"succeeded": "✓", "failed": "✗", "running": "▶", "retrying": "↻", "skipped": "–",
                "upstream_failed": "⇡", "pending": "○", "cancelled": "⊘", "interrupted": "!"}
@@ -228,7 +230,7 @@ def _short_when(value: str | None) -> str:
 
 
 _env.globals.update(u=_u, icon=lambda s: STATE_ICONS.get(s, "?"), dur=svg.fmt_duration, when=_when,
-                    short_when=_short_when, attempt_state=svg.attempt_state)
+                    short_when=_short_when, attempt_state=svg.attempt_state, output=lambda v: _output(v))
 
 
 def render(template: str, request: Request | None, **ctx: Any) -> str:
@@ -276,6 +278,8 @@ async def overview(request: Request) -> Response:
                 rows.append({"name": name, "file": None, "valid": None, "tasks": 0, "gone": True})
         for r in rows:
             r["runs"] = list(reversed(h.runs(r["name"], SQUARES)))
+            if r.get("valid") is False:
+                r["errors"] = h.errors(r["name"])
         return rows, problem
 
     live = await run_in_threadpool(lambda: _live(h, page="overview"))
@@ -309,8 +313,10 @@ async def pipeline_page(request: Request) -> Response:
 
     live = await run_in_threadpool(lambda: _live(h, pipeline=name))
     p, row, runs, order, total, older, timing = await run_in_threadpool(build)
+    errors = h.errors(name) if p is None else []
     return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
-                               older=older, before=before, live=None if before else live, timing=timing))
+                               older=older, before=before, live=None if before else live, timing=timing,
+                               errors=errors))
 
 
 @functools.lru_cache(maxsize=32)
@@ -366,8 +372,34 @@ def _run_page_data(h: History, name: str, run_id: str) -> dict:
     for t in tasks:
         if t.kept_from and t.state == "skipped" and t.id not in (view.selected or ()):
             kept[t.kept_from] = kept.get(t.kept_from, 0) + 1
+    descriptions = {tid: p.tasks[tid].description for tid in states if p is not None and tid in p.tasks
+                    and p.tasks[tid].description}
+    # A failed task says why at a glance: the last lines of its failed attempt's log.
+    tails: dict[str, list[str]] = {}
+    for t in tasks:
+        if len(tails) >= FAILED_TAILS:
+            break
+        if t.state in ("failed", "retrying") and t.attempt:
+            tails[t.id] = _tail(h, name, run_id, t.id, t.attempt)
     return dict(run=run, view=view, tasks=tasks, dag=dag, dag_note=dag_note, gantt=gantt, gantt_note=gantt_note,
-                counts=counts, kept=kept, log_href=log_href, p=p, timing=timing, elapsed=elapsed)
+                counts=counts, kept=kept, log_href=log_href, p=p, timing=timing, elapsed=elapsed,
+                descriptions=descriptions, tails=tails)
+
+
+def _tail(h: History, name: str, run_id: str, task: str, attempt: int) -> list[str]:
+    from ..state.store import tail_lines
+
+    try:
+        path = h.log_path(name, run_id, task, attempt)
+    except PipeError:
+        return []
+    return [line[:300] for line in tail_lines(path, TAIL_LINES, window=16384) if line.strip()][-TAIL_LINES:]
+
+
+def _output(value: Any) -> str:
+    """A task output as the run page writes it: a string as it is, anything else as JSON, cut short."""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _parse(value: str | None) -> datetime | None:

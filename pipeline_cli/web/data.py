@@ -56,6 +56,7 @@ class History:
         self.state_dir = Path(g.state_dir).absolute()
         self.store = RunStore(self.state_dir, cache=True)
         self._specs: dict[Path, tuple[tuple[int, int], Any]] = {}
+        self._errors: dict[Path, list[str]] = {}       # an invalid file's file:line:column messages
         self._ids: dict[str, tuple[int, list[str], frozenset]] = {}
         self._list: tuple[tuple, datetime, dict] | None = None
         self._running: set[tuple[str, str]] = set()
@@ -162,12 +163,30 @@ class History:
         hit = self._specs.get(path)
         if hit and hit[0] == key:
             return hit[1]
+        errors: list[str] = []
         try:
             p = spec.load(path, cache=self.store.layout.spec_cache, write_cache=False)
-        except (SpecError, UsageError, OSError):
-            p = None
+        except SpecError as e:
+            p, errors = None, e.lines()
+        except (UsageError, OSError) as e:
+            p, errors = None, [str(e)]
         self._specs[path] = (key, p)
+        self._errors[path] = errors
         return p
+
+    def errors(self, name: str) -> list[str]:
+        """The messages (file:line:column: what is wrong) of the invalid file named `name`
+        (its stem), as `pipe validate` says them; [] when there is none."""
+        from .. import spec
+
+        try:
+            paths = spec.discover(self.pipelines_dir)
+        except (PipeError, OSError):
+            return []
+        for path in paths:
+            if path.stem == name and self._load(path) is None:
+                return self._errors.get(path, [])
+        return []
 
     def spec_of_file(self, file: str | None):
         return self._load(Path(file)) if file else None
