@@ -295,7 +295,6 @@ class Run:
         m = self.machine = RunMachine(tasks, self.dag.downstream, self.selected, rank, outside, tries,
                                       self.fail_fast)
         executor = self.executor
-        limit = self.concurrency or executor.capacity()
         self._record(m.start())
         stopping = False
         while True:
@@ -315,6 +314,7 @@ class Run:
                 executor.kill_all()
                 self.kill_now = False
             m.release_retries(time.monotonic())
+            limit = self.concurrency or executor.capacity()     # Dask: follows the workers as they come and go
             while len(self.keys) < limit and (tid := m.take_ready()) is not None:
                 self._launch(tid, rank[tid])
                 if self.interrupted or m.stop_reason:

@@ -103,6 +103,7 @@ class DaskExecutor:
         self.heart: threading.Thread | None = None
         self.releasable: list[_Remote] = []
         self.pipeline_file: tuple[str, str] | None = None     # (path, digest), from check()
+        self.threads: int | None = None                       # the cluster's worker threads (the heartbeat)
         if address:
             self._connect()       # an unreachable scheduler is refused before the run is recorded
 
@@ -170,21 +171,56 @@ class DaskExecutor:
         self._connect()
 
     def capacity(self) -> int:
-        """The cluster's worker threads (the default concurrency)."""
-        return max(1, sum(int(w.get("nthreads") or 0) for w in self._workers().values()))
+        """The cluster's worker threads (the default concurrency): followed as workers join and
+        leave (the heartbeat counts them; this asks nothing of the scheduler). At least 1."""
+        if self.threads is None:
+            self.threads = sum(int(w.get("nthreads") or 0) for w in self._workers().values())
+        return max(1, self.threads)
 
     def _workers(self) -> dict[str, dict]:
-        """The scheduler's workers; waits up to PIPE_DASK_CONNECT_TIMEOUT for a first one."""
+        """The scheduler's workers. None yet (an adaptive cluster starts them once work is
+        queued): a task is queued to ask for one, and pipe waits up to --dask-wait-workers,
+        saying so; no worker by then is exit 2."""
         client = self._connect()
         info = client.scheduler_info(n_workers=-1)["workers"]
         if not info:
-            try:
-                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
-            except Exception:           # noqa: BLE001
-                raise UsageError(f"the Dask scheduler at {self.where} has no workers "
-                                 f"(waited {CONNECT_TIMEOUT:g}s for one)") from None
-            info = client.scheduler_info(n_workers=-1)["workers"]
+            info = self._wait_for_a_worker(client)
         return info
+
+    def _wait_for_a_worker(self, client: Client) -> dict[str, dict]:
+        wait = self.wait_workers
+        print(f"pipe: the Dask cluster at {self.where} has no worker yet: waiting up to "
+              f"{base.seconds_text(wait)} for one (--dask-wait-workers); a task is queued for it, "
+              f"which makes an adaptive cluster start one", file=sys.stderr, flush=True)
+        # Any queued task makes adapt() ask for a worker: this one only says who ran it.
+        probe = client.submit(supervise.check_worker, self.pipeline_file[0] if self.pipeline_file else "",
+                              key=f"pipe-wait-for-workers-{uuid.uuid4().hex}", pure=False, retries=0)
+        start = time.monotonic()
+        said = start
+        try:
+            while True:
+                info = client.scheduler_info(n_workers=-1)["workers"]
+                if info:
+                    return info
+                now = time.monotonic()
+                if now - start >= wait:
+                    raise UsageError(f"no worker joined the Dask cluster at {self.where} within "
+                                     f"{base.seconds_text(wait)} (--dask-wait-workers); is the cluster "
+                                     f"starting workers?")
+                if now - said >= 30:
+                    said = now
+                    print(f"pipe: still waiting for a Dask worker ({base.seconds_text(round(now - start))} "
+                          f"of {base.seconds_text(wait)})", file=sys.stderr, flush=True)
+                try:
+                    client.wait_for_workers(1, timeout=min(1.0, max(0.1, wait - (now - start))))
+                except Exception:       # noqa: BLE001  (timed out: look again)
+                    pass
+        finally:
+            try:
+                probe.cancel()
+                probe.release()
+            except Exception:           # noqa: BLE001
+                pass
 
     def check(self, specs_preview: list[AttemptSpec], pipeline_file: str) -> None:
         client = self._connect()
@@ -323,6 +359,11 @@ class DaskExecutor:
         except Exception:       # noqa: BLE001  (the queue is gone: the attempt ended meanwhile)
             pass
 
+    def stop_leftovers(self, handles: list[dict]) -> None:
+        # Local attempts (`executor: local`) by their process groups; a remote attempt is
+        # looked for at its own resubmission (submit -> _stop_leftovers), on its worker.
+        self.local.stop_leftovers(handles)
+
     def kill_all(self) -> None:
         self.local.kill_all()
         for att in list(self.remote.values()):
@@ -449,7 +490,7 @@ class DaskExecutor:
             self.started.append((att.spec.key, worker))
         self._wake()
 
-    def _look_at_scheduler(self, now: float) -> None:
+    def _look_at_scheduler(self, now: float, any_worker: bool = True) -> None:
         """(The heartbeat.) For attempts not known to run yet, the scheduler's record: where
         Dask placed each (recorded at once: a worker may die before the attempt says so), and
         which ones no worker can run (their resources left with a worker, or no worker is
@@ -470,7 +511,7 @@ class DaskExecutor:
                 continue
             if state == "processing" and worker and not suspicious:
                 self._place(att, worker)
-            if state != "no-worker":
+            if state != "no-worker" and not (state == "queued" and not any_worker):
                 att.no_worker_since = None
                 continue
             if att.no_worker_since is None:
@@ -737,11 +778,16 @@ class DaskExecutor:
                     self.beats += 1
                     self.lease.set(self.beats, callback_timeout=supervise.RPC_TIMEOUT)
                     next_beat = now + period
+                nthreads = client.nthreads(callback_timeout=supervise.RPC_TIMEOUT)
+                grown = self.threads is not None and sum(nthreads.values()) > self.threads
+                self.threads = sum(nthreads.values())       # the default concurrency follows it
+                if grown:
+                    self._wake()                            # the runner may start more now
                 if self.remote:
-                    self._look_at_scheduler(now)
+                    self._look_at_scheduler(now, bool(nthreads))
                     self._timeouts(now)
                     self._wake_long_polls(now)
-                    workers = set(client.nthreads(callback_timeout=supervise.RPC_TIMEOUT))
+                    workers = set(nthreads)
                     for att in list(self.remote.values()):
                         if att.worker is not None and att.worker not in workers and att.result is None:
                             if att.lost is None:

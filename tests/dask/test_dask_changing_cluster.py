@@ -310,3 +310,95 @@ def test_a_healthy_run_leaves_no_error_in_the_scheduler_or_worker_logs(tmp_path,
         text = (cluster.logs / f"{name}.log").read_text()
         assert "distributed" in text                      # the log is the process's, and was written
         assert " ERROR " not in text and "Traceback" not in text, text[-3000:]
+
+
+# -- an adaptive cluster: no worker until work is queued ---------------------------------------
+ADAPTIVE = """\
+import sys
+from distributed import LocalCluster
+
+if __name__ == "__main__":
+    maximum = int(sys.argv[1])
+    cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           scheduler_port=0, dashboard_address=None)
+    if maximum:
+        cluster.adapt(minimum=0, maximum=maximum, interval="500ms")
+    print(cluster.scheduler_address, flush=True)
+    sys.stdin.read()          # until the test closes it
+    cluster.close()
+"""
+
+
+def _adaptive(tmp_path: Path, maximum: int) -> tuple[subprocess.Popen, str]:
+    """A `LocalCluster(n_workers=0).adapt(minimum=0, maximum=...)` in its own process (none
+    with maximum 0: a cluster that never starts a worker), and its scheduler's address."""
+    script = tmp_path / "adaptive.py"
+    script.write_text(ADAPTIVE)
+    proc = subprocess.Popen([sys.executable, str(script), str(maximum)], cwd=tmp_path, env=base_env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    address = proc.stdout.readline().strip()
+    assert address.startswith("tcp://"), address
+    return proc, address
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        proc.stdin.close()
+        proc.wait(30)
+    except (OSError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()
+
+
+def test_an_adaptive_cluster_with_no_worker_at_the_start_runs_the_pipeline(tmp_path):
+    write(tmp_path, "grow", """
+        tasks:
+          a: {run: echo a}
+          b: {run: echo b, deps: [a]}
+          c: {run: echo c, deps: [a]}
+          d: {run: echo d, deps: [b, c]}
+        """)
+    cluster, address = _adaptive(tmp_path, 2)
+    try:
+        with __import__("distributed").Client(address, timeout=30, set_as_default=False) as c:
+            assert not c.scheduler_info(n_workers=-1)["workers"]      # no worker: adapt() starts them for work
+        result = subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", str(tmp_path / ".pipe"),
+                                 "run", "grow", "--json", "--dask-scheduler", address], cwd=tmp_path,
+                                env=base_env(), capture_output=True, text=True, timeout=180)
+    finally:
+        _stop(cluster)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"the Dask cluster at {address} has no worker yet: waiting up to 2m" in result.stderr
+    tasks = tasks_of(json.loads(result.stdout))
+    assert {t["state"] for t in tasks.values()} == {"succeeded"}, tasks
+    assert all(e["worker"].startswith("tcp://127.0.0.1:") for e in events(tmp_path)
+               if e.get("event") == "task" and e["state"] == "succeeded")
+
+
+def test_no_worker_joining_within_the_wait_is_exit_2(tmp_path):
+    write(tmp_path, "alone", "tasks: {a: {run: echo a}}\n")
+    cluster, address = _adaptive(tmp_path, 0)
+    try:
+        result = subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", str(tmp_path / ".pipe"),
+                                 "run", "alone", "--dask-scheduler", address, "--dask-wait-workers", "2s"],
+                                cwd=tmp_path, env=base_env(), capture_output=True, text=True, timeout=120)
+        with __import__("distributed").Client(address, timeout=30, set_as_default=False) as c:
+            left = c.run_on_scheduler(lambda dask_scheduler: sorted(map(str, dask_scheduler.tasks)))
+    finally:
+        _stop(cluster)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "waiting up to 2s for one" in result.stderr
+    assert f"no worker joined the Dask cluster at {address} within 2s (--dask-wait-workers)" in result.stderr
+    assert not list((tmp_path / ".pipe").rglob("events.jsonl"))     # refused before the run was recorded
+    assert left == []                                               # its queued probe is gone too
+
+
+def test_a_bad_wait_for_workers_is_exit_2(tmp_path, dask_cluster):
+    write(tmp_path, "alone", "tasks: {a: {run: echo a}}\n")
+    for args, env in [(["--dask-wait-workers", "soon"], {}), ([], {"PIPE_DASK_WAIT_WORKERS": "soon"})]:
+        result = subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", str(tmp_path / ".pipe"),
+                                 "run", "alone", "--dask-scheduler", dask_cluster.address, *args],
+                                cwd=tmp_path, env=base_env(env), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr and "soon" in result.stderr, result.stderr
