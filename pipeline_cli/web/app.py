@@ -21,12 +21,13 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -43,7 +44,9 @@ from .dag_layout import layout as dag_layout
 from .data import TASK_RE, History, NotFound
 
 HERE = Path(__file__).parent
-GRID_RUNS = 25
+GRID_RUNS = 100          # the grid's columns (the page shows the newest that fit, the rest scroll)
+GRID_MAX = 1000
+LIVE_RUNS = 25
 SQUARES = 12
 DAG_MAX_TASKS = 2000
 GANTT_MAX_ROWS = 1000
@@ -229,7 +232,43 @@ def _short_when(value: str | None) -> str:
         return value
 
 
-_env.globals.update(u=_u, icon=lambda s: STATE_ICONS.get(s, "?"), dur=svg.fmt_duration, when=_when,
+def _ago(value: str | None, now: datetime | None = None) -> str:
+    """A time relative to now, as the pages write it ("5 min ago", "in 2 h"); static/live.js
+    writes it again as time goes on, the same way."""
+    t = _parse(value)
+    if t is None:
+        return ""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    delta = ((now or datetime.now(timezone.utc)) - t).total_seconds()
+    s = abs(delta)
+    if s < 45:
+        words = "just now" if delta >= 0 else "in a moment"
+        return words
+    if s < 3600:
+        n, unit = round(s / 60), "min"
+    elif s < 86400:
+        n, unit = round(s / 3600), "h"
+    elif s < 86400 * 60:
+        n, unit = round(s / 86400), "d"
+    else:
+        return t.strftime("%Y-%m-%d")
+    n = max(n, 1)
+    return f"{n} {unit} ago" if delta >= 0 else f"in {n} {unit}"
+
+
+def _reltime(value: str | None) -> Markup:
+    """<time> with the relative time as text and the absolute one on hover (and for the script)."""
+    if not value:
+        return Markup("")
+    t = _parse(value)
+    if t is None:
+        return Markup(escape(value))
+    return Markup(f'<time datetime="{escape(t.isoformat())}" title="{escape(_when(value))}" data-rel>'
+                  f'{escape(_ago(value))}</time>')
+
+
+_env.globals.update(rel=_reltime, u=_u, icon=lambda s: STATE_ICONS.get(s, "?"), dur=svg.fmt_duration, when=_when,
                     short_when=_short_when, attempt_state=svg.attempt_state, output=lambda v: _output(v))
 
 
@@ -278,27 +317,82 @@ async def overview(request: Request) -> Response:
                 rows.append({"name": name, "file": None, "valid": None, "tasks": 0, "gone": True})
         for r in rows:
             r["runs"] = list(reversed(h.runs(r["name"], SQUARES)))
+            if r["runs"]:
+                r["last_timing"] = _run_timing(h, r["runs"][0].view)
             if r.get("valid") is False:
                 r["errors"] = h.errors(r["name"])
         return rows, problem
 
     live = await run_in_threadpool(lambda: _live(h, page="overview"))
     rows, problem = await run_in_threadpool(build)
-    return HTMLResponse(render("overview.html", request, rows=rows, problem=problem, live=live))
+    q = (request.query_params.get("q") or "").strip()
+    for r in rows:
+        r["hidden"] = bool(q) and q.lower() not in r["name"].lower()
+    return HTMLResponse(render("overview.html", request, rows=rows, problem=problem, live=live, q=q))
+
+
+RUN_STATES = ("succeeded", "failed", "running", "interrupted")
+RUN_KINDS = ("scheduled", "manual", "backfill")
+
+
+def _grid_query(request: Request, name: str) -> dict:
+    """The grid's choice of runs from the query: `before` (a run id: the runs ordered before
+    it), `date` (jump: the runs whose logical date is up to the end of that day or time),
+    `state` and `kind` filters, `n` columns. A bad value is said, never guessed."""
+    q = request.query_params
+    before = q.get("before") or None
+    if before is not None and not RUN_ID_RE.match(before):
+        raise NotFound(f"no run {before!r} of pipeline {name!r}")
+    state = q.get("state") or None
+    if state is not None and state not in RUN_STATES:
+        raise UsageError(f"state {state!r}: expected one of {', '.join(RUN_STATES)}")
+    kind = q.get("kind") or None
+    if kind is not None and kind not in RUN_KINDS:
+        raise UsageError(f"kind {kind!r}: expected one of {', '.join(RUN_KINDS)}")
+    raw_n = q.get("n") or str(GRID_RUNS)
+    if not raw_n.isdigit() or not 1 <= int(raw_n) <= GRID_MAX:
+        raise UsageError(f"n {raw_n!r}: expected a number of runs from 1 to {GRID_MAX}")
+    date = (q.get("date") or "").strip() or None
+    upto = None
+    if date is not None:
+        try:
+            upto = datetime.fromisoformat(date)
+        except ValueError:
+            raise UsageError(f"date {date!r}: expected a date like 2026-09-01 or a time like 2026-09-01T12:00") from None
+        if upto.tzinfo is None:
+            upto = upto.replace(tzinfo=timezone.utc)
+        if len(date) <= 10:                 # a day: up to its end
+            upto = upto + timedelta(days=1)
+    return dict(before=before, state=state, kind=kind, n=int(raw_n), date=date, upto=upto)
+
+
+def _grid_url(name: str, query: dict, **change: Any) -> str:
+    keep = {k: query.get(k) for k in ("state", "kind", "date", "n")}
+    if keep.get("n") == GRID_RUNS:
+        keep["n"] = None
+    keep.update(change)
+    params = {k: v for k, v in keep.items() if v not in (None, "")}
+    return _u("pipelines", name) + ("?" + urlencode(params) if params else "")
 
 
 async def pipeline_page(request: Request) -> Response:
     h = _history(request)
     name = h.check_name(request.path_params["name"])
-
-    before = request.query_params.get("before")
-    if before is not None and not RUN_ID_RE.match(before):
-        raise NotFound(f"no run {before!r} of pipeline {name!r}")
+    query = _grid_query(request, name)
+    before, upto = query["before"], query["upto"]
 
     def build():
-        ids = h.run_ids(name)
-        earlier = [r for r in ids if r < before] if before else ids
-        shown = earlier[-GRID_RUNS:]
+        all_ids = h.run_ids(name)
+        ids = h.by_logical_date(name)
+        if query["state"] or query["kind"]:
+            ids = [r for r in ids if (not query["state"] or h.run(name, r).state == query["state"])
+                   and (not query["kind"] or h.run(name, r).view.kind == query["kind"])]
+        if before:
+            ids = ids[:ids.index(before)] if before in ids else [r for r in ids if r < before]
+        elif upto is not None:
+            limit = upto.timestamp()
+            ids = [r for r in ids if h.logical_time(name, r) < limit]
+        shown = ids[-query["n"]:]
         runs = [h.run(name, r) for r in shown]
         p = h.spec(name)
         order = list(p.tasks) if p is not None else []
@@ -307,16 +401,27 @@ async def pipeline_page(request: Request) -> Response:
                 if tid not in order:
                     order.append(tid)
         row = next((r for r in h.list_doc()["pipelines"] if r["name"] == name), None) if p is not None else None
-        older = shown[0] if len(earlier) > len(shown) else None
+        older = shown[0] if len(ids) > len(shown) else None
         timing = {r.run_id: _run_timing(h, r.view) for r in runs}
-        return p, row, runs, order, len(ids), older, timing
+        longest = max([t["active"] or 0 for t in timing.values()] + [0.001])
+        bars = {rid: min(10, max(1, round(10 * (t["active"] or 0) / longest))) for rid, t in timing.items()}
+        dag = None
+        if p is not None and not runs and len(p.tasks) <= DAG_MAX_TASKS:
+            # Before its first run: the graph of the file, every task pending.
+            states = {tid: "pending" for tid in p.tasks}
+            lay = _layout(tuple(states), tuple((tid, tuple(p.tasks[tid].deps)) for tid in states))
+            dag = svg.dag_svg(lay, states, lambda tid: None)
+        return p, row, runs, order, len(all_ids), len(ids), older, timing, bars, dag
 
     live = await run_in_threadpool(lambda: _live(h, pipeline=name))
-    p, row, runs, order, total, older, timing = await run_in_threadpool(build)
+    p, row, runs, order, total, matching, older, timing, bars, dag = await run_in_threadpool(build)
     errors = h.errors(name) if p is None else []
+    filtered = bool(query["state"] or query["kind"] or query["date"])
     return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
-                               older=older, before=before, live=None if before else live, timing=timing,
-                               errors=errors))
+                               matching=matching, older=older, before=before, query=query, filtered=filtered,
+                               live=None if (before or filtered) else live, timing=timing, bars=bars, dag=dag,
+                               errors=errors, grid_url=functools.partial(_grid_url, name, query),
+                               run_states=RUN_STATES, run_kinds=RUN_KINDS, form=None, form_error=None))
 
 
 @functools.lru_cache(maxsize=32)
@@ -673,7 +778,7 @@ def _stamp(h: History, q: dict[str, str]) -> tuple:
     if run_id:
         return h.run_stamp(name, run_id)
     if name:
-        return tuple((r.run_id, r.state, len(r.view.tasks)) for r in h.runs(name, GRID_RUNS)) + (
+        return tuple((r.run_id, r.state, len(r.view.tasks)) for r in h.runs(name, LIVE_RUNS)) + (
             len(h.run_ids(name)), h.due_stamp(name))
     return h.overview_stamp() + (h.due_stamp(),)
 

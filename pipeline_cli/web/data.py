@@ -60,6 +60,7 @@ class History:
         self._ids: dict[str, tuple[int, list[str], frozenset]] = {}
         self._list: tuple[tuple, datetime, dict] | None = None
         self._running: set[tuple[str, str]] = set()
+        self._logical: dict[tuple[str, str], float] = {}
 
     # -- pipelines ----------------------------------------------------------------------
     def list_doc(self) -> dict:
@@ -228,6 +229,27 @@ class History:
             hit = self._ids[name] = (mtime, ids, frozenset(ids))
         return hit[1]
 
+    def by_logical_date(self, name: str) -> list[str]:
+        """Run ids ordered by their logical date (then id): the grid's columns. A run's logical
+        date never changes once written, so each run is read for it once."""
+        ids = self.run_ids(name)
+        key = []
+        for rid in ids:
+            when = self._logical.get((name, rid))
+            if when is None:
+                when = _timestamp(self.run(name, rid).view.logical_date)
+                if when is not None:
+                    self._logical[(name, rid)] = when
+                else:
+                    when = _id_time(rid)       # not begun yet: where it started
+            key.append((when, rid))
+        key.sort()
+        return [rid for _, rid in key]
+
+    def logical_time(self, name: str, run_id: str) -> float:
+        when = self._logical.get((name, run_id))
+        return when if when is not None else _id_time(run_id)
+
     def has_run(self, name: str, run_id: str) -> bool:
         self.run_ids(name)
         hit = self._ids.get(name)
@@ -357,3 +379,21 @@ class History:
         """The log's bytes from `offset` (at most `limit`), and the offset after them."""
         self.log_path(name, run_id, task, attempt)
         return self.store.log(name, run_id, task, attempt, offset, limit)
+
+
+def _timestamp(value: str | None) -> float | None:
+    try:
+        t = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if t is None:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _id_time(run_id: str) -> float:
+    """The start time a run id begins with (20261207T235331136Z-...), in seconds."""
+    try:
+        return datetime.strptime(run_id[:18], "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return 0.0

@@ -4,6 +4,9 @@ by Playwright against real `pipe serve` and `pipe run` processes. Screenshots go
 from __future__ import annotations
 
 import json
+import re
+
+import httpx
 
 from playwright.sync_api import expect
 
@@ -89,3 +92,98 @@ def test_invalid_pipeline_file_says_file_line_and_column_on_the_pages(project, p
     page.goto(server.url + "/")
     path.write_text("tasks: {a: {run: echo a}}\n")
     expect(page.locator('tr[data-pipeline="broken"] [data-field="problems"]')).to_have_count(0, timeout=WAIT)
+
+
+DAILY = """
+    schedule: "@daily"
+    start_date: 2026-08-01
+    tasks:
+      load:
+        run: '[ "$PIPE_DS" != 2026-09-03 ]'
+      report:
+        deps: [load]
+        run: echo report
+"""
+
+
+def grid_dates(page) -> list[str]:
+    return [d[:10] for d in page.locator("th.runhead").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-logical-date'))")]
+
+
+def test_the_grid_orders_runs_by_logical_date_and_jumps_and_filters(project, pipe, write_pipeline, serve,
+                                                                   new_page, shots):
+    write_pipeline("daily", DAILY)
+    # Later dates first: the run ids' order is not the logical dates' order.
+    assert pipe("backfill", "daily", "--start", "2026-09-04", "--end", "2026-09-05").returncode == 0
+    assert pipe("backfill", "daily", "--start", "2026-09-01", "--end", "2026-09-03").returncode == 1
+    assert pipe("backfill", "daily", "--start", "2026-08-10", "--end", "2026-08-11").returncode == 0
+    server = serve()
+    page = new_page(server.url)
+    page.goto(f"{server.url}/pipelines/daily")
+    dates = grid_dates(page)
+    assert dates == ["2026-08-10", "2026-08-11", "2026-09-01", "2026-09-02", "2026-09-03", "2026-09-04",
+                     "2026-09-05"], dates
+    # Each column says its logical date, and its hover the run id, kind, interval, state and duration.
+    head = page.locator('th.runhead').nth(4)
+    assert head.locator(".ld").inner_text().startswith("09-03")
+    title = head.locator("a.sq").get_attribute("title")
+    run_id = head.get_attribute("data-run")
+    assert run_id in title and "backfill run" in title and "interval 2026-09-03" in title
+    assert "→ 2026-09-04" in title and "failed" in title and re.search(r"\d+(\.\d)?s", title), title
+    assert head.locator(".dbar").count() == 1
+    page.screenshot(path=str(shots / "grid-1280.png"), full_page=True)
+    # A date jump: the runs up to that day, newest on the right.
+    page.fill('input[name="date"]', "2026-09-02")
+    page.click('form.filters button[type="submit"]')
+    page.wait_for_url(re.compile(r"date=2026-09-02"))
+    assert grid_dates(page) == ["2026-08-10", "2026-08-11", "2026-09-01", "2026-09-02"]
+    # Filters by state and by kind, the run table below showing the same runs.
+    page.goto(f"{server.url}/pipelines/daily")
+    page.select_option('select[name="state"]', "failed")
+    page.click('form.filters button[type="submit"]')
+    page.wait_for_url(re.compile(r"state=failed"))
+    assert grid_dates(page) == ["2026-09-03"]
+    assert page.locator("#runs tr[data-run]").count() == 1
+    page.goto(f"{server.url}/pipelines/daily?kind=manual")
+    assert "No runs match." in page.locator("#grid").inner_text()
+    # Keyboard: arrows move between the cells.
+    page.goto(f"{server.url}/pipelines/daily?n=3")
+    first = page.locator('table.grid tbody .cell[tabindex="0"]')
+    assert first.count() == 1
+    first.focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowDown")
+    focused = page.evaluate("[document.activeElement.closest('td').dataset.task, "
+                            "document.activeElement.getAttribute('href')]")
+    assert focused[0] == "report" and focused[1], focused
+
+
+def test_overview_says_last_run_time_relative_times_and_filters_by_name(project, pipe, write_pipeline, serve,
+                                                                        new_page, shots):
+    write_pipeline("alpha-sales", "tasks: {a: {run: 'sleep 0.3'}}\n")
+    write_pipeline("beta-stock", 'schedule: "@hourly"\ntasks: {b: {run: "true"}}\n')
+    write_pipeline("gamma-sales", "tasks: {c: {run: 'true'}}\n")
+    assert pipe("run", "alpha-sales").returncode == 0
+    server = serve()
+    page = new_page(server.url)
+    page.goto(server.url + "/")
+    last = page.locator('tr[data-pipeline="alpha-sales"] [data-field="last-run"]')
+    assert "just now" in last.inner_text() and re.search(r"0\.\ds", last.inner_text()), last.inner_text()
+    absolute = last.locator("time").get_attribute("title")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}", absolute), absolute
+    due = page.locator('tr[data-pipeline="beta-stock"] td[data-label="Next due"]')
+    assert "overdue" in due.inner_text() and due.locator("time").get_attribute("title")
+    page.fill("#name-filter", "sales")
+    expect(page.locator('tr[data-pipeline="beta-stock"]')).to_be_hidden()
+    expect(page.locator('tr[data-pipeline="alpha-sales"]')).to_be_visible()
+    expect(page.locator('tr[data-pipeline="gamma-sales"]')).to_be_visible()
+    assert "q=sales" in page.url
+    # The filter holds through a live update, and without script (?q=) the server filters.
+    assert pipe("run", "gamma-sales").returncode == 0
+    expect(page.locator('tr[data-pipeline="gamma-sales"] .sq')).to_have_count(1, timeout=WAIT)
+    expect(page.locator('tr[data-pipeline="beta-stock"]')).to_be_hidden()
+    page.screenshot(path=str(shots / "overview-filtered-1280.png"), full_page=True)
+    html = httpx.get(server.url + "/?q=stock").text
+    assert re.search(r'<tr data-pipeline="alpha-sales" hidden>', html)
+    assert re.search(r'<tr data-pipeline="beta-stock">', html)

@@ -49,6 +49,7 @@
       connect(after);
       return;
     }
+    var focus = focusKey(document.activeElement);
     fresh.querySelectorAll("[data-live][id]").forEach(function (region) {
       var old = document.getElementById(region.id);
       if (old) old.replaceWith(document.importNode(region, true));
@@ -57,7 +58,100 @@
       if (scrolled[i]) { el.scrollLeft = scrolled[i][0]; el.scrollTop = scrolled[i][1]; }
     });
     window.scrollTo(x, y);
+    enhance();
+    if (focus) refocus(focus);
   }
+
+  // A live update keeps the keyboard's place: the element that had focus inside a swapped
+  // region is found again in the new one (by id, task and run, or link) and focused.
+  function focusKey(el) {
+    if (!el || el === document.body || !el.closest || !el.closest("[data-live]")) return null;
+    if (el.id) return "#" + CSS.escape(el.id);
+    var cell = el.closest("td[data-task]"), head = el.closest("[data-run]"), row = el.closest("tr[data-task]");
+    var href = el.getAttribute("href");
+    var sel = href ? el.tagName.toLowerCase() + '[href="' + CSS.escape(href) + '"]' : null;
+    if (sel) return sel;
+    if (cell) return 'td[data-task="' + CSS.escape(cell.getAttribute("data-task")) + '"]';
+    if (row) return 'tr[data-task="' + CSS.escape(row.getAttribute("data-task")) + '"]';
+    if (head) return '[data-run="' + CSS.escape(head.getAttribute("data-run")) + '"]';
+    return null;
+  }
+
+  function refocus(sel) {
+    var el = document.querySelector(sel);
+    if (el && el !== document.activeElement) {
+      if (el.getAttribute("tabindex") === "-1") el.setAttribute("tabindex", "0");
+      el.focus({ preventScroll: true });
+    }
+  }
+
+  // Relative times ("5 min ago") written again as time goes on; the absolute one is the title.
+  function ago(iso) {
+    var t = Date.parse(iso);
+    if (isNaN(t)) return null;
+    var delta = (Date.now() - t) / 1000, s = Math.abs(delta), n, unit;
+    if (s < 45) return delta >= 0 ? "just now" : "in a moment";
+    if (s < 3600) { n = Math.round(s / 60); unit = "min"; }
+    else if (s < 86400) { n = Math.round(s / 3600); unit = "h"; }
+    else if (s < 86400 * 60) { n = Math.round(s / 86400); unit = "d"; }
+    else return iso.slice(0, 10);
+    n = Math.max(n, 1);
+    return delta >= 0 ? n + " " + unit + " ago" : "in " + n + " " + unit;
+  }
+
+  function relTimes() {
+    document.querySelectorAll("time[data-rel]").forEach(function (el) {
+      var text = ago(el.getAttribute("datetime"));
+      if (text && el.textContent !== text) el.textContent = text;
+    });
+  }
+
+  // The name filter: rows whose name does not hold the text are hidden (the server does the
+  // same with ?q= for a page without script).
+  function applyFilter() {
+    var input = document.querySelector("input[data-filter]");
+    if (!input) return;
+    var q = input.value.trim().toLowerCase();
+    document.querySelectorAll(input.getAttribute("data-filter")).forEach(function (row) {
+      var name = (row.getAttribute("data-pipeline") || "").toLowerCase();
+      row.hidden = q !== "" && name.indexOf(q) < 0;
+    });
+  }
+
+  // The grid with the keyboard: one cell in the Tab order, arrows move between cells.
+  function gridKeys() {
+    document.querySelectorAll("table.grid").forEach(function (table) {
+      var cells = table.querySelectorAll("tbody td .cell");
+      if (!cells.length) return;
+      if (!table.querySelector('tbody .cell[tabindex="0"]')) {
+        var last = table.querySelector("tbody tr").querySelectorAll("td .cell");
+        (last.length ? last[last.length - 1] : cells[0]).setAttribute("tabindex", "0");
+      }
+      if (table.pipeKeys) return;
+      table.pipeKeys = true;
+      table.addEventListener("keydown", function (e) {
+        var cell = e.target.closest && e.target.closest("td");
+        if (!cell || !table.contains(cell)) return;
+        var row = cell.parentElement, col = Array.prototype.indexOf.call(row.children, cell), target = null;
+        if (e.key === "ArrowRight") target = row.children[col + 1];
+        else if (e.key === "ArrowLeft") target = col > 1 ? row.children[col - 1] : null;
+        else if (e.key === "ArrowDown") target = row.nextElementSibling && row.nextElementSibling.children[col];
+        else if (e.key === "ArrowUp") target = row.previousElementSibling && row.previousElementSibling.children[col];
+        else return;
+        e.preventDefault();
+        var next = target && target.querySelector(".cell");
+        if (!next) return;
+        e.target.setAttribute("tabindex", "-1");
+        next.setAttribute("tabindex", "0");
+        next.focus();
+      });
+    });
+    document.querySelectorAll("table.grid span.cell").forEach(function (el) {
+      if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
+    });
+  }
+
+  function enhance() { applyFilter(); relTimes(); gridKeys(); }
 
   // What the stream follows, without where it starts (offset) and the page's stamp (v).
   function key(url) { return (url || "").replace(/([?&])(offset|v)=[^&]*/g, "$1"); }
@@ -107,6 +201,18 @@
   }
 
   setInterval(tick, 250);
+  setInterval(relTimes, 15000);
+
+  var filter = document.querySelector("input[data-filter]");
+  if (filter) filter.addEventListener("input", function () {
+    applyFilter();
+    var url = new URL(window.location.href);
+    if (filter.value.trim()) url.searchParams.set("q", filter.value.trim()); else url.searchParams.delete("q");
+    history.replaceState(null, "", url.toString());
+  });
+  enhance();
+  // The grid opens at its newest runs (on the right).
+  document.querySelectorAll("[data-scroll-end]").forEach(function (el) { el.scrollLeft = el.scrollWidth; });
 
   var main = document.querySelector("main[data-sse]");
   if (main) connect(main.getAttribute("data-sse"));
