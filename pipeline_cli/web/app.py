@@ -16,10 +16,7 @@ import json
 import os
 import secrets
 import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -53,6 +50,7 @@ GANTT_MAX_ROWS = 1000
 LOG_PAGE_BYTES = 512 * 1024
 FAILED_TAILS = 50          # failed tasks whose log's last lines the run page shows
 TAIL_LINES = 5
+RERUN_BUTTONS = 2000     # a rerun button per task up to this many tasks
 POLL = 0.5
 STATE_ICONS = {"succeeded": "✓", "failed": "✗", "running": "▶", "retrying": "↻", "skipped": "–",
                "upstream_failed": "⇡", "pending": "○", "cancelled": "⊘", "interrupted": "!"}
@@ -378,6 +376,14 @@ def _grid_url(name: str, query: dict, **change: Any) -> str:
 async def pipeline_page(request: Request) -> Response:
     h = _history(request)
     name = h.check_name(request.path_params["name"])
+    return await _pipeline_response(request, name)
+
+
+async def _pipeline_response(request: Request, name: str, form: Any = None, form_error: str | None = None,
+                             plan: str | None = None, status: int = 200) -> Response:
+    """A pipeline's page; after a trigger form that was refused (or a dry run), with the form
+    as it was sent and what is wrong (or the plan)."""
+    h = _history(request)
     query = _grid_query(request, name)
     before, upto = query["before"], query["upto"]
 
@@ -419,9 +425,10 @@ async def pipeline_page(request: Request) -> Response:
     filtered = bool(query["state"] or query["kind"] or query["date"])
     return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
                                matching=matching, older=older, before=before, query=query, filtered=filtered,
-                               live=None if (before or filtered) else live, timing=timing, bars=bars, dag=dag,
+                               live=None if (before or filtered or form is not None) else live, timing=timing, bars=bars, dag=dag,
                                errors=errors, grid_url=functools.partial(_grid_url, name, query),
-                               run_states=RUN_STATES, run_kinds=RUN_KINDS, form=None, form_error=None))
+                               run_states=RUN_STATES, run_kinds=RUN_KINDS, form=form, form_error=form_error,
+                               plan=plan), status_code=status)
 
 
 @functools.lru_cache(maxsize=32)
@@ -552,7 +559,10 @@ async def run_page(request: Request) -> Response:
     run_id = request.path_params["run_id"]
     live = await run_in_threadpool(lambda: _live(h, pipeline=name, run=run_id))
     data = await run_in_threadpool(_run_page_data, h, name, run_id)
-    return HTMLResponse(render("run.html", request, name=name, live=live, **data))
+    config: Config = request.app.state.config
+    rerun = config.actions and data["run"].state != "running" and data["p"] is not None \
+        and len(data["tasks"]) <= RERUN_BUTTONS
+    return HTMLResponse(render("run.html", request, name=name, live=live, rerun=rerun, **data))
 
 
 def _attempt_param(request: Request, default: int) -> int:
@@ -632,103 +642,75 @@ def _check_csrf(request: Request, form: dict[str, str]) -> None:
         raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
 
 
-def _spawn(config: Config, args: list[str]) -> tuple[subprocess.Popen, Any]:
-    env = {k: v for k, v in os.environ.items() if k != "PIPE_SERVE_TOKEN"}
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline_cli", "--pipelines-dir", str(config.pipelines_dir),
-                             "--state-dir", str(config.state_dir), *args],
-                            cwd=config.cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=err, start_new_session=True)
-    threading.Thread(target=proc.wait, daemon=True).start()      # reaped whenever it ends
-    return proc, err
-
-
-def _failure(proc: subprocess.Popen, err) -> str:
-    err.seek(0)
-    text = err.read().decode("utf-8", "replace").strip()
-    return text or f"pipe exited with code {proc.returncode}"
-
-
-def _begun(h: History, name: str, run_id: str) -> bool:
-    """Its first event is written (before it, a new run's folder reads as interrupted)."""
-    try:
-        return h.run(name, run_id).view.started is not None
-    except PipeError:
-        return False
-
-
-def _start_run(config: Config, h: History, name: str, form: dict[str, str]) -> tuple[str | None, str | None]:
-    p = h.spec(name)
-    if p is None:
-        return None, f"pipeline {name!r} has no valid file in {config.pipelines_dir}"
-    args = ["run", p.path]
-    date = form.get("date", "").strip()
-    if date:
-        args += ["--date", date]
-    for key, default in p.params.items():
-        value = form.get(f"param.{key}")
-        if value is None:
-            continue
-        if value != ("" if default is None else str(default)) or default is None:
-            args += ["-p", f"{key}={value}"]
-    before = set(h.run_ids(name))
-    proc, err = _spawn(config, args)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        new = [r for r in h.run_ids(name) if r not in before and "-manual-" in r]
-        if new and _begun(h, name, new[-1]):
-            return new[-1], None
-        if proc.poll() is not None:
-            new = [r for r in h.run_ids(name) if r not in before]
-            if new:
-                return new[-1], None
-            return None, _failure(proc, err)
-        time.sleep(0.05)
-    return None, "the run did not start within 15 s"
-
-
-def _resume_run(config: Config, h: History, name: str, run_id: str) -> str | None:
-    run = h.run(name, run_id)
-    if run.state == "running":
-        return f"run {run_id} is still running"
-    from ..state.layout import events_file
-
-    path = events_file(run.view.dir)
-    size = path.stat().st_size
-    proc, err = _spawn(config, ["resume", name, run_id])
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if path.stat().st_size != size:
-            return None
-        if proc.poll() is not None:
-            return None if proc.returncode in (0, 1) else _failure(proc, err)
-        time.sleep(0.05)
-    return "the resume did not start within 15 s"
-
-
 async def trigger(request: Request) -> Response:
+    from . import actions
+
     form = await _form(request)
     _check_csrf(request, form)
     h = _history(request)
     name = h.check_name(request.path_params["name"])
-    run_id, error = await run_in_threadpool(_start_run, request.app.state.config, h, name, form)
-    if error:
-        return HTMLResponse(render("error.html", request, title="The run did not start", message=error,
+    p = h.spec(name)
+    if p is None:
+        return HTMLResponse(render("error.html", request, title="The run did not start",
+                                   message=f"pipeline {name!r} has no valid file in {request.app.state.config.pipelines_dir}",
                                    back=_u("pipelines", name)), status_code=400)
+    f = actions.TriggerForm.read(p, form)
+    launcher = actions.Launcher(request.app.state.config)
+    try:
+        args = actions.check_trigger(p, f)
+        if form.get("dry_run"):
+            code, text = await run_in_threadpool(launcher.dry_run, args)
+            if code not in (0, 1):
+                raise UsageError(text)
+            return await _pipeline_response(request, name, form=f, plan=text)
+        run_id = await run_in_threadpool(launcher.start_run, h, name, args)
+    except UsageError as e:
+        # The form again, as it was sent, with what is wrong above it.
+        return await _pipeline_response(request, name, form=f, form_error=str(e), status=400)
     return RedirectResponse(_u("pipelines", name, "runs", run_id), status_code=303)
 
 
-async def resume(request: Request) -> Response:
+async def _run_action(request: Request, title: str, act) -> Response:
     form = await _form(request)
     _check_csrf(request, form)
     h = _history(request)
     name = h.check_name(request.path_params["name"])
     run_id = request.path_params["run_id"]
-    error = await run_in_threadpool(_resume_run, request.app.state.config, h, name, run_id)
-    if error:
-        return HTMLResponse(render("error.html", request, title="The run was not resumed", message=error,
+    h.run(name, run_id)                         # 404 for what names no run
+    try:
+        await run_in_threadpool(act, h, name, run_id, form)
+    except UsageError as e:
+        return HTMLResponse(render("error.html", request, title=title, message=str(e),
                                    back=_u("pipelines", name, "runs", run_id)), status_code=400)
     return RedirectResponse(_u("pipelines", name, "runs", run_id), status_code=303)
+
+
+async def resume(request: Request) -> Response:
+    from . import actions
+
+    launcher = actions.Launcher(request.app.state.config)
+    return await _run_action(request, "The run was not resumed",
+                             lambda h, name, run_id, form: launcher.resume(h, name, run_id))
+
+
+async def rerun_task(request: Request) -> Response:
+    """Rerun a task and everything downstream of it in a finished run: pipe resume --from T."""
+    from . import actions
+
+    task = request.path_params["task"]
+    if not TASK_RE.match(task):
+        raise NotFound(f"no task {task!r}")
+    launcher = actions.Launcher(request.app.state.config)
+    return await _run_action(request, f"{task} was not rerun",
+                             lambda h, name, run_id, form: launcher.resume(h, name, run_id, from_=[task]))
+
+
+async def cancel(request: Request) -> Response:
+    """Stop a running run as Ctrl-C does (its tasks cancelled, the run interrupted)."""
+    from . import actions
+
+    return await _run_action(request, "The run was not cancelled",
+                             lambda h, name, run_id, form: actions.cancel(h, name, run_id))
 
 
 # --- JSON API -----------------------------------------------------------------------------------
@@ -888,6 +870,8 @@ def create_app(config: Config) -> Any:
         Route("/pipelines/{name}/trigger", trigger, methods=["POST"]),
         Route("/pipelines/{name}/runs/{run_id}", run_page),
         Route("/pipelines/{name}/runs/{run_id}/resume", resume, methods=["POST"]),
+        Route("/pipelines/{name}/runs/{run_id}/cancel", cancel, methods=["POST"]),
+        Route("/pipelines/{name}/runs/{run_id}/tasks/{task}/rerun", rerun_task, methods=["POST"]),
         Route("/pipelines/{name}/runs/{run_id}/tasks/{task}/log", log_page),
         Route("/api/pipelines", api_pipelines),
         Route("/api/pipelines/{name}/runs", api_runs),
