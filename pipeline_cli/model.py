@@ -77,6 +77,7 @@ class Pipeline:
     schedule: str | None = None
     timezone: str = "UTC"
     start_date: datetime | None = None     # aware, in the pipeline's timezone
+    end_date: datetime | None = None       # aware: no interval starting at or after it is scheduled
     catchup: bool | float = False          # False, True, or a window in seconds
     max_active_runs: int = 1
     concurrency: int | None = None         # None: the CPU count

@@ -78,15 +78,42 @@ class Plan:
     why: str = ""
 
 
-def plan(sched, catchup, claims: list[Claim], now: datetime) -> Plan:
+def schedule_end(sched, end_date: datetime | None) -> datetime | None:
+    """The end of the last interval that starts before end_date (the schedule's last moment:
+    tick reads the clock as stopped there), or None without an end_date. Never before
+    end_date's own interval has begun: an end_date before the first cron time ends at once."""
+    if end_date is None or sched.once:
+        return None
+    last_start = sched.before(end_date)
+    return sched.next_after(last_start)
+
+
+def ended(pipeline: Pipeline, now: datetime) -> bool:
+    """Whether the pipeline's schedule has ended by now: no interval can become due again."""
+    if pipeline.end_date is None or not pipeline.schedule or pipeline.schedule == "@once":
+        return False
+    from .schedule import Schedule
+
+    cap = schedule_end(Schedule(pipeline.schedule, pipeline.timezone, pipeline.start_date), pipeline.end_date)
+    return cap is not None and _u(cap) <= _u(now)
+
+
+def plan(sched, catchup, claims: list[Claim], now: datetime, end_date: datetime | None = None) -> Plan:
     """Which intervals tick runs now (pure: no files, no clock). Claims of every kind mark
     their intervals as run; only scheduled ones ended by now move the schedule: tick goes on
     from the end of the last scheduled run's interval (`anchor`), so a run a person asked for
-    never makes tick skip the days before it, nor stop for a day still to come."""
+    never makes tick skip the days before it, nor stop for a day still to come. With an
+    end_date, no interval starting at or after it is ever a candidate: the intervals are those
+    that ended by now or by the end of the last one before end_date, whichever is earlier
+    (a catch-up window is still measured from the real now)."""
     now_u = now.astimezone(timezone.utc)
     done = {c.start for c in claims}
     if sched.once:
         return _plan_once(sched, claims, now)
+    real_now = now
+    cap = schedule_end(sched, end_date)
+    if cap is not None and _u(cap) < now_u:
+        now, now_u = cap, _u(cap)
     scheduled = [c.end for c in claims if c.scheduled and c.end <= now_u]
     anchor = max(scheduled) if scheduled else None
     latest = sched.latest_complete(now)
@@ -111,12 +138,17 @@ def plan(sched, catchup, claims: list[Claim], now: datetime) -> Plan:
     intervals = [c for c in candidates if _u(c.start) not in done]
     if intervals:
         return Plan(intervals, intervals[0].end)      # due already: tick runs it now
+    if cap is not None and _u(cap) <= _u(real_now):
+        return Plan([], None, f"its schedule has ended: end_date {end_date.isoformat()}")
     if _u(latest.start) in done:
         why = f"the latest interval ({latest.start.isoformat()}) has been run"
     else:
         why = (f"the latest interval ({latest.start.isoformat()}) began before {anchor.isoformat()}, where the "
                "last scheduled run's interval ended")
-    return Plan([], _next_to_run(sched, done, anchor, now), why)
+    nxt = _next_to_run(sched, done, anchor, now)
+    if end_date is not None and nxt is not None and _u(sched.before(nxt)) >= _u(end_date):
+        return Plan([], None, f"its schedule has ended: end_date {end_date.isoformat()}")
+    return Plan([], nxt, why)
 
 
 def _next_to_run(sched, done: set, anchor: datetime | None, now: datetime) -> datetime:
@@ -171,7 +203,7 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
         claims.append(Claim(start, end, _kind(entry) == SCHEDULED))
     # An interval resumed later (or rerun) is no longer interrupted.
     result.resume = [r for r in result.resume if claimed.get(_utc(r.interval_start).isoformat(), {}).get("run_id") == r.run_id]
-    decided = plan(sched, pipeline.catchup, claims, now)
+    decided = plan(sched, pipeline.catchup, claims, now, pipeline.end_date)
     result.intervals, result.next_due, result.why = decided.intervals, decided.next_due, decided.why
     if result.resume and not result.intervals:
         result.next_due = now
@@ -461,14 +493,23 @@ def start_child(function, *args) -> Child:
 
 # --- backfill ---------------------------------------------------------------------------
 
-def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime, *, rerun: bool,
-             reporter_for, on_interval=None, make_executor=None, now: datetime | None = None) -> list[tuple[object, str]]:
-    """Run every interval starting in [start, end], oldest first; skip those that already
-    succeeded unless rerun. Returns (interval, state) pairs ('skipped' for the skipped).
-    `make_executor`, if given, makes the executor of each run."""
-    from . import runner
+class BackfillPlan:
+    """What a backfill of [start, end] would do, decided before anything runs (so that
+    `--dry-run` and the confirmation say exactly what the run does). A plain class: a
+    dataclass costs start-up time at every `pipe tick`."""
+
+    def __init__(self, intervals: list, succeeded: dict, todo: list, cut: datetime | None = None):
+        self.intervals = intervals      # schedule.Interval in the range, oldest first
+        self.succeeded = succeeded      # interval key -> the run that succeeded for it
+        self.todo = todo                # the intervals it runs (the others already succeeded)
+        self.cut = cut                  # the range went past the pipeline's end_date: cut there
+
+
+def backfill_plan(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime, *, rerun: bool,
+                  now: datetime | None = None) -> BackfillPlan:
+    """The intervals starting in [start, end] (none at or after the pipeline's end_date),
+    and those of them that would run: all with rerun, else those not yet succeeded."""
     from .schedule import Schedule
-    from .state import replay
 
     if not pipeline.schedule:
         raise UsageError(f"pipeline {pipeline.name!r} has no schedule, so it has no intervals to backfill "
@@ -483,32 +524,166 @@ def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime
                          f"{pipeline.start_date.isoformat()}: no interval before it is ever run; "
                          f"start at {pipeline.start_date.date()} or later")
     sched = Schedule(pipeline.schedule, pipeline.timezone, pipeline.start_date)
+    cut = None
+    if pipeline.end_date is not None and _u(end) >= _u(pipeline.end_date):
+        if _u(sched.first_start_at_or_after(start)) >= _u(pipeline.end_date):
+            raise UsageError(f"--start {start.isoformat()} is at or after the pipeline's end_date "
+                             f"{pipeline.end_date.isoformat()}: no interval starting from there is ever run "
+                             "(its schedule has ended; `pipe run --date D` runs one interval by hand)")
+        cut = pipeline.end_date
+        end = sched.before(pipeline.end_date)      # the last interval that starts before end_date
     intervals = backfill_intervals(pipeline, sched, start, end, now or datetime.now(timezone.utc))
+    succeeded = succeeded_runs(pipeline, state)
+    todo = [i for i in intervals if rerun or i.key not in succeeded]
+    return BackfillPlan(intervals, succeeded, todo, cut)
+
+
+def succeeded_runs(pipeline: Pipeline, state: StateDir) -> dict[str, str]:
+    """Interval key -> the latest run that succeeded for it, from the ledger (a run whose
+    folder was pruned counts as what it was when it was pruned)."""
+    from .state import replay
+
+    pruned = state.pruned(pipeline.name) if hasattr(state, "pruned") else {}
+    done = {}
+    for entry in state.ledger(pipeline.name):
+        try:
+            key = _utc(entry["start"]).isoformat()
+        except (TypeError, ValueError):
+            continue
+        run_id = entry["run_id"]
+        if run_id in pruned:
+            run_state = pruned[run_id].get("state")
+        else:
+            run_state = replay(run_id, pipeline.name, state.runs_dir(pipeline.name) / run_id).state
+        if run_state == RUN_SUCCEEDED:
+            done[key] = run_id
+    return done
+
+
+def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime, *, rerun: bool,
+             reporter_for, on_interval=None, make_executor=None, now: datetime | None = None,
+             params: dict | None = None, concurrent_reporter_for=None) -> list[tuple[object, str]]:
+    """Run every interval starting in [start, end] (before end_date), oldest first, with up
+    to max_active_runs runs going at once (as Airflow's backfill); skip those that already
+    succeeded unless rerun. Returns (interval, state) pairs, oldest first ('skipped' for the
+    skipped). `make_executor`, if given, makes the executor of each run;
+    `concurrent_reporter_for` the reporter of a run going on beside others."""
+    bp = backfill_plan(pipeline, state, start, end, rerun=rerun, now=now)
     lock = state.lock(pipeline.name)
     lock.acquire(wait=True)
-    results = []
     try:
-        succeeded = set()
-        for entry in state.ledger(pipeline.name):
-            run = replay(entry["run_id"], pipeline.name, state.runs_dir(pipeline.name) / entry["run_id"])
-            key = _utc(entry["start"]).isoformat()
-            if run.state == RUN_SUCCEEDED:
-                succeeded.add(key)
-        for i, interval in enumerate(intervals):
-            if on_interval:
-                on_interval(i, len(intervals), interval)
-            if interval.key in succeeded and not rerun:
-                results.append((interval, "skipped"))
-                continue
-            view = runner.new_run(pipeline, state, reporter=reporter_for(pipeline), kind=BACKFILL,
-                                  window=runner.Window(interval.start, interval.end), claim=True,
-                                  **({"executor": make_executor()} if make_executor else {}))
-            results.append((interval, view.state))
-            if view.state == RUN_INTERRUPTED:
-                break
+        succeeded = succeeded_runs(pipeline, state)      # again, under the lock: another backfill may have run
+        todo = {i.key for i in bp.intervals if rerun or i.key not in succeeded}
+        slots = max(1, pipeline.max_active_runs)
+        if slots == 1 or len(todo) <= 1:
+            states = _backfill_in_turn(pipeline, state, bp.intervals, todo, reporter_for, on_interval,
+                                       make_executor, params)
+        else:
+            states = _backfill_at_once(pipeline, state, bp.intervals, todo, slots,
+                                       concurrent_reporter_for or reporter_for, on_interval, make_executor, params)
     finally:
         lock.release()
-    return results
+    return [(i, "skipped" if i.key not in todo else states[i.key]) for i in bp.intervals
+            if i.key not in todo or i.key in states]
+
+
+def _backfill_one(pipeline: Pipeline, state: StateDir, interval, reporter_for, make_executor, params) -> str:
+    from . import runner
+
+    view = runner.new_run(pipeline, state, reporter=reporter_for(pipeline), kind=BACKFILL,
+                          window=runner.Window(interval.start, interval.end), claim=True, params=params,
+                          **({"executor": make_executor()} if make_executor else {}))
+    return view.state
+
+
+def _backfill_in_turn(pipeline, state, intervals, todo, reporter_for, on_interval, make_executor, params) -> dict:
+    states = {}
+    for n, interval in enumerate(intervals):
+        if on_interval:
+            on_interval(n, len(intervals), interval)
+        if interval.key not in todo:
+            continue
+        states[interval.key] = _backfill_one(pipeline, state, interval, reporter_for, make_executor, params)
+        if states[interval.key] == RUN_INTERRUPTED:
+            break
+    return states
+
+
+_CHILD_STATE = {0: RUN_SUCCEEDED, 1: "failed", 130: RUN_INTERRUPTED}
+
+
+def _backfill_child(pipeline, state, interval, reporter_for, make_executor, params) -> int:
+    """A run of a concurrent backfill, in a child in its own process group: the backfill's
+    `pipe` passes on each signal once (a Ctrl-C at the terminal reaches that `pipe` alone, so
+    no run gets it twice and mistakes it for "kill now")."""
+    os.setpgid(0, 0)
+    got = _backfill_one(pipeline, state, interval, reporter_for, make_executor, params)
+    return {RUN_SUCCEEDED: 0, RUN_INTERRUPTED: 130}.get(got, 1)
+
+
+def _backfill_at_once(pipeline, state, intervals, todo, slots, reporter_for, on_interval, make_executor,
+                      params) -> dict:
+    """Up to `slots` runs at once, each in a forked child, started oldest first. A signal
+    stops the starting of new runs and is passed to the running ones (which record
+    themselves interrupted, as a run does)."""
+    import signal
+
+    for n, interval in enumerate(intervals):      # the skipped are said first, then each run as it starts
+        if on_interval and interval.key not in todo:
+            on_interval(n, len(intervals), interval)
+    index = {i.key: n for n, i in enumerate(intervals)}
+    pending = [i for i in intervals if i.key in todo]
+    running: dict[int, tuple[Child, object]] = {}
+    states: dict[str, str] = {}
+    stop: list[int] = []
+
+    def on_signal(signum, frame):
+        stop.append(signum)
+        for child, _ in list(running.values()):
+            try:
+                os.kill(child.pid, signum)
+            except OSError:
+                pass
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while (pending and not stop) or running:
+            while pending and not stop and len(running) < slots:
+                interval = pending.pop(0)
+                if on_interval:
+                    on_interval(index[interval.key], len(intervals), interval)
+                child = start_child(_backfill_child, pipeline, state, interval, reporter_for, make_executor, params)
+                running[child.pid] = (child, interval)
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break
+            if pid in running:
+                child, interval = running.pop(pid)
+                child._ended(status)
+                states[interval.key] = _run_state(pipeline, state, interval) or _CHILD_STATE.get(child.code, "failed")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return states
+
+
+def _run_state(pipeline: Pipeline, state: StateDir, interval) -> str | None:
+    """The state of the latest run that claimed the interval (from its own events)."""
+    from .state import replay
+
+    run_id = None
+    for entry in state.ledger(pipeline.name):
+        try:
+            if _utc(entry["start"]).isoformat() == interval.key:
+                run_id = entry["run_id"]
+        except (TypeError, ValueError):
+            continue
+    if run_id is None:
+        return None
+    return replay(run_id, pipeline.name, state.runs_dir(pipeline.name) / run_id).state
 
 
 def backfill_intervals(pipeline: Pipeline, sched, start: datetime, end: datetime, now: datetime) -> list:

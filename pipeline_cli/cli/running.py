@@ -94,18 +94,27 @@ def tick(
 
 
 @command("backfill", "run every interval of a date range",
-         "Run every interval that starts from --start to --end, oldest first, skipping those "
-         "that already succeeded unless --rerun.",
-         ("pipe backfill weather --start 2026-11-01 --end 2026-11-07",))
+         "Run every interval that starts from --start to --end (none at or after the pipeline's "
+         "end_date), oldest first, up to max_active_runs at once, skipping those that already "
+         "succeeded unless --rerun. More than 100 intervals ask for confirmation on a terminal; "
+         "without a terminal they need --yes.",
+         ("pipe backfill weather --start 2026-11-01 --end 2026-11-07",
+          "pipe backfill weather --start 2020-01-01 --end 2026-01-01 --dry-run",
+          "pipe backfill weather --start 2026-11-01 --end 2026-11-07 -p city=Paris --rerun"))
 def backfill(
     pipeline: Annotated[str, pipeline_arg("the pipeline (it must have a schedule)")],
     start: Annotated[str, typer.Option("--start", metavar="D", help="first date (inclusive); required")],
     end: Annotated[str, typer.Option("--end", metavar="D", help="last date (inclusive); required")],
     rerun: Annotated[bool, typer.Option("--rerun", help="also rerun intervals that already succeeded")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list the intervals it would run, and how many; run "
+                                          "nothing")] = False,
+    params: Annotated[Optional[list[str]], typer.Option(
+        "-p", "--param", metavar="KEY=VALUE", help="override a param in every run (repeatable)")] = None,
+    yes: Annotated[bool, typer.Option("-y", "--yes", help="run more than 100 intervals without asking")] = False,
     json_mode: JSON = False,
     executor: EXECUTOR = None,
     dask_scheduler: DASK_SCHEDULER = None,
     dask_wait_workers: DASK_WAIT_WORKERS = None,
 ) -> int:
-    return call("backfill", pipeline=pipeline, start=start, end=end, rerun=rerun, json_mode=json_mode,
-                **executor_options(executor, dask_scheduler, dask_wait_workers))
+    return call("backfill", pipeline=pipeline, start=start, end=end, rerun=rerun, dry_run=dry_run, params=params,
+                yes=yes, json_mode=json_mode, **executor_options(executor, dask_scheduler, dask_wait_workers))

@@ -83,6 +83,11 @@ def list_pipelines(g: Globals, json_mode: bool = False) -> ListResult:
             plan = due(p, store, now)          # as tick reckons it
             row["next_due"] = plan.next_due.isoformat() if plan.next_due else None
             row["overdue"] = plan.overdue(now)      # next_due has passed and tick has not run it
+            if p.end_date is not None:
+                from ..scheduler import ended
+
+                row["end_date"] = p.end_date.isoformat()
+                row["ended"] = ended(p, now) and plan.next_due is None    # nothing can become due again
             if getattr(p, "notify", None) is not None and p.notify.deadline is not None:
                 from ..notify import late
 

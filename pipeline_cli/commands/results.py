@@ -243,6 +243,9 @@ class BackfillResult(Record):
     FIELDS = (
         ("pipeline", _REQUIRED),    # str
         ("intervals", _REQUIRED),    # list[BackfillInterval]
+        ("dry_run", False),    # bool: states are "would run" or "skipped"; nothing ran
+        ("max_active_runs", 1),    # int: most runs at once
+        ("end_date", None),    # str | None: the range was cut at the pipeline's end_date
     )
 
     @property
@@ -250,10 +253,15 @@ class BackfillResult(Record):
         states = [i.state for i in self.intervals]
         if "interrupted" in states:
             return INTERRUPTED
-        return FAILED if any(s not in ("succeeded", "skipped") for s in states) else OK
+        return FAILED if any(s not in ("succeeded", "skipped", "would run") for s in states) else OK
 
     def to_json(self) -> dict:
-        return {"pipeline": self.pipeline, "intervals": [i.to_json() for i in self.intervals]}
+        doc = {"pipeline": self.pipeline, "intervals": [i.to_json() for i in self.intervals]}
+        if self.dry_run:
+            doc.update(dry_run=True, count=sum(i.state == "would run" for i in self.intervals),
+                       max_active_runs=self.max_active_runs)
+        doc["end_date"] = self.end_date
+        return doc
 
 
 class InitResult(Record):

@@ -227,18 +227,35 @@ def _tick_runs(g: Globals, before: dict[str, set[str]], plans) -> list[TickRun]:
     return runs
 
 
-def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = False, json_mode: bool = False,
-             **executor_options) -> BackfillResult:
+CONFIRM_OVER = 100      # a backfill of more intervals than this asks first (or needs --yes)
+
+
+def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = False, dry_run: bool = False,
+             params: list[str] | None = None, yes: bool = False, json_mode: bool = False,
+             **executor_options) -> BackfillResult | int:
     from .. import render, scheduler
 
     need_stdout(json_mode)
-    p, g = load(g, pipeline)
+    p, g = load(g, pipeline, write_cache=not dry_run)
     begin, finish = parse_date(start, p.timezone, "--start"), parse_date(end, p.timezone, "--end")
+    given = parse_params(params)
     from ..context import check_params
 
-    check_params(p, {}, "a backfill cannot give them; declare defaults to backfill")
+    check_params(p, given, "give it with")
     store = g.state
-    succeeded = _succeeded_runs(store, p.name)
+    bp = scheduler.backfill_plan(p, store, begin, finish, rerun=rerun)
+    if bp.cut is not None:
+        sys.stderr.write(f"note: {p.name}'s end_date is {bp.cut.isoformat()}: intervals starting at or after it "
+                         f"are not run (its schedule has ended there)\n")
+    if dry_run:
+        todo = {i.key for i in bp.todo}
+        return _backfill_result(p, bp, [(i, "would run" if i.key in todo else "skipped") for i in bp.intervals],
+                                dry_run=True)
+    if len(bp.todo) > CONFIRM_OVER and not yes:
+        if not _confirm(p, bp):
+            sys.stderr.write("cancelled: nothing was run\n")
+            return 0
+    succeeded = bp.succeeded
     say = sys.stderr if json_mode else sys.stdout
 
     def progress(i, n, interval):
@@ -254,18 +271,62 @@ def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = Fals
         kwargs["make_executor"] = lambda: _executor(opts).get("executor")
     results = scheduler.backfill(p, store, begin, finish, rerun=rerun,
                                  reporter_for=lambda _: render.reporter_for_output(json_mode), on_interval=progress,
+                                 params=given, concurrent_reporter_for=lambda _: _side_by_side(json_mode),
                                  **kwargs)
-    latest = _latest_claims(store, p.name)
+    return _backfill_result(p, bp, results, latest=_latest_claims(store, p.name))
+
+
+def _backfill_result(p, bp, results, latest=None, dry_run: bool = False) -> BackfillResult:
     intervals = []
     for interval, state in results:
         if state == "skipped":
             intervals.append(BackfillInterval(interval.start.isoformat(), interval.end.isoformat(), "skipped",
-                                              succeeded.get(interval.key),
-                                              f"already succeeded in run {succeeded.get(interval.key)}"))
+                                              bp.succeeded.get(interval.key),
+                                              f"already succeeded in run {bp.succeeded.get(interval.key)}"))
         else:
             intervals.append(BackfillInterval(interval.start.isoformat(), interval.end.isoformat(), state,
-                                              latest.get(interval.key)))
-    return BackfillResult(p.name, intervals)
+                                              (latest or {}).get(interval.key)))
+    return BackfillResult(p.name, intervals, dry_run=dry_run, max_active_runs=p.max_active_runs,
+                          end_date=bp.cut.isoformat() if bp.cut is not None else None)
+
+
+def _confirm(p, bp) -> bool:
+    """More than CONFIRM_OVER intervals: asked on the terminal; without one, refused unless
+    --yes (as `terraform apply` without -auto-approve, `apt-get` without -y): a script that
+    means it says so, a mistyped year never starts thousands of runs."""
+    first, last = bp.todo[0].start.isoformat(), bp.todo[-1].start.isoformat()
+    what = (f"backfill of {len(bp.todo):,} intervals of {p.name} ({first} .. {last}), up to "
+            f"{p.max_active_runs} at once")
+    if not (sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UsageError(f"{what}: more than {CONFIRM_OVER} intervals and no terminal to confirm on; pass --yes to "
+                         "run them (or --dry-run to list them)")
+    sys.stderr.write(f"{what}. Run them? [y/N] ")
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, KeyboardInterrupt):
+        sys.stderr.write("\n")
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _side_by_side(json_mode: bool):
+    """The reporter of a backfill run going on beside others: plain lines, each with the
+    pipeline and the run's logical date (one live table per run would fight for the screen)."""
+    from .. import render
+
+    if json_mode or sys.stdout is None:
+        return None        # no reporter (the run core's hooks skip a None)
+
+    class Lines(render.PlainReporter):
+        def _line(self, run, text: str) -> None:
+            from datetime import datetime as _dt
+
+            now = _dt.now().astimezone().strftime("%H:%M:%S")
+            self.stream.write(f"{now} {run.pipeline} {render.short_date(run.logical_date)} {text}\n")
+            self.stream.flush()
+
+    return Lines(sys.stdout)
 
 
 def _claims(store, name: str) -> list[tuple[str, str]]:

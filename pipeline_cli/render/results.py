@@ -134,6 +134,16 @@ def _tick_text(result) -> None:
 
 def _backfill_text(result) -> None:
     states = [i.state for i in result.intervals]
+    if result.dry_run:
+        todo = [i for i in result.intervals if i.state == "would run"]
+        for i in result.intervals:
+            said = "would run" if i.state == "would run" else f"skipped ({i.why})"
+            sys.stdout.write(f"{to_second(i.start)} .. {to_second(i.end)}  {said}\n")
+        sys.stdout.write(f"{result.pipeline}: would run {_n(len(todo), 'interval')}"
+                         + (f" of {len(states)} ({len(states) - len(todo)} already succeeded)"
+                            if len(todo) != len(states) else "")
+                         + f", up to {result.max_active_runs} at once, oldest first; nothing was run (dry run)\n")
+        return
     counts = {s: states.count(s) for s in dict.fromkeys(states)}
     sys.stdout.write(f"{result.pipeline}: backfill of {_n(len(states), 'interval')}: "
                      + ", ".join(f"{n} {s}" for s, n in counts.items()) + "\n")

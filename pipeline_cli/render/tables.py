@@ -128,7 +128,10 @@ def pipelines_table(rows: list[dict]) -> None:
     overdue = "\n(overdue)" if is_terminal(sys.stdout) else " (overdue)"     # under the time, in a table cell
     table_rows = []
     for r in rows:
-        table_rows.append([r["name"], r.get("schedule_words") or "-", (to_second(r.get("next_due")) or "-") + (overdue if r.get("overdue") else ""), str(r["tasks"]),
+        nxt = (to_second(r.get("next_due")) or "-") + (overdue if r.get("overdue") else "")
+        if r.get("ended"):
+            nxt = f"ended {short_date(r.get('end_date'))}"     # the schedule's end_date has passed
+        table_rows.append([r["name"], r.get("schedule_words") or "-", nxt, str(r["tasks"]),
                            (r.get("last_state") or "-") + (" (late)" if r.get("late") else ""),
                            when(r.get("last_started")), r.get("description") or ""])
     _table(["pipeline", "schedule", "next due", "tasks", "last run", "started", "description"], table_rows,

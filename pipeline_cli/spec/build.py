@@ -18,6 +18,7 @@ def build(file: str, data: bytes, doc: dict, warnings: tuple = ()) -> Pipeline:
     tz = timezone_of(doc)
     schedule = doc.get("schedule") if isinstance(doc.get("schedule"), str) else None
     start_date = parse_instant(doc["start_date"], tz) if isinstance(doc.get("start_date"), str) else None
+    end_date = parse_instant(doc["end_date"], tz) if isinstance(doc.get("end_date"), str) else None
     raw_catchup = doc.get("catchup", False)
     catchup: bool | float = False
     if isinstance(raw_catchup, bool):
@@ -39,7 +40,7 @@ def build(file: str, data: bytes, doc: dict, warnings: tuple = ()) -> Pipeline:
         name=doc["name"] if isinstance(doc.get("name"), str) else stem,
         path=str(resolved), folder=str(resolved.parent), tasks=tasks,
         description=_str(doc.get("description")) or "",
-        schedule=schedule, timezone=tz, start_date=start_date, catchup=catchup,
+        schedule=schedule, timezone=tz, start_date=start_date, end_date=end_date, catchup=catchup,
         max_active_runs=max_active if max_active is not None else 1, concurrency=concurrency,
         params=params, env=as_str_map(doc.get("env")), dotenv=_str(doc.get("dotenv")),
         secrets=tuple(s for s in secrets if isinstance(s, str)), workdir=_str(doc.get("workdir")),

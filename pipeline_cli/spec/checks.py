@@ -147,6 +147,32 @@ def check_start_date(c: Checker) -> None:
             c.at(["start_date"], f"start_date: {e}")
 
 
+def check_end_date(c: Checker) -> None:
+    """end_date: a date that exists, after start_date (a schedule that ends before it begins
+    would never run: a mistake, said where end_date stands)."""
+    from ..schedule import parse_instant
+
+    if not isinstance(c.doc.get("end_date"), str):
+        return
+    tz = timezone_of(c.doc)
+    tz = tz if valid_zone(tz) else "UTC"
+    try:
+        end = parse_instant(c.doc["end_date"], tz)
+    except ValueError as e:
+        if not c.reported(["end_date"]):
+            c.at(["end_date"], f"end_date: {e}")
+        return
+    if not isinstance(c.doc.get("start_date"), str):
+        return
+    try:
+        start = parse_instant(c.doc["start_date"], tz)
+    except ValueError:
+        return
+    if end <= start and not c.reported(["end_date"]):
+        c.at(["end_date"], f"end_date {c.doc['end_date']} is not after start_date {c.doc['start_date']}: "
+                           "no interval could ever be scheduled")
+
+
 def check_catchup(c: Checker) -> None:
     raw = c.doc.get("catchup", False)
     if isinstance(raw, str):
@@ -341,7 +367,7 @@ def check_entrypoints(c: Checker) -> None:
 
 
 CHECKS: tuple[Callable[[Checker], None], ...] = (
-    check_name, check_timezone, check_schedule, check_start_date, check_catchup, check_params,
+    check_name, check_timezone, check_schedule, check_start_date, check_end_date, check_catchup, check_params,
     check_scheduled_params,
     check_pipeline_templates, check_dependencies, check_commands, check_task_templates,
     check_quoted_templates, check_durations, check_notify, check_entrypoints,

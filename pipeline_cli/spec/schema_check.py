@@ -91,6 +91,7 @@ _FIELD_HINTS = {
     "schedule": "a 5-field cron expression or @hourly/@daily/@weekly/@monthly/@quarterly/@yearly/@once",
     "python": "a Python entrypoint 'module:function', e.g. weather.fetch:main",
     "start_date": "a date such as 2026-11-01 (or an ISO date-time)",
+    "end_date": "a date such as 2027-01-01 (or an ISO date-time)",
     "catchup": "true, false, or a window such as 7d",
     "timeout": "a duration such as 90s, 5m, 1h30m or a number of seconds",
     "retry_delay": "a duration such as 90s, 5m, 1h30m or a number of seconds",
