@@ -45,6 +45,7 @@ CONNECT_TIMEOUT = float(os.environ.get("PIPE_DASK_CONNECT_TIMEOUT", "10"))
 LEASE = float(os.environ.get("PIPE_DASK_LEASE", "30"))    # seconds a worker goes on without word from pipe
 WAIT_WORKERS = 120.0  # default of --dask-wait-workers / PIPE_DASK_WAIT_WORKERS
 RPC_SHORT = 1.0       # a put to a queue that has room
+MAX_REFUSALS = 10     # unfit workers that refuse one attempt before it fails to start
 BACKSTOP = 5.0        # pipe ends a timed-out attempt itself this long after its worker should have
 DRAIN_WAIT = 2.0      # the heartbeat wakes a drain's long poll that has waited this long
 _WAKE = "\0dask"      # marks our wake-up pipe in the embedded local executor's selector
@@ -63,6 +64,8 @@ class _Remote:
     log_fd: int
     submitted: float
     future: object = None
+    fkey: str = ""                   # the key of its current Dask task (another after a refusal)
+    refusals: int = 0                # unfit workers that refused to start it
     worker: str | None = None        # known once the worker says it started, or the scheduler places it
     said: bool = False               # the worker said it started (placed by Dask is not started:
                                      # a worker queues tasks behind its busy threads)
@@ -104,6 +107,11 @@ class DaskExecutor:
         self.releasable: list[_Remote] = []
         self.pipeline_file: tuple[str, str] | None = None     # (path, digest), from check()
         self.threads: int | None = None                       # the cluster's worker threads (the heartbeat)
+        self.modules: list[list[str]] = []                    # [path, digest] of the Python tasks' modules
+        self.checked: set[str] = set()                        # workers pipe has checked
+        self.fit: set[str] = set()                            # ... and found fit for the run
+        self.unfit: dict[str, str] = {}                       # ... or not: address -> why (said once)
+        self.said_unfit: set[str] = set()
         if address:
             self._connect()       # an unreachable scheduler is refused before the run is recorded
 
@@ -225,6 +233,7 @@ class DaskExecutor:
     def check(self, specs_preview: list[AttemptSpec], pipeline_file: str) -> None:
         client = self._connect()
         self.pipeline_file = (pipeline_file, supervise.file_digest(pipeline_file))
+        self.modules = task_modules(pipeline_file)
         remote = [s for s in specs_preview if not s.local_only]
         info = self._workers()
         problems = []
@@ -239,32 +248,66 @@ class DaskExecutor:
         if problems:
             raise UsageError("\n".join(problems))
         names = {addr: str(w.get("name", addr)) for addr, w in info.items()}
-        problems.extend(self._check_workers(client, pipeline_file, names))
-        if problems:
-            raise UsageError("\n".join(problems))
-
-    def _check_workers(self, client: Client, pipeline_file: str, names: dict[str, str]) -> list[str]:
-        """Every worker runs this pipe version and sees the same pipeline file at the same path."""
-        digest = supervise.file_digest(pipeline_file)
-        found = client.run(supervise.check_worker, pipeline_file, on_error="return")
-        problems = []
-        for where, got in sorted(found.items()):
+        found = self._check_workers(client, list(info))
+        for where, why in sorted(found.items()):
             name = names.get(where, where)
             addr = where if name == where else f"{name} ({where})"
-            if isinstance(got, BaseException):
-                problems.append(f"worker {addr} cannot run pipe's check: {_short(got)} "
-                                f"(is pipe {__version__} installed there?)")
-                continue
-            if got.get("version") != __version__:
-                problems.append(f"worker {addr} runs pipe {got.get('version')}, not {__version__} as here")
-            if "error" in got:
-                problems.append(f"worker {addr} cannot see the pipeline file {pipeline_file}: {got['error']}")
-            elif got.get("digest") != digest:
-                problems.append(f"worker {addr} sees another pipeline file at {pipeline_file} (its content differs)")
+            problems.extend(f"worker {addr} {phrase}" for phrase in why)
         if problems:
             problems.append("workers must run the same pipe and see the pipeline folder at the same path "
                             "(see README: Running on a cluster)")
-        return problems
+            raise UsageError("\n".join(problems))
+
+    def _check_workers(self, client: Client, workers: list[str]) -> dict[str, list[str]]:
+        """Whether these workers run this pipe version and see the pipeline file and the modules
+        of its Python tasks as pipe does: what is wrong with each (nothing: it is fit)."""
+        path, digest = self.pipeline_file
+        found = client.run(supervise.check_worker, path, self.modules, workers=workers, on_error="return")
+        verdicts = {}
+        for where, got in found.items():
+            why = []
+            if isinstance(got, BaseException):
+                why.append(f"cannot run pipe's check: {_short(got)} (is pipe {__version__} installed there?)")
+            else:
+                if got.get("version") != __version__:
+                    why.append(f"runs pipe {got.get('version')}, not {__version__} as here")
+                if "error" in got:
+                    why.append(f"cannot see the pipeline file {path}: {got['error']}")
+                elif got.get("digest") != digest:
+                    why.append(f"sees another pipeline file at {path} (its content differs)")
+                if got.get("differs"):
+                    why.append(got["differs"])
+            verdicts[where] = why
+            with self.lock:
+                self.checked.add(where)
+                if why:
+                    self.unfit.setdefault(where, why[0])
+                else:
+                    self.fit.add(where)
+        return verdicts
+
+    def _check_newcomers(self, present) -> None:
+        """(The heartbeat.) Workers that joined since the start are checked as they come: an
+        unfit one is avoided for the rest of the run, and said once."""
+        new = [w for w in present if w not in self.checked]
+        if not new or self.pipeline_file is None:
+            return
+        try:
+            found = self._check_workers(self.client, new)
+        except Exception:       # noqa: BLE001  (it left meanwhile: looked at again next time)
+            return
+        for where, why in found.items():
+            if why:
+                self._avoid(where, why[0])
+
+    def _avoid(self, worker: str, why: str) -> None:
+        with self.lock:
+            self.fit.discard(worker)
+            self.unfit.setdefault(worker, why)
+            said, self.said_unfit = worker in self.said_unfit, self.said_unfit | {worker}
+        if not said:
+            print(f"pipe: avoiding the Dask worker {worker} for this run: it {why}; its attempts go to the "
+                  f"other workers", file=sys.stderr, flush=True)
 
     def running(self) -> int:
         return len(self.remote) + self.local.running()
@@ -422,12 +465,7 @@ class DaskExecutor:
                     # queue): it is not submitted at all.
                     att.ticket_taken_back = True
                     raise _NotSubmitted
-                opts = {"dask_key": att.dask_key, "lease": self.lease_name, "lease_seconds": LEASE,
-                        "slots": supervise.SLOTS, "version": __version__, "pipeline_file": self.pipeline_file}
-                att.future = self.client.submit(supervise.run_attempt, att.spec, opts, key=att.dask_key, pure=False,
-                                                retries=0, resources=dict(att.spec.resources) or None,
-                                                priority=att.spec.priority)
-                att.future.add_done_callback(lambda f, att=att: self._future_done(att))
+                self._submit_future(att)
             except _NotSubmitted:
                 pass
             except (OSError, TimeoutError, asyncio.TimeoutError) as e:     # comms: no scheduler
@@ -454,6 +492,7 @@ class DaskExecutor:
                     except Exception:   # noqa: BLE001  (no scheduler: the heartbeat says so)
                         await asyncio.sleep(0.2)
                 items = [i for i in items if i != {"wake": 1}]     # a nudge: nothing the attempt said
+                unfit = None
                 for item in items:
                     if isinstance(item, bytes):
                         os.write(att.log_fd, item)
@@ -461,6 +500,15 @@ class DaskExecutor:
                         self._place(att, item["started"], said=True)
                     elif isinstance(item, dict) and "end" in item:
                         att.result = item["end"]
+                    elif isinstance(item, dict) and "unfit" in item:
+                        unfit = item
+                if unfit is not None and att.result is None and att.lost is None and not att.ticket_taken_back:
+                    try:
+                        outcome = self._refused(att, unfit["worker"], unfit["unfit"])
+                    except Exception as e:      # noqa: BLE001  (comms: the heartbeat says what it is)
+                        att.lost = att.lost or f"cannot hand the attempt to Dask: {_short(e)}"
+                    last_look = False
+                    continue
                 if att.result is not None:
                     outcome = _outcome(att.result, att.worker)
                 elif att.ticket_taken_back:
@@ -474,6 +522,43 @@ class DaskExecutor:
             outcome = Outcome(kind=base.LOST, reason=f"lost: {_short(e)}", worker=att.worker)
         finally:
             self._finish(att, outcome or Outcome(kind=base.LOST, reason=att.lost or "lost", worker=att.worker))
+
+    def _submit_future(self, att: _Remote) -> None:
+        """Hand the attempt to Dask (again, under a new key, after an unfit worker refused it).
+        Once a worker was found unfit, only the workers found fit may take attempts."""
+        opts = {"dask_key": att.dask_key, "lease": self.lease_name, "lease_seconds": LEASE,
+                "slots": supervise.SLOTS, "version": __version__, "pipeline_file": self.pipeline_file,
+                "modules": self.modules}
+        with self.lock:
+            fit = sorted(self.fit - set(self.unfit)) if self.unfit else None
+        att.fkey = att.dask_key if not att.refusals else f"{att.dask_key}~{att.refusals}"
+        future = self.client.submit(supervise.run_attempt, att.spec, opts, key=att.fkey, pure=False,
+                                    retries=0, resources=dict(att.spec.resources) or None,
+                                    priority=att.spec.priority, workers=fit or None)
+        old, att.future = att.future, future
+        att.future_done = False
+        future.add_done_callback(lambda f, att=att: self._future_done(att, f))
+        if old is not None:
+            old.release()
+
+    def _refused(self, att: _Remote, worker: str, why: str) -> Outcome | None:
+        """An unfit worker refused to start the attempt (it left the start ticket): not a
+        failed attempt; it goes to another worker (None), or, after MAX_REFUSALS, fails to start."""
+        self._avoid(worker, why)
+        att.refusals += 1
+        with self.lock:
+            if att.worker == worker:
+                att.worker, att.placed_at = None, None
+        if att.refusals > MAX_REFUSALS:
+            return Outcome(kind=base.NOT_STARTED, reason=f"no fit worker took it: worker {worker} {why}",
+                           worker=None)
+        try:
+            os.write(att.log_fd, f"pipe: the worker {worker} refused this attempt (it {why}): handed to "
+                                 f"another worker\n".encode())
+        except OSError:
+            pass
+        self._submit_future(att)
+        return None
 
     # -- where an attempt runs ----------------------------------------------------------------
     def _place(self, att: _Remote, worker: str, said: bool = False) -> None:
@@ -500,16 +585,16 @@ class DaskExecutor:
         if not waiting:
             return
         try:
-            seen = self.client.run_on_scheduler(_scheduler_record([a.dask_key for a in waiting]))
+            seen = self.client.run_on_scheduler(_scheduler_record([a.fkey for a in waiting]))
         except Exception:        # noqa: BLE001  (a scheduler that refuses to run code: no record)
             return
-        record = {a.dask_key: seen.get(a.dask_key) or ("gone", None, 0) for a in waiting}
-        self._lost_before_placed([a for a in waiting if record[a.dask_key][0] in _HELD and record[a.dask_key][2]])
+        record = {a.fkey: seen.get(a.fkey) or ("gone", None, 0) for a in waiting}
+        self._lost_before_placed([a for a in waiting if record[a.fkey][0] in _HELD and record[a.fkey][2]])
         for att in waiting:
-            state, worker, suspicious = record[att.dask_key]
+            state, worker, suspicious = record[att.fkey]
             if att.lost is not None:
                 continue
-            if state == "processing" and worker and not suspicious:
+            if state == "processing" and worker and not suspicious and worker not in self.unfit:
                 self._place(att, worker)
             if state != "no-worker" and not (state == "queued" and not any_worker):
                 att.no_worker_since = None
@@ -584,7 +669,7 @@ class DaskExecutor:
             return None
         for _, msg in reversed(list(got or ())):
             if isinstance(msg, dict) and msg.get("action") == "remove-worker" and \
-                    att.dask_key in (msg.get("processing-tasks") or ()):
+                    att.fkey in (msg.get("processing-tasks") or ()):
                 return msg.get("worker")
         return None
 
@@ -676,8 +761,10 @@ class DaskExecutor:
             self.releasable.append(att)
         self._wake()
 
-    def _future_done(self, att: _Remote) -> None:
+    def _future_done(self, att: _Remote, future) -> None:
         """The Dask task ended (a callback thread of the client): the drain looks at how."""
+        if future is not att.future:          # one an unfit worker refused: handed on since
+            return
         att.future_done = True
         self.client.loop.add_callback(self._nudge_later, att)
 
@@ -707,6 +794,9 @@ class DaskExecutor:
                     got = future.result(timeout=supervise.RPC_TIMEOUT)
                 except Exception as e:      # noqa: BLE001
                     got = {"duplicate": True, "error": _short(e)}
+                if got.get("unfit"):
+                    return Outcome(kind=base.NOT_STARTED, reason=f"worker {got.get('worker')} {got['unfit']}",
+                                   worker=None)
                 if not got.get("duplicate"):
                     return _outcome(got, att.worker)
                 reason = "worker lost"      # Dask ran it again after its worker died
@@ -779,6 +869,9 @@ class DaskExecutor:
                     self.lease.set(self.beats, callback_timeout=supervise.RPC_TIMEOUT)
                     next_beat = now + period
                 nthreads = client.nthreads(callback_timeout=supervise.RPC_TIMEOUT)
+                self._check_newcomers(nthreads)
+                present = set(nthreads)
+                nthreads = {w: n for w, n in nthreads.items() if w not in self.unfit}
                 grown = self.threads is not None and sum(nthreads.values()) > self.threads
                 self.threads = sum(nthreads.values())       # the default concurrency follows it
                 if grown:
@@ -787,7 +880,7 @@ class DaskExecutor:
                     self._look_at_scheduler(now, bool(nthreads))
                     self._timeouts(now)
                     self._wake_long_polls(now)
-                    workers = set(nthreads)
+                    workers = present
                     for att in list(self.remote.values()):
                         if att.worker is not None and att.worker not in workers and att.result is None:
                             if att.lost is None:
@@ -802,6 +895,90 @@ class DaskExecutor:
                 for att in list(self.remote.values()):
                     att.lost = att.lost or "scheduler lost"
                 self._wake()
+
+
+def task_modules(pipeline_file: str) -> list[list[str]]:
+    """[path, digest] of each module the pipeline's Python tasks import from the pipeline's
+    folder: each entrypoint's module (and the packages it sits in), then what those import,
+    followed through the folder (`import x`, `from x import y`, relative imports), as found
+    in the source without running it. What is found elsewhere (installed, the standard
+    library) is not followed: the pipe version check covers pipe, not the rest."""
+    from ..spec.load import load
+
+    try:
+        pipeline = load(pipeline_file)
+    except Exception:       # noqa: BLE001  (the runner loaded it: a race with an edit)
+        return []
+    folder = os.path.realpath(pipeline.folder)
+    todo = [t.python.partition(":")[0] for t in pipeline.tasks.values() if t.python]
+    names: set[str] = set()
+    files: dict[str, str] = {}
+    while todo:
+        name = todo.pop()
+        if name in names or not all(p.isidentifier() for p in name.split(".")):
+            continue
+        names.add(name)
+        for path, package in _module_files(name, folder):
+            if path in files:
+                continue
+            try:
+                files[path] = supervise.file_digest(path)
+            except OSError:
+                continue
+            todo.extend(_imports(path, package))
+    return [[p, d] for p, d in sorted(files.items())]
+
+
+def _module_files(name: str, folder: str) -> list[tuple[str, str]]:
+    """The source files importing `name` reads from `folder` (each package's __init__.py on
+    the way, then the module), each with the package its relative imports start from."""
+    from importlib.machinery import PathFinder
+
+    found = []
+    locations = [folder]
+    parts = name.split(".")
+    for i in range(len(parts)):
+        spec = PathFinder.find_spec(".".join(parts[:i + 1]), locations)
+        if spec is None:
+            break
+        origin = spec.origin
+        is_package = spec.submodule_search_locations is not None
+        if origin and origin.endswith(".py"):
+            path = os.path.realpath(origin)
+            if not path.startswith(folder + os.sep):
+                break
+            found.append((path, ".".join(parts[:i + 1]) if is_package else ".".join(parts[:i])))
+        if not is_package:
+            break
+        locations = list(spec.submodule_search_locations)
+    return found
+
+
+def _imports(path: str, package: str) -> list[str]:
+    """The module names a source file imports (at any depth of its code)."""
+    import ast
+
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".") if package else []
+                if node.level - 1 > len(parts):
+                    continue
+                base = ".".join(parts[:len(parts) - (node.level - 1)] + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if base:
+                names.append(base)
+            names.extend(f"{base}.{a.name}" if base else a.name for a in node.names if a.name != "*")
+    return names
 
 
 def wait_workers_from_env() -> float:

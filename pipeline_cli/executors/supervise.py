@@ -55,9 +55,10 @@ def queue_names(dask_key: str) -> tuple[str, str]:
 
 
 # -- the start-of-run check ---------------------------------------------------------------
-def check_worker(pipeline_file: str) -> dict:
-    """Run on every worker by `client.run` before the first task: pipe's version there and
-    what the pipeline file is at the same path."""
+def check_worker(pipeline_file: str, modules: list | None = None) -> dict:
+    """Run on every worker by `client.run` before the first task (and on each worker that
+    joins later): pipe's version there, and what the pipeline file and the modules of its
+    Python tasks ([path, digest] each) are at the same paths."""
     import pipeline_cli
 
     found: dict = {"version": getattr(pipeline_cli, "__version__", "?"), "python": sys.version.split()[0]}
@@ -65,6 +66,7 @@ def check_worker(pipeline_file: str) -> dict:
         found["digest"] = file_digest(pipeline_file)
     except OSError as e:
         found["error"] = e.strerror or str(e)
+    found["differs"] = _files_differ(modules or [])
     return found
 
 
@@ -149,6 +151,17 @@ def run_attempt(spec: AttemptSpec, opts: dict) -> dict:
     client = get_client()
     ctl_name, out_name = queue_names(opts["dask_key"])
     link = _Link(client, ctl_name, out_name)
+    differs = _differs(opts)
+    if differs:
+        # A worker that joined after pipe's start-of-run check, and is unfit for this run: it
+        # leaves the start ticket where it is (this is no start), and pipe hands the attempt
+        # to another worker.
+        unfit = {"unfit": f"{differs}", "worker": worker}
+        try:
+            link.put(unfit, timeout=RPC_TIMEOUT)
+        except Exception:      # noqa: BLE001  (pipe reads it from the future then)
+            pass
+        return unfit
     try:
         first = link.call(client.scheduler.queue_get, name=ctl_name, batch=True)
     except Exception:       # noqa: BLE001  (no such queue: pipe gave the attempt up)
@@ -158,41 +171,48 @@ def run_attempt(spec: AttemptSpec, opts: dict) -> dict:
         # task again), or pipe took it back to cancel it. Never start twice.
         return {"duplicate": True, "worker": worker}
     kill = next((m for m in first if isinstance(m, dict) and "kill" in m), None)
-    differs = _differs(opts)
-    if differs:          # a worker that joined after pipe's start-of-run check
-        result = {"kind": base.NOT_STARTED, "reason": f"worker {worker} {differs}", "exit_code": None,
-                  "duration": 0.0, "outputs": {}, "worker": worker}
-        try:
-            link.put({"end": result}, timeout=RPC_TIMEOUT)
-        except Exception:      # noqa: BLE001  (pipe reads the result from the future then)
-            pass
-        return result
     return _Supervisor(spec, opts, worker, client, link, kill).run()
 
 
 _seen_files: dict[tuple, str] = {}
 
 
+def _digest_now(path: str) -> str:
+    """The file's digest, read again only when its mtime or size changed (OSError if unseen)."""
+    st = os.stat(path)
+    key = (path, st.st_mtime_ns, st.st_size)
+    if key not in _seen_files:
+        _seen_files[key] = file_digest(path)
+    return _seen_files[key]
+
+
+def _files_differ(modules: list) -> str | None:
+    """The first module ([path, digest]) this worker does not see as pipe does, said in words."""
+    for path, digest in modules:
+        try:
+            if _digest_now(path) != digest:
+                return f"sees another copy of {path}, a module the pipeline's Python tasks import (its content differs)"
+        except OSError as e:
+            return f"cannot see {path}, a module the pipeline's Python tasks import: {e.strerror}"
+    return None
+
+
 def _differs(opts: dict) -> str | None:
     """What makes this worker unfit for the run: another pipe, or not the same pipeline file
-    (pipe checked the workers it saw at the start; this covers those that joined since)."""
+    or modules of its Python tasks (pipe checked the workers it saw at the start, and checks
+    those that join; this covers one an attempt reaches first)."""
     import pipeline_cli
 
     if opts.get("version") and getattr(pipeline_cli, "__version__", None) != opts["version"]:
         return f"runs pipe {getattr(pipeline_cli, '__version__', '?')}, not {opts['version']} as pipe does"
-    if not opts.get("pipeline_file"):
-        return None
-    path, digest = opts["pipeline_file"]
-    try:
-        st = os.stat(path)
-        key = (path, st.st_mtime_ns, st.st_size)
-        if key not in _seen_files:
-            _seen_files[key] = file_digest(path)
-    except OSError as e:
-        return f"cannot see the pipeline file {path}: {e.strerror}"
-    if _seen_files[key] != digest:
-        return f"sees another pipeline file at {path} (its content differs)"
-    return None
+    if opts.get("pipeline_file"):
+        path, digest = opts["pipeline_file"]
+        try:
+            if _digest_now(path) != digest:
+                return f"sees another pipeline file at {path} (its content differs)"
+        except OSError as e:
+            return f"cannot see the pipeline file {path}: {e.strerror}"
+    return _files_differ(opts.get("modules") or [])
 
 
 class _Link:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,8 @@ pytest.importorskip("distributed")      # the `dask` extra
 
 from dask_cluster import ROOT, base_env  # noqa: E402
 from dask_cluster import dask_cluster, pipe_dask, start_cluster  # noqa: F401,E402  (fixtures)
-from test_dask_runs import (_all_gone, alive, dask_env, events, log_of, pids, popen_pipe, stubborn,  # noqa: E402
-                            task_events, tasks_of, wait_until, write)
+from test_dask_runs import (_all_gone, _old_pipe, _reached, alive, dask_env, events, log_of, pids,  # noqa: E402
+                            popen_pipe, shutil, stubborn, task_events, tasks_of, wait_until, write)
 
 
 def _attempts(project: Path, task: str) -> dict[int, list[dict]]:
@@ -402,3 +403,146 @@ def test_a_bad_wait_for_workers_is_exit_2(tmp_path, dask_cluster):
                                 cwd=tmp_path, env=base_env(env), capture_output=True, text=True, timeout=60)
         assert result.returncode == 2, result.stdout + result.stderr
         assert "Traceback" not in result.stderr and "soon" in result.stderr, result.stderr
+
+
+# -- workers unfit for the run: another pipe, another copy of a task's module ---------------------
+MATHMOD = """\
+import helper
+
+
+def compute(ran):
+    with open(ran, "a") as f:
+        f.write("ran\\n")
+    return {"v": helper.ANSWER}
+"""
+
+
+def _python_project(tmp_path: Path, tasks: str) -> tuple[Path, Path]:
+    """pipelines/mathmod.py (whose compute() returns helper.ANSWER, 42) and helper.py; a
+    stale copy of both in stale/ (21000): what a worker whose synced folder lags sees."""
+    folder = tmp_path / "pipelines"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mathmod.py").write_text(MATHMOD)
+    (folder / "helper.py").write_text("ANSWER = 42\n")
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "mathmod.py").write_text(MATHMOD.replace("helper.ANSWER", "21000"))
+    (stale / "helper.py").write_text("ANSWER = 21000\n")
+    write(tmp_path, "calc", tasks)
+    return folder, stale
+
+
+def _needs_unshare() -> None:
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux)")
+    probe = subprocess.run(["unshare", "-Urm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare is not allowed here: {probe.stderr.decode().strip()}")
+
+
+def _seeing(folder: Path, stale: Path, module: str) -> list[str]:
+    """argv_prefix of a worker that sees the stale copy of `module` at its path in the
+    pipeline folder (a bind mount in its own mount namespace): same path, other content."""
+    return ["unshare", "-Urm", "sh", "-c", f'mount --bind {stale / module} {folder / module} && exec "$0" "$@"']
+
+
+@pytest.mark.parametrize("module", ["mathmod.py", "helper.py"])
+def test_a_worker_that_sees_another_copy_of_a_tasks_module_is_refused(tmp_path, start_cluster, module):
+    _needs_unshare()
+    folder, stale = _python_project(tmp_path, f"""
+        tasks:
+          calc: {{python: "mathmod:compute", with: {{ran: {tmp_path / 'ran'}}}}}
+        """)
+    cluster = start_cluster([{"name": "synced", "nthreads": 1},
+                             {"name": "lagging", "nthreads": 1, "argv_prefix": _seeing(folder, stale, module)}])
+    result = subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", str(tmp_path / ".pipe"),
+                             "run", "calc"], cwd=tmp_path, env=base_env(dask_env(cluster)),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lagging = cluster.worker_of("lagging")
+    assert (f"worker lagging ({lagging}) sees another copy of {folder / module}, a module the pipeline's "
+            "Python tasks import (its content differs)") in result.stderr
+    assert "synced" not in result.stderr
+    assert not (tmp_path / "ran").exists() and not list((tmp_path / ".pipe").rglob("events.jsonl"))
+
+
+def _stderr_lines(proc: subprocess.Popen) -> list[str]:
+    lines: list[str] = []
+
+    def read():
+        for line in proc.stderr:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+@pytest.mark.parametrize("unfit", ["another pipe", "another module copy"])
+def test_an_unfit_worker_that_joins_mid_run_is_avoided_and_the_run_finishes(tmp_path, start_cluster, unfit):
+    """Four retryable Python tasks wait in Dask behind `hold` on the only (1-thread) worker;
+    an unfit worker joins, idle: Dask hands it what waits. It refuses, and that is no failed
+    attempt: each task runs once, on the fit worker, with pipe's module."""
+    if unfit == "another module copy":
+        _needs_unshare()
+    release = tmp_path / "release"
+    started = tmp_path / "hold-started"
+    ran = tmp_path / "ran"
+    calcs = "\n".join(f"          c{i}: {{python: 'mathmod:compute', with: {{ran: {ran}}}, deps: [gate], "
+                      "retries: 1}" for i in range(4))
+    folder, stale = _python_project(tmp_path, f"""
+        concurrency: 8
+        tasks:
+          hold: {{run: 'touch {started}; while [ ! -e {release} ]; do sleep 0.1; done'}}
+          gate: {{run: 'while [ ! -e {started} ]; do sleep 0.1; done', executor: local}}
+""" + calcs + "\n")
+    cluster = start_cluster([{"name": "fit", "nthreads": 1}])
+    proc = popen_pipe(tmp_path, "run", "calc", "--json", env=dask_env(cluster))
+    err = _stderr_lines(proc)
+    try:
+        wait_until(lambda: all(_reached(tmp_path, f"c{i}", "running") for i in range(4)),
+                   "every calc was handed to Dask")
+        if unfit == "another pipe":
+            late = {"name": "late", "nthreads": 1, "env": {"PYTHONPATH": str(_old_pipe(tmp_path))}}
+            why = "runs pipe 0.0.1-old"
+        else:
+            late = {"name": "late", "nthreads": 1, "argv_prefix": _seeing(folder, stale, "helper.py")}
+            why = f"sees another copy of {folder / 'helper.py'}"
+        cluster.add_worker(late)
+        wait_until(lambda: any("avoiding the Dask worker" in line for line in err), "pipe says it avoids it")
+    finally:
+        release.touch()
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + "".join(err)
+    late_addr, fit_addr = cluster.worker_of("late"), cluster.worker_of("fit")
+    avoided = [line for line in err if "avoiding" in line]
+    assert avoided == [f"pipe: avoiding the Dask worker {late_addr} for this run: it {why}" +
+                       avoided[0].split(why, 1)[1]], err
+    assert avoided[0].rstrip().endswith("its attempts go to the other workers")
+    tasks = tasks_of(json.loads(out))
+    for i in range(4):
+        assert tasks[f"c{i}"]["state"] == "succeeded" and tasks[f"c{i}"]["outputs"] == {"v": 42}, tasks[f"c{i}"]
+        ended = _ended(tmp_path, f"c{i}")
+        assert list(ended) == [1] and ended[1]["worker"] == fit_addr, ended       # one attempt, on `fit`
+    assert ran.read_text() == "ran\n" * 4
+
+
+def test_concurrency_follows_a_worker_that_joins(tmp_path, start_cluster):
+    """Four tasks that each wait until all four have started, on a 1-thread worker: they can
+    only finish once a 3-thread worker joins and the default concurrency grows with it."""
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    tasks = "\n".join(f"  t{i}: {{run: 'touch {barrier}/{i}; while [ $(ls {barrier} | wc -l) -lt 4 ]; "
+                      f"do sleep 0.1; done', timeout: 90}}" for i in range(4))
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "four.yaml").write_text(f"tasks:\n{tasks}\n")
+    cluster = start_cluster([{"name": "small", "nthreads": 1}])
+    proc = popen_pipe(tmp_path, "run", "four", "--json", env=dask_env(cluster))
+    try:
+        wait_until(lambda: len(list(barrier.iterdir())) == 1, "one task runs on the only thread")
+        cluster.add_worker({"name": "big", "nthreads": 3})
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert {t["state"] for t in tasks_of(json.loads(out)).values()} == {"succeeded"}

@@ -432,33 +432,6 @@ def _old_pipe(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_worker_that_joins_during_the_run_with_another_pipe_starts_nothing(tmp_path, start_cluster):
-    release = tmp_path / "release"
-    started = tmp_path / "hold-started"
-    write(tmp_path, "late", f"""
-        concurrency: 2
-        tasks:
-          hold: {{run: 'touch {started}; while [ ! -e {release} ]; do sleep 0.1; done'}}
-          gate: {{run: 'while [ ! -e {started} ]; do sleep 0.1; done', executor: local}}
-          other: {{run: 'echo ran >> ../ran', deps: [gate]}}
-        """)
-    cluster = start_cluster([{"name": "good", "nthreads": 1}])
-    proc = popen_pipe(tmp_path, "run", "late", "--json", env=dask_env(cluster))
-    try:
-        # `hold` has the only thread of the worker `good`: `other` waits in Dask for one.
-        wait_until(lambda: _reached(tmp_path, "other", "running"), "`other` was handed to Dask")
-        cluster.add_worker({"name": "old", "nthreads": 1, "env": {"PYTHONPATH": str(_old_pipe(tmp_path))}})
-        wait_until(lambda: _reached(tmp_path, "other", "failed"), "`other` ended on the late worker")
-    finally:
-        release.touch()
-        out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1, out + err
-    other = tasks_of(json.loads(out))["other"]
-    assert other["state"] == "failed" and not (tmp_path / "ran").exists()
-    assert f"worker {cluster.worker_of('old')} runs pipe 0.0.1-old" in other["reason"]
-
-
-@pytest.mark.slow
 def test_scheduler_lost_during_a_task_fails_the_attempt_and_the_run(tmp_path, start_cluster):
     folder = _stubborn_pipeline(tmp_path)
     cluster = start_cluster([{"name": "only"}])

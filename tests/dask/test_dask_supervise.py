@@ -65,3 +65,40 @@ def test_a_worker_checks_its_pipe_and_the_pipeline_file(tmp_path):
                                                                "pipeline_file": (str(path), digest)})
     found = supervise.check_worker(str(tmp_path / "missing.yaml"))
     assert found["version"] == __version__ and "error" in found
+
+
+def test_a_worker_checks_the_modules_of_the_python_tasks(tmp_path):
+    mod = tmp_path / "mathmod.py"
+    mod.write_text("def compute():\n    return {'v': 42}\n")
+    modules = [[str(mod), supervise.file_digest(str(mod))]]
+    opts = {"version": __version__, "modules": modules}
+    assert supervise._differs(opts) is None
+    time.sleep(0.01)
+    mod.write_text("def compute():\n    return {'v': 21000}\n")
+    assert supervise._differs(opts) == (f"sees another copy of {mod}, a module the pipeline's Python tasks "
+                                        "import (its content differs)")
+    mod.unlink()
+    assert supervise._differs(opts).startswith(f"cannot see {mod}, a module the pipeline's Python tasks import")
+    assert supervise.check_worker(str(mod), modules)["differs"].startswith("cannot see")
+
+
+def test_the_modules_checked_are_those_the_python_tasks_import_from_the_pipeline_folder(tmp_path):
+    from pipeline_cli.executors.dask import task_modules
+
+    folder = tmp_path / "pipelines"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "p.yaml").write_text('tasks:\n  a: {python: "mathmod:compute"}\n  b: {python: "pkg.sub:go"}\n'
+                                   '  c: {run: echo c}\n')
+    (folder / "mathmod.py").write_text("import os\nimport helper\nfrom pkg import thing\n\n\n"
+                                       "def compute():\n    return {'v': 42}\n")
+    (folder / "helper.py").write_text("ANSWER = 42\n")
+    (folder / "unused.py").write_text("NOTHING = 0\n")
+    (folder / "pkg" / "__init__.py").write_text("")
+    (folder / "pkg" / "sub.py").write_text("from . import other\n\n\ndef go():\n    return None\n")
+    (folder / "pkg" / "other.py").write_text("from .thing import y\n")
+    (folder / "pkg" / "thing.py").write_text("y = 1\n")
+    found = task_modules(str(folder / "p.yaml"))
+    assert [p for p, _ in found] == [str(folder / n) for n in
+                                     ("helper.py", "mathmod.py", "pkg/__init__.py", "pkg/other.py", "pkg/sub.py",
+                                      "pkg/thing.py")]
+    assert all(d == supervise.file_digest(p) for p, d in found)
