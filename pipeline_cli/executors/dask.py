@@ -258,11 +258,12 @@ class DaskExecutor:
                             "(see README: Running on a cluster)")
             raise UsageError("\n".join(problems))
 
-    def _check_workers(self, client: Client, workers: list[str]) -> dict[str, list[str]]:
+    def _check_workers(self, client: Client, workers: list[str], timeout: float | None = None) -> dict[str, list[str]]:
         """Whether these workers run this pipe version and see the pipeline file and the modules
         of its Python tasks as pipe does: what is wrong with each (nothing: it is fit)."""
         path, digest = self.pipeline_file
-        found = client.run(supervise.check_worker, path, self.modules, workers=workers, on_error="return")
+        found = client.sync(client._run, supervise.check_worker, path, self.modules, workers=workers,
+                            on_error="return", callback_timeout=timeout)
         verdicts = {}
         for where, got in found.items():
             why = []
@@ -293,8 +294,10 @@ class DaskExecutor:
         if not new or self.pipeline_file is None:
             return
         try:
-            found = self._check_workers(self.client, new)
-        except Exception:       # noqa: BLE001  (it left meanwhile: looked at again next time)
+            found = self._check_workers(self.client, new, timeout=supervise.RPC_TIMEOUT)
+        except Exception:       # noqa: BLE001  (it left meanwhile, or does not answer: not asked again,
+            with self.lock:     # so that the lease is not held up; an attempt it reaches checks itself)
+                self.checked.update(new)
             return
         for where, why in found.items():
             if why:
