@@ -4,7 +4,7 @@ from __future__ import annotations
 import graphlib
 from typing import Iterable, Mapping
 
-from .errors import UsageError
+from .errors import UsageError, did_you_mean
 from .model import Pipeline
 
 
@@ -45,14 +45,10 @@ class Dag:
         return seen
 
     def check_ids(self, ids: Iterable[str], option: str) -> list[str]:
-        import difflib
-
         ids = list(ids)
         for t in ids:
             if t not in self.tasks:
-                close = difflib.get_close_matches(t, list(self.tasks), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise UsageError(f"{option}: no task {t!r} in this pipeline{hint}")
+                raise UsageError(f"{option}: no task {t!r} in this pipeline{did_you_mean(t, self.tasks)}")
         return ids
 
     def select(self, only: Iterable[str] | None = None, from_: Iterable[str] | None = None) -> set[str]:

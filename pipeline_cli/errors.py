@@ -65,3 +65,13 @@ def install_hint(extra: str) -> str:
     """How to install one of pipe's extras (web, dask, notify), said both ways: from the
     package index, and in a checkout of pipe's source, where the first one fails."""
     return f"pip install 'pipe-cli[{extra}]' (in a checkout of pipe: pip install -e '.[{extra}]')"
+
+
+
+def did_you_mean(word: str, known) -> str:
+    """"; did you mean 'x'?" for the known name closest to `word`, or "" when none is close:
+    the one wording of the hint beside a name that is not known."""
+    import difflib
+
+    close = difflib.get_close_matches(word, [str(k) for k in known], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

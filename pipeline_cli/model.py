@@ -28,8 +28,6 @@ MANUAL = "manual"
 SCHEDULED = "scheduled"
 BACKFILL = "backfill"
 
-TRIGGERS = ("all_success", "all_done", "one_failed", "all_failed", "one_success", "none_failed")
-DEFAULT_SHELL = ("sh", "-c")
 
 
 @dataclass(frozen=True)

@@ -372,23 +372,44 @@ def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None,
 
 
 def _run_one(pipeline: Pipeline, state: StateDir, interval, now: datetime, reporter_for, make_executor) -> int:
-    from . import runner
+    from . import run
 
-    view = runner.new_run(pipeline, state, reporter=reporter_for(pipeline) if reporter_for else None,
-                          kind=SCHEDULED, window=runner.Window(interval.start, interval.end), claim=True, now=now,
-                          **({"executor": make_executor()} if make_executor else {}))
+    request = run.run_request(pipeline, now=now, interval=interval, kind=SCHEDULED, claim=True)
+    view = run.new_run(state, request, _run_hooks(pipeline, state, reporter_for),
+                       make_executor() if make_executor else None)
     return CHILD_OK if view.state == RUN_SUCCEEDED else CHILD_FAILED
 
 
 def _resume_one(pipeline: Pipeline, state: StateDir, run_id: str, reporter_for, make_executor) -> int:
-    from . import runner
+    from . import run
 
-    view = runner.resume(pipeline, state, run_id, reporter=reporter_for(pipeline) if reporter_for else None,
-                         **({"executor": make_executor()} if make_executor else {}))
+    view = run.resume(state, run.ResumeRequest(pipeline, run_id), _run_hooks(pipeline, state, reporter_for),
+                      make_executor() if make_executor else None)
     return CHILD_OK if view.state == RUN_SUCCEEDED else CHILD_FAILED
 
 
-def _at_most(slots: int, jobs: list[tuple]) -> list[int]:
+def _run_hooks(pipeline: Pipeline, state: StateDir, reporter_for) -> list:
+    return run_hooks(pipeline, state, reporter_for(pipeline) if reporter_for else None)
+
+
+def run_hooks(pipeline: Pipeline, state: StateDir, reporter) -> list:
+    """What hears of a run that a command, tick or backfill starts: its notifications (a
+    pipeline without a `notify:` block imports nothing of notify/), then its reporter."""
+    notify = None
+    if pipeline.notify is not None:
+        from .notify.hook import NotifyAfterRun
+
+        notify = NotifyAfterRun(pipeline, state)
+    return [notify, reporter]
+
+
+def is_paused(state: StateDir, name: str) -> bool:
+    from .state.pause import paused
+
+    return paused(state.layout, name) is not None
+
+
+def _at_most(slots: int, jobs: list[tuple], stop=None) -> list[int]:
     """Run jobs (function, *args) in order, at most `slots` at once: one slot (or one job) in
     this process, more each in a child process. Returns their exit codes."""
     if slots <= 0 or not jobs:
@@ -588,11 +609,12 @@ def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime
 
 
 def _backfill_one(pipeline: Pipeline, state: StateDir, interval, reporter_for, make_executor, params) -> str:
-    from . import runner
+    from . import run
 
-    view = runner.new_run(pipeline, state, reporter=reporter_for(pipeline), kind=BACKFILL,
-                          window=runner.Window(interval.start, interval.end), claim=True, params=params,
-                          **({"executor": make_executor()} if make_executor else {}))
+    request = run.run_request(pipeline, now=datetime.now(timezone.utc), interval=interval, params=params,
+                              kind=BACKFILL, claim=True)
+    view = run.new_run(state, request, _run_hooks(pipeline, state, reporter_for),
+                       make_executor() if make_executor else None)
     return view.state
 
 

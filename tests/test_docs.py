@@ -48,14 +48,17 @@ def test_template_names_and_pipe_variables_are_documented(tmp_path):
     run context really makes them."""
     from datetime import datetime, timezone
 
-    from pipeline_cli import context, spec
+    from pipeline_cli import spec
+    from pipeline_cli.run.attempts import AttemptBuilder
+    from pipeline_cli.schedule import Interval
 
     path = tmp_path / "p.yaml"
     path.write_text("params: {city: Oslo}\ntasks:\n  a:\n    run: echo\n")
     p = spec.load(path)
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    run = context.RunContext(p, "20261101T000000000Z-manual-abcd", context.Window(start, start), {"city": "Oslo"})
-    ctx, added = run.task_context(p.tasks["a"], 1, str(tmp_path / "out"))
+    run = AttemptBuilder(p, "20261101T000000000Z-manual-abcd", Interval(start, start), {"city": "Oslo"})
+    actx = run.attempt_context(p.tasks["a"], 1, str(tmp_path / "out"))
+    ctx, added = actx.context, actx.added
     text = (DOCS / "templates.md").read_text()
     assert {"ds", "ds_nodash", "ts", "run_id", "params", "tasks", "env", "task", "attempt"} <= set(ctx)
     for name in ctx:

@@ -1,6 +1,6 @@
 """The run state machine, in-process: trigger rules, retries, fail-fast, cancel, lost
 attempts, resume and --only/--from, each a table row that runs in milliseconds. A second
-table drives the real runner with a scripted executor (no processes)."""
+table drives the real run loop with a scripted executor (no processes)."""
 from __future__ import annotations
 
 import os
@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_cli import runner
+from datetime import datetime, timezone
+
+from pipeline_cli import attempt as base
+from pipeline_cli import run
+from pipeline_cli.attempt import Outcome, Started
 from pipeline_cli.dag import Dag
-from pipeline_cli.executors import base
-from pipeline_cli.executors.base import Outcome, Started
-from pipeline_cli.machine import RunMachine
+from pipeline_cli.run.machine import RunMachine
 from pipeline_cli.model import Pipeline, Task
 from pipeline_cli.state import RunStore, StateDir
 
@@ -147,7 +149,12 @@ def test_longest_remaining_path_starts_first():
     assert starts[0] == "head"
 
 
-# -- the runner, driven by a scripted executor ------------------------------------------------
+# -- the run loop, driven by a scripted executor ----------------------------------------------
+
+def new_run(p: Pipeline, state, executor, fail_fast: bool = False):
+    request = run.run_request(p, now=datetime.now(timezone.utc), limits=run.Limits(fail_fast=fail_fast))
+    return run.new_run(state, request, executor=executor)
+
 
 class ScriptedExecutor:
     """Ends each attempt as the script says, at once: the runner without processes."""
@@ -190,6 +197,9 @@ class ScriptedExecutor:
     def kill_all(self):
         pass
 
+    def stop_leftovers(self, handles):
+        pass
+
     def running(self):
         return len(self.pending)
 
@@ -207,7 +217,7 @@ def test_runner_records_worker_outputs_and_reasons(state, tmp_path):
     ex = ScriptedExecutor({"a": [Outcome(kind=base.SUCCEEDED, outputs={"n": 1}, worker="tcp://w1")],
                            "b": [Outcome(kind=base.LOST, reason="worker lost", worker="tcp://w2"),
                                  Outcome(kind=base.SUCCEEDED, worker="tcp://w3")]})
-    view = runner.new_run(p, state, executor=ex, now=None)
+    view = new_run(p, state, executor=ex)
     assert view.state == "succeeded"
     assert view.tasks["a"].outputs == {"n": 1} and view.tasks["a"].worker == "tcp://w1"
     assert [(a.number, a.state, a.reason, a.worker) for a in view.tasks["b"].attempts] == [
@@ -224,7 +234,7 @@ def test_runner_environment_holds_only_what_pipe_adds(state, monkeypatch):
     monkeypatch.setenv("SOMETHING_OF_PIPES_OWN", "x")
     p = pipeline({"a": {}})
     ex = ScriptedExecutor({})
-    runner.new_run(p, state, executor=ex)
+    new_run(p, state, executor=ex)
     env = ex.specs[0].env
     assert "SOMETHING_OF_PIPES_OWN" not in env
     assert env["PIPE_TASK"] == "a" and env["PIPE_ATTEMPT"] == "1" and env["PIPE_PIPELINE"] == "t"
@@ -233,7 +243,7 @@ def test_runner_environment_holds_only_what_pipe_adds(state, monkeypatch):
 def test_runner_fail_fast_summary_names_the_first_failure(state):
     p = pipeline({"a": {}, "b": {"deps": ["a"]}})
     ex = ScriptedExecutor({"a": [Outcome(kind=base.FAILED, exit_code=3, reason="exit code 3")]})
-    view = runner.new_run(p, state, executor=ex, fail_fast=True)
+    view = new_run(p, state, executor=ex, fail_fast=True)
     assert view.state == "failed"
     import json
 
@@ -377,7 +387,7 @@ def test_a_run_that_cannot_begin_leaves_no_folder(state, monkeypatch):
                  secrets=("NOT_SET_ANYWHERE",))
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     with pytest.raises(UsageError, match="NOT_SET_ANYWHERE"):
-        runner.new_run(p, state, executor=ScriptedExecutor({}))
+        new_run(p, state, executor=ScriptedExecutor({}))
     assert state.run_ids("t") == []
 
 
@@ -398,7 +408,7 @@ class PlacingExecutor(ScriptedExecutor):
 
 def test_a_worker_known_only_once_the_attempt_starts_is_recorded_on_that_attempt(state):
     p = pipeline({"a": {}})
-    view = runner.new_run(p, state, executor=PlacingExecutor({"a": [Outcome(kind=base.SUCCEEDED,
+    view = new_run(p, state, executor=PlacingExecutor({"a": [Outcome(kind=base.SUCCEEDED,
                                                                              worker="tcp://10.1.1.1:7000")]}))
     assert [(a.number, a.worker, a.state) for a in view.tasks["a"].attempts] == [(1, "tcp://10.1.1.1:7000", "succeeded")]
     assert RunStore(state.root).run("t", view.run_id).to_json() == view.to_json()
@@ -415,5 +425,5 @@ def test_a_run_the_executor_refuses_records_nothing(state):
     from pipeline_cli.errors import UsageError
 
     with pytest.raises(UsageError, match="GPU"):
-        runner.new_run(pipeline({"a": {}}), state, executor=RefusingExecutor({}))
+        new_run(pipeline({"a": {}}), state, executor=RefusingExecutor({}))
     assert state.run_ids("t") == []

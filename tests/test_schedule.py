@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline_cli.runner import window_for
+from pipeline_cli.run import interval_for as window_for
 from pipeline_cli.model import Pipeline
 from pipeline_cli.schedule import Schedule, cron_problem
 

@@ -220,7 +220,7 @@ def test_a_cached_file_with_unchanged_modules_reads_no_module(mods, pipe, write_
     r = subprocess.run([sys.executable, "-X", "importtime", "-m", "pipeline_cli", "run", "p"], cwd=mods,
                        env=clean_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "pipeline_cli.runner" in r.stderr                    # the listing is there
+    assert "pipeline_cli.run.loop" in r.stderr                    # the listing is there
     assert "pipeline_cli.spec.entrypoints" not in r.stderr
 
 
@@ -250,7 +250,7 @@ def signatures(draw):
 @settings(max_examples=300, deadline=None)
 @given(signatures(), st.lists(st.sampled_from(NAMES + ["d"]), unique=True))
 def test_call_problems_agrees_with_python(signature, given):
-    """Whatever the signature, `with:` fits exactly when Python can bind it as pytask does
+    """Whatever the signature, `with:` fits exactly when Python can bind it as the Python task runner does
     (by keyword, `context` added when the function has it)."""
     import ast
     import inspect
@@ -283,7 +283,7 @@ def test_what_validation_refuses_does_fail_when_run(mods, name, task, where, mes
     folder = mods / "pipelines"
     call = {"entry": fields["python"], "folder": str(folder), "kwargs": fields.get("with", {}),
             "context": {"ds": "2026-11-01"}, "result": str(mods / "result.json")}
-    r = subprocess.run([sys.executable, "-m", "pipeline_cli.pytask"], cwd=folder, capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "pipeline_cli.python_task"], cwd=folder, capture_output=True, text=True,
                        env=clean_env({"PIPE_PY_CALL": json.dumps(call)}), timeout=60)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert not (mods / "result.json").exists()

@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 import click
 import typer
 
+from .. import executors
+
 
 class Refused(click.BadParameter):
     """A bad value, with the whole message written here (errors.message prints it as it is)."""
@@ -138,7 +140,7 @@ FROM = Annotated[Optional[list[str]], typer.Option("--from", metavar="T", autoco
 
 # The executor options of run, resume, tick and backfill.
 EXECUTOR = Annotated[Optional[str], typer.Option(
-    "--executor", metavar="NAME", envvar="PIPE_EXECUTOR", click_type=Choice(("local", "dask")),
+    "--executor", metavar="NAME", envvar="PIPE_EXECUTOR", click_type=Choice(tuple(executors.names())),
     help="where tasks run: local (this machine) or dask (the workers of a Dask cluster) [default: local]")]
 DASK_SCHEDULER = Annotated[Optional[str], typer.Option(
     "--dask-scheduler", metavar="ADDRESS", envvar="PIPE_DASK_SCHEDULER",
@@ -151,7 +153,6 @@ DASK_WAIT_WORKERS = Annotated[Optional[float], typer.Option(
 
 
 def executor_options(executor: str | None, dask_scheduler: str | None, dask_wait_workers: float | None) -> dict:
-    """The executor options as the commands take them: an address alone means dask."""
-    if executor is None and dask_scheduler:
-        executor = "dask"
+    """The executor options as the commands take them (the registry says which executor an
+    option given alone chooses: an address alone means dask)."""
     return {"executor": executor, "dask_scheduler": dask_scheduler, "dask_wait_workers": dask_wait_workers}

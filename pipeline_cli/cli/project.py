@@ -48,7 +48,7 @@ def serve(
          "(in a checkout of pipe: pip install -e '.[notify]').",
          ("pipe notify test weather",), on=notify_app)
 def notify_test(pipeline: Annotated[str, pipeline_arg("the pipeline")]) -> int:
-    return call("pipeline_cli.notify:test_command", pipeline=pipeline)
+    return call("pipeline_cli.commands.notify:notify_test", pipeline=pipeline)
 
 
 @command("completion", "print a shell completion script",

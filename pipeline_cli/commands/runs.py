@@ -63,36 +63,32 @@ def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str]
         only: list[str] | None = None, from_: list[str] | None = None, force: bool = False,
         dry_run: bool = False, concurrency: int | None = None, fail_fast: bool = False,
         json_mode: bool = False, **executor_options) -> RunResult | PlanResult:
-    from .. import render, runner
+    from .. import render, run as core
+    from ..scheduler import run_hooks
+    from ..state import now_utc
 
     need_stdout(json_mode)
     p, g = load(g, pipeline, write_cache=not dry_run)       # a dry run writes nothing, not even the cache
     if concurrency is not None and concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     given = parse_params(params)
-    from ..context import check_params
-
-    check_params(p, given)         # before anything else: a missing param is said first
+    core.check_params(p, given)         # before anything else: a missing param is said first
     when = parse_date(date, p.timezone, "--date") if date else None
+    now = now_utc()
+    request = core.run_request(p, now=now, date=when, params=given, only=split_ids(only), from_=split_ids(from_),
+                               limits=core.Limits(concurrency, fail_fast, force), dry_run=dry_run)
     if when is not None:
-        _say_if_future(p, when)
-    extra = _executor(executor_options)
-    result = runner.new_run(p, g.state, reporter=render.reporter_for_output(json_mode), date=when,
-                            params=given, only=split_ids(only), from_=split_ids(from_),
-                            force=force, concurrency=concurrency, fail_fast=fail_fast, dry_run=dry_run, **extra)
+        _say_if_future(p, when, request.interval, now)
     if dry_run:
-        return PlanResult(result)
-    return RunResult(result)
+        return PlanResult(core.new_run(g.state, request))
+    executor = _executor(executor_options)
+    hooks = run_hooks(p, g.state, render.reporter_for_output(json_mode))
+    return RunResult(core.new_run(g.state, request, hooks, executor))
 
 
-def _say_if_future(p, when: datetime) -> None:
+def _say_if_future(p, when: datetime, window, now: datetime) -> None:
     """`run --date` of an interval that has not ended runs it, as asked, and says so (on
     stderr: --json keeps stdout for its document). A typo of the year shows here."""
-    from ..context import window_for
-    from ..state import now_utc
-
-    now = now_utc()
-    window = window_for(p, when, now)
     stamp = now.isoformat(timespec="seconds")
     if p.schedule and window.end > now:
         sys.stderr.write(f"note: --date {when.isoformat()}: the interval {window.start.isoformat()} .. "
@@ -102,31 +98,30 @@ def _say_if_future(p, when: datetime) -> None:
         sys.stderr.write(f"note: --date {when.isoformat()} is in the future (now is {stamp}); it runs now, as asked\n")
 
 
-def _executor(options: dict) -> dict:
-    """Executor options (--executor, --dask-scheduler) as runner keywords; none by default."""
+def _executor(options: dict):
+    """The executor that --executor and its options (--dask-scheduler, ...) choose; None:
+    the default (PIPE_EXECUTOR, else local)."""
     options = {k: v for k, v in options.items() if v not in (None, False, [])}
     if not options:
-        return {}
+        return None
     from .. import executors
 
-    make = getattr(executors, "from_options", None)
-    if make is None:
-        raise UsageError(f"options {', '.join(sorted(options))} are not supported by this pipe")
-    executor = make(**options)
-    return {"executor": executor} if executor is not None else {}
+    return executors.from_options(**options)
 
 
 def resume(g: Globals, pipeline: str, run_id: str | None = None, *, from_: list[str] | None = None,
            json_mode: bool = False, **executor_options) -> RunResult:
-    from .. import render, runner
+    from .. import render, run as core
+    from ..scheduler import run_hooks
     from ..state.liveness import began_at
 
     since = began_at()         # a resume that begins after this command started is not rerun by it
     need_stdout(json_mode)
     p, g = load(g, pipeline)
-    view = runner.resume(p, g.state, None if run_id in (None, "latest") else run_id,
-                         reporter=render.reporter_for_output(json_mode), from_=split_ids(from_),
-                         since=since, **_executor(executor_options))
+    request = core.ResumeRequest(p, None if run_id in (None, "latest") else run_id,
+                                 tuple(split_ids(from_) or ()), since=since)
+    view = core.resume(g.state, request, run_hooks(p, g.state, render.reporter_for_output(json_mode)),
+                       _executor(executor_options))
     return RunResult(view, resumed=True)
 
 
@@ -192,7 +187,7 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
     extra = {}
     if executor_options and any(v not in (None, False) for v in executor_options.values()):
         opts = dict(executor_options)
-        extra["make_executor"] = lambda: _executor(opts).get("executor")
+        extra["make_executor"] = lambda: _executor(opts)
     report = scheduler.tick(g.pipelines_dir, g.state, when, dry_run=dry_run, reporter_for=reporter_for, **extra)
     invalid = report.invalid
     if invalid or (g.state_dir / "tick-problems.json").exists():
@@ -239,7 +234,7 @@ def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = Fals
     p, g = load(g, pipeline, write_cache=not dry_run)
     begin, finish = parse_date(start, p.timezone, "--start"), parse_date(end, p.timezone, "--end")
     given = parse_params(params)
-    from ..context import check_params
+    from ..run import check_params
 
     check_params(p, given, "give it with")
     store = g.state
@@ -268,7 +263,7 @@ def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = Fals
     kwargs = {}
     if any(v not in (None, False, []) for v in executor_options.values()):
         opts = dict(executor_options)
-        kwargs["make_executor"] = lambda: _executor(opts).get("executor")
+        kwargs["make_executor"] = lambda: _executor(opts)
     results = scheduler.backfill(p, store, begin, finish, rerun=rerun,
                                  reporter_for=lambda _: render.reporter_for_output(json_mode), on_interval=progress,
                                  params=given, concurrent_reporter_for=lambda _: _side_by_side(json_mode),

@@ -54,7 +54,11 @@ class LocalExecutor:
             self.sel.register(attempt.pipe_fd, selectors.EVENT_READ, (_PIPE, spec.key))
         from ..state.liveness import process_start_time
 
-        return Started("local", attempt.pid, process_start_time(attempt.pid) if attempt.pid else None)
+        start = process_start_time(attempt.pid) if attempt.pid else None
+        return Started("local", {"pgid": attempt.pid, "pgid_start": start} if attempt.pid else {})
+
+    def stop_leftovers(self, handles: list[dict]) -> None:
+        stop_local_leftovers(handles)
 
     def wait(self, timeout: float | None) -> list[tuple[str, Outcome]]:
         deadlines = [d for d in (a.next_deadline() for a in self.attempts.values()) if d is not None]
@@ -109,6 +113,16 @@ class LocalExecutor:
             for pid in self.groups:     # anything left of any task of this run
                 base.signal_group(pid, signal.SIGKILL)
         self.sel.close()
+
+
+def stop_local_leftovers(handles: list[dict]) -> None:
+    """What is left of local attempts of a run whose pipe died (their process groups, told
+    by leader pid and start time) is stopped: SIGTERM, SIGKILL after the grace."""
+    from ..state.groups import stop_groups
+
+    groups = [(h.get("pgid"), h.get("pgid_start")) for h in handles if h.get("pgid")]
+    if groups:
+        stop_groups(groups, base.KILL_GRACE)
 
 
 def _drain(fd: int) -> None:

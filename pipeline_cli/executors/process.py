@@ -14,37 +14,13 @@ import sys
 import time
 from typing import Callable
 
-from ..secrets import Redactor, StreamRedactor
+from ..redact import Redactor, StreamRedactor
 from . import base
 from .base import AttemptSpec, Outcome
 
-# Words a shell must see: its keywords, and its builtins, which may differ from the program of
-# the same name (sh's `echo -e` prints "-e"; /bin/echo does not). Any other simple command is
-# run directly, as make does.
-_SHELL_CHARS = frozenset("#;\"'*?[]&|<>(){}$`~!\n\\=%^")
-_SHELL_WORDS = frozenset({
-    ":", ".", "!", "[", "[[", "alias", "bg", "break", "case", "cd", "command", "continue", "declare",
-    "do", "done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export", "false", "fc", "fg",
-    "fi", "for", "function", "getopts", "hash", "if", "jobs", "kill", "let", "local", "printf", "pwd",
-    "read", "readonly", "return", "select", "set", "shift", "source", "test", "then", "time", "times",
-    "trap", "true", "type", "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
-})
-
-
-def shell_argv(command: str, shell: tuple[str, ...] | None) -> list[str]:
-    """argv for a shell string: the default `sh -c` is skipped when the command is a plain
-    program with plain words, whose result cannot differ from the shell's."""
-    if shell is None or tuple(shell) == ("sh", "-c"):
-        if not (_SHELL_CHARS & set(command)):
-            words = command.split()
-            if words and words[0] not in _SHELL_WORDS:
-                return words
-        return ["sh", "-c", command]
-    return [*shell, command]
-
 
 def python_argv() -> list[str]:
-    return [sys.executable, "-m", "pipeline_cli.pytask"]
+    return [sys.executable, "-m", "pipeline_cli.python_task"]
 
 
 Sink = Callable[[bytes], None]
@@ -202,7 +178,7 @@ class AttemptProcess:
                 kind, reason = base.FAILED, problem
                 self.sink(f"pipe: {problem}\n".encode())
         return Outcome(kind=kind, exit_code=code, reason=reason, duration=duration, outputs=outputs,
-                       worker=worker, pgid=self.pid)
+                       worker=worker)
 
 
 @functools.cache

@@ -9,7 +9,7 @@
     next_check     when the next deadline passes (for tick's "nothing due" cache)
     tick_problems  `pipe tick --notify URL`: a pipeline file that stopped validating is said
                    once per content of the file, on stderr and to URL
-    test_command   `pipe notify test PIPELINE`
+    send_test      `pipe notify test PIPELINE` (commands/notify.py loads the pipeline)
 
 Delivery goes through Apprise (the `notify` extra), imported only when a message is sent,
 and through the block's `run:` command. Every delivery runs in its own thread, bounded by
@@ -27,16 +27,24 @@ the intervals already reported, where deadlines are watched from) is the pipelin
     command.py     the `run:` command: its environment and one run of it
     deliver.py     every delivery in its own thread within the budget; notify events
     runs.py        after a run          deadline.py  deadlines
+    hook.py        the run hook that calls runs.py once a run has ended
     tick.py        tick's own problems  trial.py     pipe notify test
 """
 from __future__ import annotations
 
-from .deadline import check_deadline, late, next_check
-from .decide import decide
-from .runs import after_run
-from .targets import mask_url
-from .tick import tick_problems
-from .trial import test_command
+import importlib
 
-__all__ = ["after_run", "check_deadline", "decide", "late", "mask_url", "next_check", "test_command",
+# Imported on first use, so that `from pipeline_cli.notify.hook import notify_hook` (every
+# run) costs nothing for a pipeline without a `notify:` block.
+_WHERE = {"check_deadline": "deadline", "late": "deadline", "next_check": "deadline", "decide": "decide",
+          "after_run": "runs", "mask_url": "targets", "tick_problems": "tick", "send_test": "trial"}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["after_run", "check_deadline", "decide", "late", "mask_url", "next_check", "send_test",
            "tick_problems"]

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..model import Pipeline
-from ..secrets import Redactor
+from ..redact import Redactor
 from .message import failed_tasks, run_url, seconds
 
 
@@ -41,7 +41,7 @@ def run_command(pipeline: Pipeline, command, env: dict[str, str], body: str, tim
     import signal
     import subprocess
 
-    from ..executors.process import shell_argv
+    from ..attempt import shell_argv
 
     argv = shell_argv(command, pipeline.shell) if isinstance(command, str) else list(command)
     try:

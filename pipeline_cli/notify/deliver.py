@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..model import Pipeline
-from ..secrets import Redactor
+from ..redact import Redactor
 from .command import run_command
 from .message import seconds
 from .targets import Target

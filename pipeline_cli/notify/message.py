@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..model import FAILED, RUN_INTERRUPTED, Pipeline
-from ..secrets import Redactor
+from ..redact import Redactor
 from .decide import FAILURE, RECOVERY, RETRY
 
 LOG_LINES = 20             # of each failed task's log, in the message

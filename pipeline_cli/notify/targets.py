@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Pipeline
-from ..secrets import MASK, Redactor
+from ..redact import MASK, Redactor
 
 
 def environment(pipeline: Pipeline) -> dict[str, str]:
     """pipe's environment and the pipeline's dotenv file (the real environment wins)."""
     env = dict(os.environ)
     if pipeline.dotenv:
-        from ..context import read_dotenv
+        from ..envfile import read_dotenv
 
         for k, v in read_dotenv(Path(pipeline.folder) / pipeline.dotenv).items():
             env.setdefault(k, v)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..model import Pipeline
-from ..secrets import Redactor
+from ..redact import Redactor
 from .decide import TICK
 from .deliver import Message, deliver, warn
 from .memory import locked_memory

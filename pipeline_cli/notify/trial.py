@@ -11,13 +11,11 @@ from .message import test_message
 from .targets import environment, render_targets
 
 
-def test_command(g, pipeline: str) -> int:
+def send_test(pipeline) -> int:
     """Send a test message to every target of the pipeline's block (and run its command):
     one line per target, `ok` or why not; exit 1 when one failed."""
-    from ..commands import load
     from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 
-    pipeline, g = load(g, pipeline)
     n = pipeline.notify
     if n is None:
         raise UsageError(f"pipeline {pipeline.name!r} has no `notify:` block ({pipeline.path})")

@@ -215,10 +215,30 @@ def summary(run: RunView, stream: TextIO | None, console=None) -> None:
 
 
 def reporter_for_output(json_mode: bool, prefix: bool = False):
-    from ..reporter import NullReporter
-
+    """The run hook that shows a run on stdout: the live table on a terminal, plain lines
+    elsewhere, nothing with --json (None)."""
     if json_mode or sys.stdout is None:
-        return NullReporter()
-    if is_terminal(sys.stdout):
-        return LiveReporter()
-    return PlainReporter(sys.stdout, prefix=prefix)
+        return None
+    return StdoutReporter(LiveReporter() if is_terminal(sys.stdout) else PlainReporter(sys.stdout, prefix=prefix))
+
+
+class StdoutReporter:
+    """A reporter on stdout whose output cannot stop the run: when stdout goes away (`pipe
+    run | head`, a closed terminal), stdout is pointed at /dev/null (later writes, and the
+    flush at exit, go nowhere) and the OSError tells the run's hooks to drop this one."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name: str):
+        hook = getattr(self.inner, name)
+
+        def guarded(*args):
+            try:
+                hook(*args)
+            except OSError:
+                from .results import stdout_gone
+
+                stdout_gone()
+                raise
+        return guarded

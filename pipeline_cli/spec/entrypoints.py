@@ -2,7 +2,7 @@
 the module file is found where the task's Python will look, its source is parsed with
 `ast`, and `with:` is matched against the function's parameters.
 
-The task's Python (`python -m pipeline_cli.pytask`, in the task's working folder) looks in
+The task's Python (`python -m pipeline_cli.python_task`, in the task's working folder) looks in
 the pipeline file's folder, then its working folder, then PYTHONPATH, then the path of the
 interpreter pipe runs on. Packages are followed with `importlib.machinery.PathFinder`,
 which reads folders only: no `__init__` is imported.
@@ -52,7 +52,7 @@ def task_path(file: str, doc: dict, merged: dict) -> list[str | None]:
     pythonpath = os.environ.get("PYTHONPATH")
     dotenv = Path(folder) / doc["dotenv"] if isinstance(doc.get("dotenv"), str) else None
     if pythonpath is None and dotenv is not None and _mentions(dotenv, b"PYTHONPATH"):
-        from ..context import read_dotenv
+        from ..envfile import read_dotenv
 
         try:
             pythonpath = read_dotenv(dotenv).get("PYTHONPATH")
@@ -249,7 +249,7 @@ def definition(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFuncti
 
 
 def call_problems(args: ast.arguments, given: list[str]) -> list[tuple[str | None, str]]:
-    """Why calling the function by keyword with these names (as pytask does, adding
+    """Why calling the function by keyword with these names (as the Python task runner does, adding
     `context` when it has a parameter of that name) fails: the `with:` key at fault (None
     for a missing argument) and the reason. Empty when it fits."""
     posonly = [a.arg for a in args.posonlyargs]
@@ -260,7 +260,7 @@ def call_problems(args: ast.arguments, given: list[str]) -> list[tuple[str | Non
     problems: list[tuple[str | None, str]] = []
     meant = set(given)                  # a misspelt key is not also reported as a missing argument
     for key in given:
-        if key in posonly:           # refused by pytask's signature.bind even beside **kwargs
+        if key in posonly:           # refused by the runner's signature.bind even beside **kwargs
             problems.append((key, f"{key!r} is positional-only, and pipe passes every argument by name"))
             continue
         if key in named or args.kwarg is not None:

@@ -20,7 +20,7 @@ def test_a_local_run_imports_neither_dask_nor_distributed(tmp_path):
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "pipeline_cli", "run", "p"],
                             cwd=tmp_path, env=base_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    assert "pipeline_cli.runner" in result.stderr          # the listing is there, and the run ran
+    assert "pipeline_cli.run.loop" in result.stderr          # the listing is there, and the run ran
     assert not DASK_MODULE.findall(result.stderr)
 
 

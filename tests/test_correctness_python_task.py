@@ -37,7 +37,7 @@ def logs(project, write_pipeline, pipe):
 def test_traceback_starts_at_the_users_code(logs):
     text = logs["boom"]
     assert text.startswith("Traceback (most recent call last):\n  File ")
-    assert "pytask.py" not in text and "importlib" not in text and "pipeline_cli" not in text
+    assert "python_task.py" not in text and "importlib" not in text and "pipeline_cli" not in text
     assert 'boom.py", line 6, in main' in text and 'boom.py", line 2, in helper' in text
     assert text.rstrip().endswith("ZeroDivisionError: division by zero")
 

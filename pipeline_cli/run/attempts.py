@@ -1,6 +1,6 @@
-"""The context of one run: its data interval (Window), its params and environment, the
-template context its tasks see, and each attempt turned into an AttemptSpec (a value any
-executor can start). Also Make's up-to-date rule for `sources`/`generates`.
+"""The attempt builder of one run: its template context and environment, built once, and
+each attempt of a task rendered once into what it needs (its AttemptSpec, and the paths
+of Make's up-to-date rule when the task has `generates`).
 """
 from __future__ import annotations
 
@@ -12,76 +12,32 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import templates
-from .errors import UsageError
-from .executors.base import AttemptSpec, display_argv
-from .executors.process import shell_argv
-from .model import Pipeline, Task
-from .secrets import Redactor
+from .. import templates
+from ..attempt import AttemptSpec, display_argv, shell_argv
+from ..envfile import read_dotenv
+from ..errors import UsageError
+from ..model import Pipeline, Task
+from ..schedule import Interval
+from ..redact import Redactor
 
 
-@dataclass
-class Window:
-    """The data interval of a run (start == end for a pipeline without a schedule)."""
+@dataclass(frozen=True)
+class AttemptContext:
+    """One attempt's template context and the environment it adds, made once and used for
+    everything of the attempt that is rendered (its command, `sources`, `generates`)."""
 
-    start: datetime
-    end: datetime
-
-
-def window_for(pipeline: Pipeline, date: datetime | None, now: datetime) -> Window:
-    """`--date D`: the interval starting at the latest cron time at or before D; no date:
-    the latest complete interval (the current time if the pipeline has no schedule)."""
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo(pipeline.timezone)
-    if not pipeline.schedule:
-        at = (date or now).astimezone(tz)
-        return Window(at, at)
-    from .schedule import Schedule
-
-    sched = Schedule(pipeline.schedule, pipeline.timezone)
-    interval = sched.interval_for(date) if date is not None else sched.latest_complete(now)
-    if interval is None:        # @once has no interval before it ran: a run now, as an unscheduled one
-        at = now.astimezone(tz)
-        return Window(at, at)
-    return Window(interval.start, interval.end)
+    task: Task
+    attempt: int
+    output_path: str
+    context: dict
+    added: dict[str, str]
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """A .env file's values, as python-dotenv (and docker compose) read them: comments,
-    `export`, quotes, escapes and multi-line quoted values. A missing file is no values."""
-    if not path.is_file():
-        return {}
-    from dotenv import dotenv_values
+class AttemptBuilder:
+    """The template context and environment of one run (its secrets checked, its dotenv
+    file read, the pipeline's `env` rendered), and each attempt built from them."""
 
-    try:
-        return {k: v for k, v in dotenv_values(path).items() if v is not None}
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: cannot read the dotenv file: {e}") from None
-
-
-def check_params(pipeline: Pipeline, given: dict[str, str], how: str = "give it with") -> dict[str, Any]:
-    """The run's params: the declared defaults with `-p` over them. A name not declared, or
-    a param declared with no value (`city:`) and not given, is a UsageError; `how` says how
-    to give it (a person's run: with -p; a scheduled run or a backfill cannot)."""
-    unknown = sorted(set(given) - set(pipeline.params))
-    if unknown:
-        declared = ", ".join(sorted(pipeline.params)) or "none"
-        raise UsageError(f"-p {unknown[0]}: not a parameter of pipeline {pipeline.name!r} (declared: {declared})")
-    merged = {**pipeline.params, **given}
-    missing = [k for k, v in merged.items() if v is None]
-    if missing:
-        flags = " ".join(f"-p {k}=..." for k in missing)
-        raise UsageError(f"pipeline {pipeline.name!r} needs {'a value' if len(missing) == 1 else 'values'} for "
-                         f"param{'s' if len(missing) > 1 else ''} {', '.join(missing)} (declared without a "
-                         f"default): {how} {flags}")
-    return merged
-
-
-class RunContext:
-    """The template context and environment of one run, and each attempt's AttemptSpec."""
-
-    def __init__(self, pipeline: Pipeline, run_id: str, window: Window, params: dict[str, Any]):
+    def __init__(self, pipeline: Pipeline, run_id: str, interval: Interval, params: dict[str, Any]):
         self.pipeline = pipeline
         self.run_id = run_id
         base = dict(os.environ)
@@ -98,18 +54,18 @@ class RunContext:
             added[s] = base[s]             # named secrets travel with the attempt (remote workers)
         self.secret_values = tuple(base[s] for s in pipeline.secrets if base[s])
         self.redactor = Redactor(self.secret_values)
-        start = window.start
+        start = interval.start
         self.context: dict[str, Any] = {
             "ds": start.strftime("%Y-%m-%d"), "ds_nodash": start.strftime("%Y%m%d"), "ts": start.isoformat(),
-            "logical_date": start, "data_interval_start": start, "data_interval_end": window.end,
+            "logical_date": start, "data_interval_start": start, "data_interval_end": interval.end,
             "run_id": run_id, "pipeline": pipeline.name, "params": params,
         }
-        self.tasks_outputs: dict[str, dict] = {}
-        self.context["tasks"] = self.tasks_outputs
+        self.outputs: dict[str, dict] = {}     # task id -> {"outputs": ...}: what `tasks.X.outputs` reads
+        self.context["tasks"] = self.outputs
         run_env = {
             "PIPE_PIPELINE": pipeline.name, "PIPE_RUN_ID": run_id, "PIPE_DS": self.context["ds"],
             "PIPE_LOGICAL_DATE": start.isoformat(), "PIPE_DATA_INTERVAL_START": start.isoformat(),
-            "PIPE_DATA_INTERVAL_END": window.end.isoformat(),
+            "PIPE_DATA_INTERVAL_END": interval.end.isoformat(),
         }
         for k, v in params.items():
             run_env[f"PIPE_PARAM_{k.upper()}"] = v if isinstance(v, str) else json.dumps(v)
@@ -125,8 +81,9 @@ class RunContext:
             return self.pipeline.folder
         return os.path.normpath(os.path.join(self.pipeline.folder, templates.render(text, ctx)))
 
-    def task_context(self, task: Task, attempt: int, output_path: str) -> tuple[dict, dict[str, str]]:
-        """The template context of an attempt, and the environment it adds."""
+    def attempt_context(self, task: Task, attempt: int, output_path: str) -> AttemptContext:
+        """The template context of an attempt, and the environment it adds (a task's `env`
+        is rendered here: a template that cannot render raises templates.TemplateError)."""
         ctx = dict(self.context, task=task.id, attempt=attempt)
         ctx["env"] = self.env
         added = dict(self.added)
@@ -138,11 +95,24 @@ class RunContext:
         added["PIPE_OUTPUT"] = output_path
         ctx["env"] = {**self.env, **added} if task.env else dict(self.env, PIPE_TASK=task.id,
                                                                    PIPE_ATTEMPT=str(attempt), PIPE_OUTPUT=output_path)
-        return ctx, added
+        return AttemptContext(task, attempt, output_path, ctx, added)
 
-    def attempt_spec(self, task: Task, attempt: int, output_path: str, log_path: str,
-                     priority: float = 0.0) -> AttemptSpec:
-        ctx, added = self.task_context(task, attempt, output_path)
+    def up_to_date(self, actx: AttemptContext) -> bool:
+        """Make's rule on the task's rendered `sources` and `generates` (one that cannot
+        render: not up to date, so the task runs and says what is wrong)."""
+        try:
+            sources = self._paths(actx.task.sources, actx.context)
+            generates = self._paths(actx.task.generates, actx.context)
+        except templates.TemplateError:
+            return False
+        return up_to_date(sources, generates)
+
+    def spec(self, actx: AttemptContext, log_path: str, priority: float = 0.0) -> AttemptSpec:
+        """The attempt, ready for any executor (raises templates.TemplateError, UsageError)."""
+        return self._spec(actx.task, actx.attempt, actx.context, actx.added, actx.output_path, log_path, priority)
+
+    def _spec(self, task: Task, attempt: int, ctx: dict, added: dict[str, str], output_path: str,
+              log_path: str, priority: float) -> AttemptSpec:
         cwd = self._dir(task.workdir, ctx) if task.workdir is not None else self.workdir
         python_call = None
         if task.python is not None:
@@ -151,7 +121,7 @@ class RunContext:
                            "result": output_path + ".json",
                            "context": {k: (v.isoformat() if isinstance(v, datetime) else v)
                                        for k, v in ctx.items() if k != "env"}}
-            argv: tuple[str, ...] = ("python", "-m", "pipeline_cli.pytask")
+            argv: tuple[str, ...] = ("python", "-m", "pipeline_cli.python_task")
             shown = f"python {task.python}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
         elif isinstance(task.run, str):
             shown = templates.render(task.run, ctx, shell=True)
@@ -166,10 +136,9 @@ class RunContext:
             timeout=task.timeout or None, secrets=self.secret_values, resources=dict(task.resources or {}),
             local_only=task.executor == "local", priority=priority)
 
-    def paths(self, task: Task, attempt: int, field_: str) -> list[str]:
+    def _paths(self, patterns, ctx: dict) -> list[str]:
         """`sources` or `generates`, rendered; relative paths start at the pipeline's folder."""
-        ctx, _ = self.task_context(task, attempt, "")
-        return [os.path.join(self.pipeline.folder, templates.render(p, ctx)) for p in getattr(task, field_)]
+        return [os.path.join(self.pipeline.folder, templates.render(p, ctx)) for p in patterns]
 
 
 def up_to_date(sources: list[str], generates: list[str]) -> bool:

@@ -12,9 +12,9 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .executors import base as outcome_kinds
-from .executors.base import Outcome
-from .model import (CANCELLED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, SUCCEEDED, UPSTREAM_FAILED,
+from .. import attempt as outcome_kinds
+from ..attempt import Outcome
+from ..model import (CANCELLED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, SUCCEEDED, UPSTREAM_FAILED,
                     Task)
 
 OK_STATES = (SUCCEEDED, SKIPPED)
@@ -75,9 +75,6 @@ class RunMachine:
         _, tid = heapq.heappop(self._ready)
         return tid
 
-    def has_ready(self) -> bool:
-        return bool(self._ready) and not self.stop_reason
-
     def started(self, tid: str) -> Change:
         self.attempts[tid] += 1
         self.tries[tid] += 1
@@ -91,6 +88,12 @@ class RunMachine:
         changes: list[Change] = []
         self._finish(tid, state, fields, changes)
         return changes
+
+    def cannot_start(self, tid: str, reason: str) -> list[Change]:
+        """A ready task whose attempt cannot be made (a template that cannot render): that
+        attempt failed, without a process, and is not retried."""
+        self.attempts[tid] += 1
+        return self.not_run(tid, FAILED, reason=reason)
 
     def release_retries(self, now: float) -> None:
         """Retries whose delay is over become ready."""

@@ -1,6 +1,6 @@
 """The child process of a Python entrypoint task: import module:function, call it, save the dict.
 
-Run as `python -m pipeline_cli.pytask` with the call in $PIPE_PY_CALL (JSON): the entrypoint,
+Run as `python -m pipeline_cli.python_task` with the call in $PIPE_PY_CALL (JSON): the entrypoint,
 the pipeline's folder (put first on sys.path), the keyword arguments, the template context
 and where to write the returned dict. An exception's traceback goes to the task's log.
 """

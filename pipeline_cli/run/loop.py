@@ -1,0 +1,306 @@
+"""The run loop: the machine says what is ready, the executor runs it, each decision becomes
+an event (written, then applied to the run's view by the reducer every reader uses), and
+the run's hooks hear of it.
+
+    machine (run/machine.py) -> executor (executors/) -> events (state/events.py) -> hooks
+"""
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import templates
+from ..attempt import AttemptSpec
+from ..dag import Dag
+from ..errors import UsageError
+from ..executors.base import KILL_GRACE, Executor
+from ..model import (CANCELLED, FAILED, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_SUCCEEDED, RUNNING,
+                     SKIPPED, SUCCEEDED)
+from ..state import EventLog, RunView, StateDir, TaskView, apply, me
+from ..state import events as ev
+from ..state.layout import events_file, log_file, output_file
+from ..state.watcher import Watch
+from .attempts import AttemptBuilder
+from .hooks import Hooks
+from .machine import BAD_STATES, OK_STATES, Change, RunMachine
+from .request import RunRequest
+
+
+class RunLoop:
+    """One execution of a run: a new run, or a resumed one continuing its own event file.
+    `request` says what runs (for a resume: the tasks it reruns); `kept`: tasks left out by
+    --only/--from whose earlier outputs this run uses."""
+
+    def __init__(self, state: StateDir, request: RunRequest, run_id: str, run_dir: Path, executor: Executor,
+                 hooks: Hooks, kept: dict[str, TaskView] | None = None):
+        self.state, self.request, self.pipeline = state, request, request.pipeline
+        self.run_id, self.dir = run_id, run_dir
+        self.executor, self.hooks = executor, hooks
+        self.kept = kept or {}
+        self.dag = Dag(self.pipeline)
+        self.attempts = AttemptBuilder(self.pipeline, run_id, request.interval, request.params)
+        self.view = RunView(run_id=run_id, pipeline=self.pipeline.name, dir=run_dir)
+        self.began = False                                  # its first event is written
+        self.interrupted = False
+        self.signal_name: str | None = None
+        self.kill_now = False
+        self.stopping = False
+        self.earlier: dict[str, TaskView] | None = None    # outputs of earlier runs, read on a first skip
+        self.keys: dict[str, str] = {}                      # running attempt key -> task id
+
+    # -- events ---------------------------------------------------------------------------
+    def _event(self, name: str, **fields) -> None:
+        apply(self.view, self.log.append(name, **fields))
+
+    def _record(self, changes: list[Change]) -> None:
+        outputs = self.attempts.outputs
+        for c in changes:
+            if c.state == SUCCEEDED or (c.state == SKIPPED and "outputs" in c.fields):
+                outputs[c.task] = {"outputs": c.fields.get("outputs") or {}}
+            self._event(ev.TASK, task=c.task, state=c.state, **{k: v for k, v in c.fields.items() if v is not None})
+            self.hooks.task_changed(self.view, self.view.tasks[c.task])
+
+    # -- the run ----------------------------------------------------------------------------
+    def execute(self, earlier: RunView | None = None) -> RunView:
+        """Run it to its end (`earlier`: the view of the run this execution resumes)."""
+        # What exists now (the pipeline, its graph, the views) lives as long as the run: the
+        # cyclic collector need not walk it again at each collection of the loop's
+        # short-lived garbage (a tenth of a 10,000-task run went to that).
+        gc.freeze()
+        self.log = EventLog(events_file(self.dir), self.attempts.redactor.value)
+        watch: Watch | None = None
+        try:
+            with self._signals():
+                try:
+                    # Before the first event: what can never run (a resource no worker
+                    # offers, a worker that cannot see the file) refuses the run, and
+                    # nothing is recorded.
+                    self.executor.open(self.wake_r)
+                    self._check_executor()
+                    self.began = True
+                    self._begin(earlier)
+                    # Before the first task: if this pipe is killed, the watcher stops its tasks.
+                    watch = Watch(events_file(self.dir), KILL_GRACE)
+                    self.hooks.run_started(self.view)
+                    self._loop()
+                finally:
+                    self.executor.close(hard=self.interrupted or bool(self.keys))
+                    if watch is not None:
+                        watch.done()          # every attempt has ended and been reaped
+                    if self.began:
+                        self._finish()
+        finally:
+            if watch is not None:
+                watch.release()
+            self.log.close()
+            gc.unfreeze()
+        self.hooks.run_finished(self.view)
+        return self.view
+
+    def _begin(self, earlier: RunView | None) -> None:
+        if earlier is None:
+            self._start_events()
+            return
+        # A resumed run goes on from its own events: its view, and the outputs of kept tasks.
+        self.view = earlier
+        for tid, t in earlier.tasks.items():
+            if tid not in self.request.selected and t.state in OK_STATES:
+                self.attempts.outputs[tid] = {"outputs": t.outputs}
+        # What is left of the dead execution's attempts (its pipe was killed and an attempt
+        # lives on) is stopped first: an attempt never runs twice at once.
+        self.executor.stop_leftovers([{"pgid": t.pgid, "pgid_start": t.pgid_start}
+                                      for t in earlier.tasks.values() if t.pgid])
+        self._event(ev.RUN_RESUMED, tasks=sorted(self.request.selected), executor=self.executor.name, **me())
+        # A task the dead pipe left running that this resume does not rerun (--from) was
+        # stopped above: recorded as cancelled, so the file says what the view does.
+        for tid, t in earlier.tasks.items():
+            if tid not in self.request.selected and t.finished is None and t.state in (RUNNING, RETRYING, CANCELLED):
+                self._event(ev.TASK, task=tid, state=CANCELLED, attempt=t.attempt,
+                            reason=t.reason if t.state == CANCELLED else "interrupted: pipe stopped")
+
+    def _start_events(self) -> None:
+        r = self.request
+        recorded = [t for t in self.pipeline.tasks if t in r.selected or t in self.kept]
+        start, end = r.interval.start.isoformat(), r.interval.end.isoformat()
+        self._event(ev.RUN_STARTED, format=ev.EVENT_FORMAT, run_id=self.run_id, pipeline=self.pipeline.name,
+                    file=self.pipeline.path, digest=self.pipeline.digest, kind=r.kind, logical_date=start,
+                    interval_start=start, interval_end=end, params=r.params, tasks=recorded,
+                    kept=[t for t in recorded if t in self.kept], executor=self.executor.name, **me())
+        # Tasks left out by --only/--from whose earlier outputs this run uses: recorded as
+        # skipped (not run here, so never a success of this run, and not among its tasks or
+        # counts), with the run they come from, so that a replay (status, resume) uses the
+        # same outputs.
+        for tid, t in self.kept.items():
+            self.attempts.outputs[tid] = {"outputs": t.outputs}
+            self._event(ev.TASK, task=tid, state=SKIPPED, attempt=0, kept_from=t.kept_from,
+                        reason=f"not in this run (--only/--from): outputs kept from run {t.kept_from}",
+                        outputs=t.outputs)
+
+    def _finish(self) -> None:
+        m = getattr(self, "machine", None)
+        states = [self.view.tasks[t].state for t in self.view.selected if t in self.view.tasks]
+        if self.interrupted:
+            state = RUN_INTERRUPTED
+        elif m is None or any(s in BAD_STATES or s in (PENDING, RETRYING, RUNNING, CANCELLED) for s in states):
+            state = RUN_FAILED
+        else:
+            state = RUN_SUCCEEDED
+        extra: dict = {"counts": self.view.counts()}
+        if m is not None and m.stop_reason:
+            extra["reason"] = m.stop_reason
+        if m is not None and m.first_failure:
+            extra["first_failure"] = m.first_failure
+        self._event(ev.RUN_FINISHED, state=state, **extra)
+
+    # -- signals ----------------------------------------------------------------------------
+    @contextmanager
+    def _signals(self):
+        """SIGINT and SIGTERM stop the run (a second one: no more grace); the wake fd makes
+        the executor's wait return at once."""
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        previous = {}
+        try:
+            previous["wakeup"] = signal.set_wakeup_fd(self.wake_w)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        except ValueError:       # not the main thread: no signal handling
+            pass
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                if sig == "wakeup":
+                    signal.set_wakeup_fd(handler)
+                else:
+                    signal.signal(sig, handler)
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.interrupted:
+            self.kill_now = True          # a second signal: no more grace
+        self.interrupted = True
+        self.signal_name = signal.Signals(signum).name
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _loop(self) -> None:
+        self.rank = self.dag.priorities(self.state.estimates(self.pipeline.name))
+        selected = self.request.selected
+        outside = {tid: t.state for tid, t in self.view.tasks.items() if tid not in selected}
+        tries = {tid: self.view.tasks[tid].attempt for tid in selected if tid in self.view.tasks}
+        m = self.machine = RunMachine(self.pipeline.tasks, self.dag.downstream, selected, self.rank, outside,
+                                      tries, self.request.limits.fail_fast)
+        self._record(m.start())
+        while True:
+            self._stop_if_asked()
+            m.release_retries(time.monotonic())
+            self._launch_ready()
+            if m.over() and not self.keys:
+                return
+            self._collect()
+
+    def _stop_if_asked(self) -> None:
+        """A signal, or --fail-fast: nothing new starts and every running attempt is
+        cancelled (all at once where the executor can: nothing waiting starts meanwhile)."""
+        m = self.machine
+        if not self.stopping and (self.interrupted or m.stop_reason):
+            self.stopping = True
+            why = f"interrupted by {self.signal_name}" if self.interrupted else m.stop_reason
+            if self.interrupted:
+                self.hooks.stopping(self.view, self.signal_name)
+            self._record(m.stop(why))
+            cancel_many = getattr(self.executor, "cancel_many", None)
+            if cancel_many is not None:
+                cancel_many(list(self.keys), why)
+            else:
+                for key in list(self.keys):
+                    self.executor.cancel(key, why)
+        if self.kill_now:
+            self.executor.kill_all()
+            self.kill_now = False
+
+    def _launch_ready(self) -> None:
+        m = self.machine
+        # Read each turn: a Dask cluster's threads follow its workers as they come and go.
+        limit = self.request.limits.concurrency or self.pipeline.concurrency or self.executor.capacity()
+        while len(self.keys) < limit and (tid := m.take_ready()) is not None:
+            self._launch(tid)
+            if self.interrupted or m.stop_reason:
+                return
+
+    def _collect(self) -> None:
+        """Wait for an attempt to end (or the next retry, or a signal), and record what the
+        executor learned meanwhile: where attempts run, and how they ended."""
+        m = self.machine
+        nxt = m.next_retry()
+        ended = self.executor.wait(None if nxt is None else max(0.0, nxt - time.monotonic()))
+        for key, worker in self.executor.placed():
+            tid = self.keys.get(key)
+            if tid is not None and self.view.tasks[tid].state == RUNNING:
+                # Recorded, not reported again: the task's `running` line was printed at its start.
+                self._event(ev.TASK, task=tid, state=RUNNING, attempt=m.attempts[tid], worker=worker)
+        for key, outcome in ended:
+            tid = self.keys.pop(key, None)
+            if tid is not None:
+                self._record(m.finished(tid, outcome, time.monotonic()))
+
+    def _check_executor(self) -> None:
+        previews = [AttemptSpec(key=f"check/{tid}", pipeline=self.pipeline.name, run_id=self.run_id, task=tid,
+                                attempt=0, argv=(), env={}, cwd=self.pipeline.folder, output_path="", log_path="",
+                                display="", resources=dict(task.resources or {}),
+                                local_only=task.executor == "local")
+                    for tid in self.request.selected
+                    if (task := self.pipeline.tasks[tid]).resources or task.executor]
+        self.executor.check(previews, self.pipeline.path)
+
+    def _launch(self, tid: str) -> None:
+        """Start the task's next attempt; or decide it without one: skipped (up to date, on
+        its first try), failed (a template of it cannot render)."""
+        task = self.pipeline.tasks[tid]
+        m = self.machine
+        attempt = m.attempts[tid] + 1
+        try:
+            actx = self.attempts.attempt_context(task, attempt, str(output_file(self.dir, tid, attempt)))
+            if m.tries[tid] == 0 and task.generates and not self.request.limits.force \
+                    and self.attempts.up_to_date(actx):
+                self._skip_up_to_date(tid)
+                return
+            spec = self.attempts.spec(actx, str(log_file(self.dir, tid, attempt)), priority=-self.rank[tid][0])
+        except (templates.TemplateError, UsageError) as e:
+            self._record(m.cannot_start(tid, str(getattr(e, "message", e))))
+            return
+        change = m.started(tid)
+        started = self.executor.submit(spec)
+        self.keys[spec.key] = tid
+        change.fields.update(worker=started.worker, **started.handle)
+        self._record([change])
+
+    def _skip_up_to_date(self, tid: str) -> None:
+        # Downstream templates may read its outputs: those of its last success.
+        if self.earlier is None:
+            self.earlier = outputs_from_earlier(self.state, self.request, set(self.pipeline.tasks))
+        previous = self.earlier.get(tid)
+        self._record(self.machine.not_run(tid, SKIPPED, reason="up to date",
+                                          outputs=previous.outputs if previous else {}))
+
+
+def outputs_from_earlier(state: StateDir, request: RunRequest, tasks: set[str]) -> dict[str, TaskView]:
+    """For --only/--from: the outputs of the tasks left out, from the latest run of the same
+    logical date in which each succeeded (so templates that use them still render)."""
+    pipeline = request.pipeline
+    kept: dict[str, TaskView] = {}
+    logical = request.interval.start.isoformat()
+    for run in reversed(state.runs(pipeline.name, limit=50)):
+        if pipeline.schedule and run.logical_date != logical:
+            continue     # without a schedule every run has its own time: the latest outputs count
+        for tid, t in run.tasks.items():
+            if tid in tasks and tid not in kept and t.state in OK_STATES:
+                kept[tid] = TaskView(tid, state=t.state, attempt=0, outputs=t.outputs,
+                                     kept_from=t.kept_from or run.run_id)
+    return kept
