@@ -114,6 +114,14 @@ def wait_until(condition: Callable[[], object], what: str, limit: float = 20) ->
         time.sleep(0.02)
 
 
+def task_reached(state_dir: Path, pipeline: str, task: str, state: str) -> bool:
+    """Whether the latest run of `pipeline` in `state_dir` has recorded `task` in `state`
+    (read from its events file, as every reader does)."""
+    files = sorted(Path(state_dir).glob(f"{pipeline}/runs/*/events.jsonl"))
+    return bool(files) and any(e.get("event") == "task" and e.get("task") == task and e.get("state") == state
+                               for e in read_events(files[-1]))
+
+
 def wait_for(path: Path, limit: float = 15) -> str:
     """Wait until ``path`` exists with some content, then return its text."""
     wait_until(lambda: path.exists() and path.read_text().strip(), f"{path} to be written", limit)

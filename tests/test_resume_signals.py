@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
-from conftest import ST, cli, latest, read_events, start, states, wait_for
+from conftest import ST, cli, latest, read_events, start, states, task_reached, wait_for, wait_until
 
 
 def count(path: Path) -> int:
@@ -96,8 +95,8 @@ def test_sigterm_during_retry_delay_json(project, write_pipeline):
         """)
     proc = start(project, "run", "wait", "--json")
     try:
-        wait_for(folder / "tries")
-        time.sleep(0.3)
+        wait_until(lambda: task_reached(project / ST, "wait", "flaky", "retrying"),
+                   "flaky to wait for its retry")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)      # not the 60 s of the retry delay
     finally:

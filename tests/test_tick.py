@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from conftest import clean_env
+from conftest import clean_env, task_reached, wait_until
 
 UTC = timezone.utc
 
@@ -163,14 +162,17 @@ def test_dry_run_says_what_and_why(env):
 
 # --- concurrency, locks, crashes ----------------------------------------------------------------
 
-def test_running_pipeline_left_alone(env):
-    env.write("s", "@hourly", run="sleep 3; echo {{ ds }} {{ data_interval_start }} >> s.txt")
+def test_running_pipeline_left_alone(env, project):
+    # The first tick's task runs until the test releases it: the second tick must return
+    # while it runs (if it waited for the first, it would time out here).
+    env.write("s", "@hourly", run="while [ ! -e release ]; do sleep 0.05; done; "
+                                  "echo {{ ds }} {{ data_interval_start }} >> s.txt")
     first = env.popen("tick", "--now", "2026-11-05T05:10:00+00:00")
-    time.sleep(1.2)
-    t0 = time.monotonic()
-    r = env.tick("2026-11-05T06:10:00+00:00")
+    wait_until(lambda: task_reached(project / "state", "s", "rec", "running"), "the first tick's task to start")
+    r = env.tick("2026-11-05T06:10:00+00:00", timeout=60)
     assert r.returncode == 0, r.stderr
-    assert time.monotonic() - t0 < 2.5, "the second tick waited for the first"
+    assert first.poll() is None and env.runs("s") == []       # the first is still at its task
+    (project / "release").touch()
     first.wait(30)
     assert env.runs("s") == ["2026-11-05T04:00:00+00:00"]
     r = env.tick("2026-11-05T06:10:00+00:00")
@@ -179,11 +181,13 @@ def test_running_pipeline_left_alone(env):
 
 def test_max_active_runs(env, project):
     # a manual run is active; with max_active_runs 1 tick leaves the pipeline alone
-    env.write("m", "@hourly", run="sleep 3; echo {{ ds }} {{ data_interval_start }} >> m.txt")
+    env.write("m", "@hourly", run="while [ ! -e release ]; do sleep 0.05; done; "
+                                  "echo {{ ds }} {{ data_interval_start }} >> m.txt")
     manual = env.popen("run", "m", "--date", "2026-11-05T01:00:00+00:00")
-    time.sleep(1.2)
-    r = env.tick("2026-11-05T05:10:00+00:00")
+    wait_until(lambda: task_reached(project / "state", "m", "rec", "running"), "the manual run's task to start")
+    r = env.tick("2026-11-05T05:10:00+00:00", timeout=60)
     assert r.returncode == 0
+    (project / "release").touch()
     manual.wait(30)
     assert env.runs("m") == ["2026-11-05T01:00:00+00:00"]
     r = env.tick("2026-11-05T05:10:00+00:00")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ST, alive, cli, latest, read_events, start, states, wait_until
+from conftest import ST, alive, cli, latest, read_events, start, states, task_reached, wait_until
 
 STUBBORN = "abc"     # leader traps SIGTERM; so do some grandchildren
 PLAIN = "d"          # leader dies of SIGTERM at once; a grandchild ignores it
@@ -150,8 +150,9 @@ def test_second_signal_kills_at_once(project: Path, marker: str):
     try:
         wait_ready(pids, proc)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.3)
-        assert proc.poll() is None          # still within the grace period of the stubborn tasks
+        # The first signal is taken: d, whose leader does not ignore SIGTERM, is cancelled...
+        wait_until(lambda: task_reached(project / ST, "stubborn", "d", "cancelled"), "the first Ctrl-C to stop d")
+        assert proc.poll() is None          # ...and pipe waits within the grace period of the stubborn tasks
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)      # well within the 30 s grace
     finally:
