@@ -35,6 +35,7 @@ class Due:
     active: int = 0
     why: str = ""
     next_due: datetime | None = None
+    paused: dict | None = None           # `pipe pause`: who, when, why (tick starts nothing)
 
     def overdue(self, now: datetime) -> bool:
         """The next due time has passed and tick has not run it yet (cron not calling tick,
@@ -121,7 +122,7 @@ def plan(sched, catchup, claims: list[Claim], now: datetime, end_date: datetime 
         start_date = sched.start_date
         return Plan([], sched.next_due(now), "no interval has ended yet"
                     + (f" (start_date {start_date.isoformat()})" if start_date is not None else ""))
-    window = None if catchup is True or not catchup else now - timedelta(seconds=catchup)
+    window = None if catchup is True or not catchup else real_now - timedelta(seconds=catchup)
     if catchup is True and anchor is None and sched.start_date is not None:
         candidates = sched.intervals(sched.start_date, now)
     elif catchup is True and anchor is not None:
@@ -209,6 +210,11 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
         result.next_due = now
     if result.active >= pipeline.max_active_runs and (result.intervals or result.resume):
         result.why = f"{result.active} run(s) active, max_active_runs is {pipeline.max_active_runs}"
+    from .state.pause import describe, paused
+
+    result.paused = paused(state.layout, pipeline.name)
+    if result.paused is not None:
+        result.why = f"{describe(result.paused)} (pipe unpause {pipeline.name} resumes its schedule)"
     return result
 
 
@@ -303,6 +309,10 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
             continue
         plan = due(pipeline, state, now)
         report.plans.append(plan)
+        if plan.paused is not None:
+            # Nothing starts, nothing is late. Quiet until `pipe unpause`, which forgets this.
+            remember[key] = (pipeline.digest, stamp, "9999")
+            continue
         if pipeline.notify is not None and pipeline.notify.deadline is not None:
             deadlines.append(pipeline)
         if not plan.intervals and not plan.resume:
@@ -365,7 +375,7 @@ def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None,
         slots = pipeline.max_active_runs - plan.active
         jobs = [(_resume_one, pipeline, state, run.run_id, reporter_for, make_executor) for run in plan.resume]
         jobs += [(_run_one, pipeline, state, interval, now, reporter_for, make_executor) for interval in plan.intervals]
-        codes = _at_most(slots, jobs)
+        codes = _at_most(slots, jobs, stop=lambda: is_paused(state, pipeline.name))
     finally:
         lock.release()
     return CHILD_FAILED if any(c != CHILD_OK for c in codes) else CHILD_OK
@@ -411,17 +421,27 @@ def is_paused(state: StateDir, name: str) -> bool:
 
 def _at_most(slots: int, jobs: list[tuple], stop=None) -> list[int]:
     """Run jobs (function, *args) in order, at most `slots` at once: one slot (or one job) in
-    this process, more each in a child process. Returns their exit codes."""
+    this process, more each in a child process. Returns their exit codes. Once `stop()` is
+    true (the pipeline was paused meanwhile) no job starts; those going on finish."""
     if slots <= 0 or not jobs:
         return []
     if slots == 1 or len(jobs) == 1:
-        return [job[0](*job[1:]) for job in jobs]
+        codes = []
+        for job in jobs:
+            if stop is not None and stop():
+                break
+            codes.append(job[0](*job[1:]))
+        return codes
     codes, running = [], []
     pending = list(jobs)
     while pending or running:
+        if stop is not None and pending and stop():
+            pending = []
         while pending and len(running) < slots:
             job = pending.pop(0)
             running.append(start_child(job[0], *job[1:]))
+        if not running:
+            break
         finished = _wait_any(running)
         running.remove(finished)
         codes.append(finished.code)

@@ -24,8 +24,8 @@ notify_app = typer.Typer(cls=PipeGroup, add_completion=False, rich_markup_mode=N
                          pretty_exceptions_enable=False)
 
 # The order of `pipe --help`.
-ORDER = ("run", "resume", "validate", "graph", "list", "status", "logs", "init", "tick", "backfill", "serve",
-         "notify", "schema", "completion")
+ORDER = ("run", "resume", "validate", "graph", "list", "status", "logs", "init", "tick", "backfill", "pause",
+         "unpause", "prune", "serve", "notify", "schema", "completion")
 
 
 def command(name: str, summary: str, description: str, examples: tuple[str, ...] = (), on=None):
@@ -131,7 +131,7 @@ def root() -> click.Group:
     options (built once)."""
     if _ROOT:
         return _ROOT[0]
-    from . import project, reading, running  # noqa: F401  (they declare the commands)
+    from . import operate, project, reading, running  # noqa: F401  (they declare the commands)
 
     app.add_typer(notify_app, name="notify", help="notifications: try a pipeline's targets",
                   short_help="notifications")

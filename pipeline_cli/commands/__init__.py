@@ -25,6 +25,7 @@ _WHERE = {
     "pipeline_name": "reading",
     "backfill": "runs", "load": "runs", "parse_date": "runs", "parse_params": "runs",
     "resume": "runs", "run": "runs", "split_ids": "runs", "tick": "runs", "require_pipelines_dir": "runs",
+    "pause": "operate", "unpause": "operate", "prune": "operate",
 }
 
 

@@ -95,6 +95,11 @@ def list_pipelines(g: Globals, json_mode: bool = False) -> ListResult:
                 row["late"] = info is not None
                 if info is not None:
                     row["late_interval"] = info["interval_start"]
+        from ..state.pause import paused
+
+        row["paused"] = paused(store.layout, p.name)       # who, when, why; None: not paused
+        if row["paused"] is not None and "overdue" in row:
+            row["overdue"] = False         # held back on purpose, not late
         last = store.latest(p.name)
         if last is not None:
             row.update(last_run=last.run_id, last_state=last.state, last_started=last.started)
@@ -122,7 +127,9 @@ def pipeline_runs(g: Globals, name: str, limit: int | None = 10, state: str | No
     else:
         runs = [r for r in store.runs(name) if r.state == state]
         runs = runs[-limit:] if limit else runs
-    return PipelineRuns(name, list(reversed(runs)))
+    from ..state.pause import paused
+
+    return PipelineRuns(name, list(reversed(runs)), paused=paused(store.layout, name))
 
 
 def run_status(g: Globals, name: str, run_id: str | None = None) -> StatusResult:

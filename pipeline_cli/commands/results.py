@@ -141,10 +141,11 @@ class PipelineRuns(Record):
     FIELDS = (
         ("pipeline", _REQUIRED),    # str
         ("runs", _REQUIRED),    # list: state.RunView, newest first
+        ("paused", None),    # dict | None: `pipe pause`'s who, when and why
     )
 
     def to_json(self) -> dict:
-        return {"pipeline": self.pipeline, "runs": [r.to_json() for r in self.runs]}
+        return {"pipeline": self.pipeline, "paused": self.paused, "runs": [r.to_json() for r in self.runs]}
 
 
 class StatusResult(Record):
@@ -215,12 +216,14 @@ class TickResult(Record):
     def to_json(self) -> dict:
         pipelines = []
         for plan in self.plans:
-            blocked = plan.active >= plan.pipeline.max_active_runs and bool(plan.intervals or plan.resume)
+            blocked = (plan.active >= plan.pipeline.max_active_runs or getattr(plan, "paused", None) is not None) \
+                and bool(plan.intervals or plan.resume)
             pipelines.append({
                 "pipeline": plan.pipeline.name,
                 "due": [{"start": i.start.isoformat(), "end": i.end.isoformat()} for i in plan.intervals],
                 "resume": [r.run_id for r in plan.resume], "active": plan.active, "blocked": blocked,
                 "why": plan.why or None, "next_due": plan.next_due.isoformat() if plan.next_due else None,
+                "paused": getattr(plan, "paused", None),
                 "runs": [r.to_json() for r in self.runs if r.pipeline == plan.pipeline.name]})
         return {"now": self.now, "dry_run": self.dry_run, "pipelines": pipelines,
                 "invalid": [{"file": e.problems[0].file, "errors": e.lines()} for e in self.invalid]}
@@ -262,6 +265,23 @@ class BackfillResult(Record):
                        max_active_runs=self.max_active_runs)
         doc["end_date"] = self.end_date
         return doc
+
+
+class PauseResult(Record):
+    """`pipe pause` / `pipe unpause`: the pipeline's pause as it now stands."""
+
+    FIELDS = (
+        ("pipeline", _REQUIRED),    # str
+        ("paused", _REQUIRED),    # bool: paused now
+        ("info", None),    # dict | None: {by, at, reason} of the pause (on unpause: the one ended)
+        ("changed", True),    # bool: False when it was already so
+        ("catchup", None),    # bool | float | None: on unpause, what tick will catch up
+        ("outcome", OK),    # str
+    )
+
+    def to_json(self) -> dict:
+        return {"pipeline": self.pipeline, "paused": self.paused, "changed": self.changed,
+                ("pause" if self.paused else "ended_pause"): self.info}
 
 
 class InitResult(Record):

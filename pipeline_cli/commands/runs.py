@@ -69,6 +69,8 @@ def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str]
 
     need_stdout(json_mode)
     p, g = load(g, pipeline, write_cache=not dry_run)       # a dry run writes nothing, not even the cache
+    from .operate import note_if_paused
+    note_if_paused(g, p.name)
     if concurrency is not None and concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     given = parse_params(params)

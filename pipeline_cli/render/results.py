@@ -90,6 +90,14 @@ def _list_text(result) -> None:
         print_errors(result.problems)
 
 
+def _paused_line(p) -> None:
+    if getattr(p, "paused", None):
+        from ..state.pause import describe
+
+        sys.stdout.write(f"{p.pipeline}: {describe(p.paused)} (tick starts nothing; `pipe unpause {p.pipeline}` "
+                         "resumes its schedule)\n")
+
+
 def _status_text(result) -> None:
     what = f" in state {result.filter}" if result.filter else ""
     if not result.pipelines:
@@ -97,11 +105,13 @@ def _status_text(result) -> None:
         return
     single = len(result.pipelines) == 1 and result.run is not None
     if single and len(result.pipelines[0].runs) == 1 and result.pipelines[0].runs[0] is result.run:
+        _paused_line(result.pipelines[0])
         run_table(result.run)          # --run RUN_ID (or a pipeline with one run)
         return
     for i, p in enumerate(result.pipelines):
         if i:
             sys.stdout.write("\n")
+        _paused_line(p)
         if p.runs:
             runs_table(p.pipeline, p.runs, note=f"recent runs{what}" if what else "")
         elif result.run is None and not what:
@@ -119,7 +129,9 @@ def _tick_text(result) -> None:
     if not result.dry_run:
         return                  # the runs said what went wrong themselves; success is silent
     for plan in result.plans:
-        if plan.intervals or plan.resume:
+        if getattr(plan, "paused", None) is not None:
+            sys.stdout.write(f"{plan.pipeline.name}: nothing starts: {plan.why}\n")
+        elif plan.intervals or plan.resume:
             blocked = plan.active >= plan.pipeline.max_active_runs
             for r in plan.resume:
                 sys.stdout.write(f"{plan.pipeline.name}: would resume interrupted run {r.run_id} ({to_second(r.logical_date)})"
@@ -149,6 +161,29 @@ def _backfill_text(result) -> None:
                      + ", ".join(f"{n} {s}" for s, n in counts.items()) + "\n")
 
 
+def _pause_text(result) -> None:
+    from ..state.pause import describe
+
+    name = result.pipeline
+    if result.paused:
+        if not result.changed:
+            sys.stdout.write(f"{name} was already {describe(result.info)}\n")
+            return
+        sys.stdout.write(f"{describe(result.info).replace('paused', f'paused {name}', 1)}\n"
+                         f"tick starts nothing for it until `pipe unpause {name}`; runs going on finish, "
+                         "and `pipe run` still runs it\n")
+        return
+    if not result.changed:
+        sys.stdout.write(f"{name} is not paused\n")
+        return
+    catchup = result.catchup
+    then = ("the next tick runs the latest ended interval only (catchup: false)" if catchup is False else
+            "the next tick catches up every interval it missed, oldest first (catchup: true)" if catchup is True else
+            "the next tick catches up the intervals of its catchup window" if catchup else
+            "the next tick goes on with its schedule")
+    sys.stdout.write(f"unpaused {name} (it was {describe(result.info)}); {then}\n")
+
+
 def _init_text(result) -> None:
     out = sys.stdout
     out.write(f"wrote {result.path} (pipeline {result.name}) and its Python tasks next to it\n\nnext:\n")
@@ -162,4 +197,4 @@ def _text(result) -> None:
 
 TEXT = {"PlanResult": _plan_text, "ValidateResult": _validate_text, "GraphResult": _graph_text,
         "ListResult": _list_text, "StatusResult": _status_text, "TickResult": _tick_text,
-        "BackfillResult": _backfill_text, "InitResult": _init_text, "TextResult": _text}
+        "BackfillResult": _backfill_text, "InitResult": _init_text, "PauseResult": _pause_text, "TextResult": _text}

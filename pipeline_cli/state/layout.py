@@ -8,6 +8,9 @@
     <state>/<pipeline>/durations.json                   task duration estimates
     <state>/<pipeline>/notify.json                      what notifications remember (streaks, deadlines)
     <state>/<pipeline>/lock                             held by tick and backfill
+    <state>/<pipeline>/paused.json                      `pipe pause`: who, when, why (absent: not paused)
+    <state>/<pipeline>/pruned.jsonl                     runs `pipe prune` removed: id, interval, state
+    <state>/retention.json                              when tick last applied pipe.yaml's retention
     <state>/cache/specs/                                validated pipeline files
     <state>/cache/tick.json                             tick's "nothing due" cache
     <state>/tick-problems.json                          what tick said about broken files (once each)
@@ -92,6 +95,16 @@ class Layout:
 
     def pipeline_lock(self, pipeline: str) -> Path:
         return self.pipeline_dir(pipeline) / "lock"
+
+    def paused(self, pipeline: str) -> Path:
+        return self.pipeline_dir(pipeline) / "paused.json"
+
+    def pruned(self, pipeline: str) -> Path:
+        return self.pipeline_dir(pipeline) / "pruned.jsonl"
+
+    @property
+    def retention_stamp(self) -> Path:
+        return self.root / "retention.json"
 
     @property
     def cache_dir(self) -> Path:

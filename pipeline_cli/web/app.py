@@ -428,7 +428,7 @@ async def _pipeline_response(request: Request, name: str, form: Any = None, form
                                live=None if (before or filtered or form is not None) else live, timing=timing, bars=bars, dag=dag,
                                errors=errors, grid_url=functools.partial(_grid_url, name, query),
                                run_states=RUN_STATES, run_kinds=RUN_KINDS, form=form, form_error=form_error,
-                               plan=plan), status_code=status)
+                               plan=plan, paused=_paused(h, name)), status_code=status)
 
 
 @functools.lru_cache(maxsize=32)
@@ -713,6 +713,46 @@ async def cancel(request: Request) -> Response:
                              lambda h, name, run_id, form: actions.cancel(h, name, run_id))
 
 
+# --- pause (SPEC 12) ---------------------------------------------------------------------------
+
+def _paused(h: History, name: str) -> dict | None:
+    """`pipe pause`'s who, when and why, read at each request (not from the cached list)."""
+    from ..state.pause import paused
+
+    return paused(h.store.layout, name)
+
+
+async def toggle_pause(request: Request) -> Response:
+    """Pause or unpause a pipeline's schedule, as `pipe pause` / `pipe unpause` do."""
+    from ..commands.operate import _forget_quiet
+    from ..state.pause import pause, unpause
+
+    form = await _form(request)
+    _check_csrf(request, form)
+    h = _history(request)
+    name = h.check_name(request.path_params["name"])
+    if h.spec(name) is None and name not in h.store.pipelines():
+        raise NotFound(f"no pipeline {name!r}")
+    layout = h.store.layout
+    if form.get("pause") == "1":
+        reason = form.get("reason", "").strip()[:500] or None
+        await run_in_threadpool(pause, layout, name, reason, None, f"{_who()} (pipe serve)")
+    else:
+        await run_in_threadpool(unpause, layout, name)
+    p = h.spec(name)
+    if p is not None:
+        from pathlib import Path as _Path
+
+        _forget_quiet(h.g, _Path(p.path))
+    return RedirectResponse(_u("pipelines", name), status_code=303)
+
+
+def _who() -> str:
+    from ..state.pause import who
+
+    return who()
+
+
 # --- JSON API -----------------------------------------------------------------------------------
 
 async def api_pipelines(request: Request) -> Response:
@@ -868,6 +908,7 @@ def create_app(config: Config) -> Any:
         Route("/signin", signin, methods=["GET", "POST"]),
         Route("/pipelines/{name}", pipeline_page),
         Route("/pipelines/{name}/trigger", trigger, methods=["POST"]),
+        Route("/pipelines/{name}/pause", toggle_pause, methods=["POST"]),
         Route("/pipelines/{name}/runs/{run_id}", run_page),
         Route("/pipelines/{name}/runs/{run_id}/resume", resume, methods=["POST"]),
         Route("/pipelines/{name}/runs/{run_id}/cancel", cancel, methods=["POST"]),
