@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import PipeError, UsageError
 from ..state import RUN_ID_RE
-from . import svg
+from . import ansi, svg
 from .dag_layout import layout as dag_layout
 from .data import TASK_RE, History, NotFound
 
@@ -585,6 +585,7 @@ async def log_page(request: Request) -> Response:
     t = run.view.tasks[task]
     attempt = _attempt_param(request, t.attempt)
     v = stamp.rpartition("v=")[2]
+    first = 1
     if not t.attempt:
         text, offset, size, cut = "", 0, 0, 0
     else:
@@ -593,17 +594,36 @@ async def log_page(request: Request) -> Response:
         cut = max(size - LOG_PAGE_BYTES, 0)
         data, offset = h.log(name, run_id, task, attempt, cut)
         if cut:
-            data = data[data.find(b"\n") + 1:] if b"\n" in data else data
+            skip = data.find(b"\n") + 1 if b"\n" in data else 0
+            data = data[skip:]
+            first = await run_in_threadpool(_count_lines, path, cut + skip) + 1
         text = data.decode("utf-8", "replace")
+    lines, count, open_end, sgr = ansi.render(text, first)
     rec = next((a for a in t.attempts if a.number == attempt), None)
     shown = svg.attempt_state(t.state, rec, rec.number == t.attempt) if rec else t.state
     ticking = None
     if rec is not None and rec.finished is None and shown == "running" and run.view.state == "running":
         ticking = _seconds(rec.started, _now_ref(run.view))
+    following = rec is not None and rec.finished is None and shown in svg.RUNNING_STATES and \
+        run.view.state == "running"
     return HTMLResponse(render("log.html", request, name=name, run=run, view=run.view, t=t, attempt=attempt, rec=rec,
-                               text=text, size=size, cut=cut, shown=shown, ticking=ticking,
+                               text=text, lines=lines, first=first, count=count, open_end=open_end, sgr=sgr,
+                               following=following, size=size, cut=cut, shown=shown, ticking=ticking,
                                live=stamp if not t.attempt else "/live?" + urlencode(
                                    dict(pipeline=name, run=run_id, task=task, attempt=attempt, offset=offset, v=v))))
+
+
+def _count_lines(path: Path, upto: int) -> int:
+    """The newlines in a log's first `upto` bytes (the page shows its end with true line numbers)."""
+    n = 0
+    with open(path, "rb") as f:
+        while upto > 0:
+            chunk = f.read(min(upto, 1 << 20))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            upto -= len(chunk)
+    return n
 
 
 async def signin(request: Request) -> Response:

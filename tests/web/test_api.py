@@ -199,7 +199,9 @@ def test_a_refused_trigger_says_why(history, serve):
     csrf = re.search(r'name="csrf" value="([^"]+)"', httpx.get(server.url + "/pipelines/demo").text).group(1)
     r = httpx.post(server.url + "/pipelines/demo/trigger", data={"csrf": csrf, "date": "2026-13-45"})
     assert r.status_code == 400
-    assert "--date" in r.text and "Traceback" not in r.text
+    said = re.search(r'data-field="form-error">([^<]*)<', r.text).group(1)
+    assert said.startswith("Date &#39;2026-13-45&#39;:") and "Traceback" not in r.text, said   # in the page's words
+    assert 'name="date" value="2026-13-45"' in r.text                                         # the form kept
 
 
 def write_run(project, pipeline: str, run_id: str, lines: list) -> None:

@@ -363,3 +363,152 @@ def test_rerun_a_task_and_its_downstream_in_a_finished_run(project, pipe, write_
     r = httpx.post(f"{server.url}/pipelines/flaky/runs/{run_id}/tasks/nope/rerun",
                    data={"csrf": csrf_of(page.content())})
     assert r.status_code == 400 and "no task 'nope'" in html.unescape(r.text)
+
+
+COLOURS = r"""
+    tasks:
+      paint:
+        run: |
+          printf '\033[1;31merror\033[0m: <b>not bold</b> & \033[32mgreen\033[0m\n'
+          printf '\033]0;a title\007plain \033[2Kline\n'
+          for i in $(seq 3 120); do echo "line $i"; done
+          printf '\033[38;5;4mblue\033[39m <script>alert(1)</script>\n'
+"""
+
+
+def test_a_log_shows_ansi_colours_numbered_lines_and_opens_at_its_top(project, pipe, write_pipeline, serve,
+                                                                     new_page, shots):
+    write_pipeline("paint", COLOURS)
+    assert pipe("run", "paint").returncode == 0
+    run_id = run_id_of(pipe, "paint")
+    server = serve()
+    page = new_page(server.url, viewport={"width": 1280, "height": 600})
+    url = f"{server.url}/pipelines/paint/runs/{run_id}/tasks/paint/log"
+    page.goto(url)
+    log = page.locator("#log")
+    # The text is the log's, without its escape sequences; the colours are classes.
+    text = log.text_content()
+    assert text.startswith("error: <b>not bold</b> & green\nplain line\nline 3\n"), text[:80]
+    assert text.endswith("blue <script>alert(1)</script>\n")
+    red = page.locator("#L1 .a-fg1")
+    assert red.inner_text() == "error" and "a-b" in red.get_attribute("class")
+    assert page.evaluate("getComputedStyle(document.querySelector('#L1 .a-fg1')).fontWeight") == "700"
+    assert page.locator("#L1 .a-fg2").inner_text() == "green"
+    assert page.locator("#L121 .a-fg4").inner_text() == "blue"
+    assert page.locator("#log b, #log script").count() == 0
+    # A finished log opens at its top.
+    assert page.evaluate("window.scrollY") == 0
+    assert page.locator('#L1 a.n').get_attribute("href") == "#L1"
+    page.screenshot(path=str(shots / "log-ansi-1280.png"))
+    # Each line has its link; the address of a line opens the page there, the line marked.
+    page.locator("#L60 a.n").click()
+    assert page.url.endswith("#L60")
+    page.goto(url + "#L100")
+    page.reload()
+    assert page.evaluate("window.scrollY") > 0
+    assert page.evaluate("document.querySelector(':target').id") == "L100"
+    # Find: the lines that hold the text.
+    page.fill("#log-find", "line 11")
+    expect(page.locator("#log-found")).to_have_text("11 lines")          # 11, 110-119
+    assert page.locator("#log .ln.hit").count() == 11
+    # Wrap toggle.
+    page.uncheck("#wrap")
+    assert "nowrap" in log.get_attribute("class")
+
+
+LIVE_COLOURS = r"""
+    tasks:
+      paint:
+        run: |
+          printf 'before \033[33myel'
+          while [ ! -f gate ]; do sleep 0.05; done
+          printf 'low\033[0m after\nnext <i>line</i>\n'
+"""
+
+
+def test_a_running_log_renders_its_new_colours_and_lines_live(project, write_pipeline, serve, new_page):
+    import subprocess
+    import sys
+    import time
+
+    from conftest import clean_env
+
+    write_pipeline("paint", LIVE_COLOURS)
+    server = serve()
+    run = subprocess.Popen([sys.executable, "-m", "pipeline_cli", "run", "paint"], cwd=project, env=clean_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            doc = httpx.get(f"{server.url}/api/pipelines/paint/runs", params={"limit": 1}).json()
+            if doc["runs"] and doc["runs"][0]["tasks"].get("paint", {}).get("state") == "running":
+                break
+            time.sleep(0.1)
+        run_id = doc["runs"][0]["run_id"]
+        page = new_page(server.url)
+        page.goto(f"{server.url}/pipelines/paint/runs/{run_id}/tasks/paint/log")
+        expect(page.locator("#log")).to_have_text("before yel", timeout=WAIT)
+        assert page.locator("#follow").count() == 1              # a running attempt: followed
+        (project / "pipelines" / "gate").touch()
+        expect(page.locator("#log")).to_have_text("before yellow after\nnext <i>line</i>\n", timeout=WAIT)
+        # The colour goes on across the two writes, and stops where the log said.
+        assert page.locator("#L1 .a-fg3").all_inner_texts() == ["yel", "low"]
+        assert page.locator("#L2 a.n").get_attribute("href") == "#L2"
+        assert page.locator("#log i").count() == 0
+        assert run.wait(30) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+def forty_tasks() -> str:
+    """40 tasks: 8 chains of 4 from one start, joined by 7 more at the end (wide and deep)."""
+    lines = ["tasks:", "  start: {run: 'true'}"]
+    for c in range(8):
+        for k in range(4):
+            dep = "start" if k == 0 else f"c{c}_s{k - 1}"
+            lines.append(f"  c{c}_s{k}: {{run: 'true', deps: [{dep}]}}")
+    for j in range(7):
+        lines.append(f"  join_{j}: {{run: 'true', deps: [c{j}_s3, c{j + 1}_s3]}}")
+    return "\n".join(lines) + "\n"
+
+
+def nodes_inside(page, box_selector: str) -> list[str]:
+    """The graph's nodes not wholly inside the visible part of its box."""
+    return page.evaluate("""sel => {
+        const box = document.querySelector(sel).getBoundingClientRect();
+        return [...document.querySelectorAll(sel + ' g.node')].filter(g => {
+            const r = g.getBoundingClientRect();
+            return r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 ||
+                   r.bottom > box.bottom + 0.5 || r.width < 20;
+        }).map(g => g.dataset.task);
+    }""", box_selector)
+
+
+def test_a_40_task_graph_fits_the_page_and_shows_before_the_first_run(project, pipe, write_pipeline, serve,
+                                                                      new_page, shots):
+    write_pipeline("forty", forty_tasks())
+    server = serve()
+    page = new_page(server.url, viewport={"width": 1280, "height": 800})
+    # Before any run: the file's graph on the pipeline's page, every task pending.
+    page.goto(f"{server.url}/pipelines/forty")
+    assert page.locator("#grid svg.dag g.node").count() == 40
+    assert page.locator('#grid svg.dag g.node[data-state="pending"]').count() == 40
+    assert nodes_inside(page, "#grid .graphbox") == []
+    page.screenshot(path=str(shots / "pipeline-graph-before-a-run-1280.png"), full_page=True)
+    assert pipe("run", "forty").returncode == 0
+    run_id = run_id_of(pipe, "forty")
+    page.goto(f"{server.url}/pipelines/forty/runs/{run_id}#graph")
+    assert page.locator("#graph svg.dag g.node").count() == 40
+    assert nodes_inside(page, "#graph .graphbox") == []
+    box = page.evaluate("document.querySelector('#graph .graphbox').getBoundingClientRect().width")
+    assert box <= 1280
+    page.locator("#graph").screenshot(path=str(shots / "run-graph-40-tasks-1280.png"))
+    # Actual size: bigger than the page, the box scrolls.
+    page.click("[data-zoom]")
+    assert page.locator("[data-zoom]").get_attribute("aria-pressed") == "true"
+    assert page.evaluate("(() => { const b = document.querySelector('#graph .graphbox');"
+                         " return b.scrollWidth > b.clientWidth || b.scrollHeight > b.clientHeight; })()")
+    page.click("[data-zoom]")
+    assert nodes_inside(page, "#graph .graphbox") == []

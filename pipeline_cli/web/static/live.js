@@ -14,12 +14,115 @@
     return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40;
   }
 
+  // A log's new text, rendered as web/ansi.py renders the page's: numbered lines with their
+  // anchors, ANSI colours as classes, everything else as text (never HTML).
+  var ESC = /\x1b(?:\[([0-?]*)[ -\/]*([@-~])|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])/g;
+  var CTRL = /[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]/g;
+  var held = "";           // an escape sequence cut in two by the stream: its first part
+
+  function styleOf(classes) {
+    var st = { fg: null, bg: null, flags: {} };
+    (classes || "").split(/\s+/).forEach(function (c) {
+      var m = /^a-(fg|bg)(\d+)$/.exec(c);
+      if (m) st[m[1]] = parseInt(m[2], 10);
+      else if (/^a-[bdiu]$/.test(c)) st.flags[c.slice(2)] = true;
+    });
+    return st;
+  }
+
+  function classesOf(st) {
+    var out = Object.keys(st.flags).sort().map(function (f) { return "a-" + f; });
+    if (st.fg !== null) out.push("a-fg" + st.fg);
+    if (st.bg !== null) out.push("a-bg" + st.bg);
+    return out.join(" ");
+  }
+
+  function applySgr(st, params) {
+    var codes = params ? params.split(/[;:]/).map(function (c) { return /^\d+$/.test(c) ? parseInt(c, 10) : 0; }) : [0];
+    for (var i = 0; i < codes.length; i++) {
+      var c = codes[i];
+      if (c === 0) { st.fg = st.bg = null; st.flags = {}; }
+      else if (c >= 1 && c <= 4) st.flags["bdiu"[c - 1]] = true;
+      else if (c === 22) { delete st.flags.b; delete st.flags.d; }
+      else if (c === 23) delete st.flags.i;
+      else if (c === 24) delete st.flags.u;
+      else if (c >= 30 && c <= 37) st.fg = c - 30;
+      else if (c >= 90 && c <= 97) st.fg = c - 90 + 8;
+      else if (c === 39) st.fg = null;
+      else if (c >= 40 && c <= 47) st.bg = c - 40;
+      else if (c >= 100 && c <= 107) st.bg = c - 100 + 8;
+      else if (c === 49) st.bg = null;
+      else if ((c === 38 || c === 48) && i + 1 < codes.length) {
+        if (codes[i + 1] === 5 && i + 2 < codes.length) {
+          if (codes[i + 2] < 16) st[c === 38 ? "fg" : "bg"] = codes[i + 2];
+          i += 2;
+        } else if (codes[i + 1] === 2) i += 4;
+      }
+    }
+  }
+
+  function newLine(pre, n) {
+    var line = document.createElement("span");
+    line.className = "ln"; line.id = "L" + n;
+    var a = document.createElement("a");
+    a.className = "n"; a.href = "#L" + n; a.setAttribute("data-n", n); a.setAttribute("aria-label", "line " + n);
+    var t = document.createElement("span");
+    t.className = "t";
+    line.appendChild(a); line.appendChild(t);
+    pre.appendChild(line);
+    return line;
+  }
+
+  function segment(into, text, st) {
+    text = text.replace(CTRL, "");
+    if (!text) return;
+    var cls = classesOf(st);
+    if (!cls) { into.appendChild(document.createTextNode(text)); return; }
+    var span = document.createElement("span");
+    span.className = cls; span.textContent = text;
+    into.appendChild(span);
+  }
+
+  function renderLog(pre, text) {
+    text = (held + text).replace(/\r/g, "");
+    held = "";
+    var esc = text.lastIndexOf("\x1b");
+    if (esc >= 0 && text.length - esc < 64) {
+      ESC.lastIndex = esc;
+      var m = ESC.exec(text);
+      if (!m || m.index !== esc) { held = text.slice(esc); text = text.slice(0, esc); }
+    }
+    var st = styleOf(pre.getAttribute("data-sgr"));
+    var n = parseInt(pre.getAttribute("data-lines") || "0", 10);
+    var open = pre.getAttribute("data-open") === "1";
+    var pieces = text.split("\n");
+    pieces.forEach(function (piece, k) {
+      var last = k === pieces.length - 1;
+      if (last && piece === "") return;
+      var line = open ? pre.lastElementChild : null;
+      if (!line || !line.classList.contains("ln")) { n += 1; line = newLine(pre, n); }
+      var into = line.querySelector(".t");
+      var pos = 0, m;
+      ESC.lastIndex = 0;
+      while ((m = ESC.exec(piece)) !== null) {
+        segment(into, piece.slice(pos, m.index), st);
+        if (m[2] === "m") applySgr(st, m[1] || "");
+        pos = ESC.lastIndex;
+      }
+      segment(into, piece.slice(pos), st);
+      if (!last) { line.appendChild(document.createTextNode("\n")); open = false; } else open = true;
+    });
+    pre.setAttribute("data-lines", n);
+    pre.setAttribute("data-open", open ? "1" : "0");
+    pre.setAttribute("data-sgr", classesOf(st));
+  }
+
   function appendLog(text) {
     var pre = document.getElementById("log");
     if (!pre) return;
     var follow = document.getElementById("follow");
-    var stick = (!follow || follow.checked) && atBottom();
-    pre.appendChild(document.createTextNode(text));
+    var stick = follow && follow.checked && atBottom();
+    renderLog(pre, text);
     // A chatty task must not make the page heavy: keep about the last 4 MB of text here
     // (the raw link has all of it).
     shown += text.length;
@@ -28,6 +131,35 @@
       pre.removeChild(pre.firstChild);
     }
     if (stick) window.scrollTo(0, document.documentElement.scrollHeight);
+    find();
+  }
+
+  // Find in the log: the lines that hold the text are marked, the first one scrolled to.
+  function find(jump) {
+    var input = document.getElementById("log-find"), pre = document.getElementById("log");
+    var said = document.getElementById("log-found");
+    if (!input || !pre) return;
+    var q = input.value.toLowerCase(), hits = 0, first = null;
+    pre.querySelectorAll(".ln").forEach(function (line) {
+      var hit = q !== "" && line.textContent.toLowerCase().indexOf(q) >= 0;
+      line.classList.toggle("hit", hit);
+      if (hit) { hits += 1; if (!first) first = line; }
+    });
+    if (said) said.textContent = q === "" ? "" : hits === 1 ? "1 line" : hits + " lines";
+    if (jump && first) first.scrollIntoView({ block: "center" });
+  }
+
+  function logControls() {
+    var wrap = document.getElementById("wrap"), pre = document.getElementById("log");
+    if (wrap && pre && !wrap.pipeOn) {
+      wrap.pipeOn = true;
+      wrap.addEventListener("change", function () { pre.classList.toggle("nowrap", !wrap.checked); });
+    }
+    var input = document.getElementById("log-find");
+    if (input && !input.pipeOn) {
+      input.pipeOn = true;
+      input.addEventListener("input", function () { find(true); });
+    }
   }
 
   function swap(doc) {
@@ -46,6 +178,8 @@
       main.replaceWith(fresh);
       var log = document.getElementById("log");
       shown = log ? log.textContent.length : 0;
+      held = "";
+      logControls();
       connect(after);
       return;
     }
@@ -151,7 +285,24 @@
     });
   }
 
-  function enhance() { applyFilter(); relTimes(); gridKeys(); }
+  // The graph fits the page; "actual size" shows it at its own size, panned by scrolling.
+  var actual = false;
+  function zoom() {
+    document.querySelectorAll("[data-zoom]").forEach(function (button) {
+      var box = button.closest("section").querySelector(".graphbox");
+      if (!box) return;
+      button.hidden = false;
+      box.classList.toggle("fit", !actual);
+      button.textContent = actual ? "fit to the page" : "actual size";
+      button.setAttribute("aria-pressed", actual ? "true" : "false");
+      if (!button.pipeOn) {
+        button.pipeOn = true;
+        button.addEventListener("click", function () { actual = !actual; zoom(); });
+      }
+    });
+  }
+
+  function enhance() { applyFilter(); relTimes(); gridKeys(); zoom(); }
 
   // What the stream follows, without where it starts (offset) and the page's stamp (v).
   function key(url) { return (url || "").replace(/([?&])(offset|v)=[^&]*/g, "$1"); }
@@ -219,5 +370,8 @@
   var follow = document.getElementById("follow");
   var log = document.getElementById("log");
   if (log) shown = log.textContent.length;
-  if (follow && log) window.scrollTo(0, document.documentElement.scrollHeight);
+  logControls();
+  // A running attempt's log opens at its end (to follow it); a finished one at its top, or at
+  // the line its address names (#L12).
+  if (follow && log && !/^#L\d+$/.test(window.location.hash)) window.scrollTo(0, document.documentElement.scrollHeight);
 })();
