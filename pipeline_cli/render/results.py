@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..commands import results as R
 from .common import _n, is_terminal, json_out, print_errors, to_second
 from .graph import graph_dot, graph_mermaid, graph_tree, mermaid_limits
 from .tables import pipelines_table, run_table, runs_table
@@ -16,13 +17,14 @@ def show(result, json_mode: bool = False) -> None:
         for error in getattr(result, "invalid", ()):       # what is wrong is said on stderr as well
             print_errors(error.lines())
         print_errors(getattr(result, "problems", []))
-        if type(result).__name__ == "ValidateResult":
+        if isinstance(result, R.ValidateResult):
             for f in result.files:
                 print_errors([str(p) for p in f.problems])
         return
-    text = TEXT.get(type(result).__name__)
-    if text is not None:
-        text(result)
+    text = TEXT.get(type(result))
+    if text is None:
+        raise TypeError(f"render.show: no text for a {type(result).__name__}")
+    text(result)
     sys.stdout.flush()
 
 
@@ -63,6 +65,8 @@ def _validate_text(result) -> None:
     for f in result.files:
         if f.problems:
             print_errors([str(p) for p in f.problems])
+        elif f.pipeline == "(project file)":
+            sys.stdout.write(f"{f.file}: ok (the project file)\n")
         else:
             sys.stdout.write(f"{f.file}: ok ({f.pipeline}, {_n(f.tasks, 'task')})\n")
         for w in f.warnings:        # e.g. a template inside the user's own quotes
@@ -195,6 +199,13 @@ def _text(result) -> None:
     sys.stdout.write(result.text)
 
 
-TEXT = {"PlanResult": _plan_text, "ValidateResult": _validate_text, "GraphResult": _graph_text,
-        "ListResult": _list_text, "StatusResult": _status_text, "TickResult": _tick_text,
-        "BackfillResult": _backfill_text, "InitResult": _init_text, "PauseResult": _pause_text, "TextResult": _text}
+def _shown_as_it_went(result) -> None:
+    """A run (its reporter showed it, summary included) and logs (streamed as read)."""
+
+
+# Each result type's text, by the type itself: a result with no entry here is a TypeError
+# (found by the tests), never a command that silently prints nothing.
+TEXT = {R.PlanResult: _plan_text, R.ValidateResult: _validate_text, R.GraphResult: _graph_text,
+        R.ListResult: _list_text, R.StatusResult: _status_text, R.TickResult: _tick_text,
+        R.BackfillResult: _backfill_text, R.InitResult: _init_text, R.PauseResult: _pause_text, R.TextResult: _text,
+        R.RunResult: _shown_as_it_went, R.LogsResult: _shown_as_it_went}
