@@ -45,6 +45,8 @@ CONNECT_TIMEOUT = float(os.environ.get("PIPE_DASK_CONNECT_TIMEOUT", "10"))
 LEASE = float(os.environ.get("PIPE_DASK_LEASE", "30"))    # seconds a worker goes on without word from pipe
 WAIT_WORKERS = 120.0  # default of --dask-wait-workers / PIPE_DASK_WAIT_WORKERS
 RPC_SHORT = 1.0       # a put to a queue that has room
+LEASE_PREFIX = "pipe-lease-"
+SWEEP_EVERY = 60.0    # how often a running pipe looks for what killed pipes left on the scheduler
 MAX_REFUSALS = 10     # unfit workers that refuse one attempt before it fails to start
 BACKSTOP = 5.0        # pipe ends a timed-out attempt itself this long after its worker should have
 DRAIN_WAIT = 2.0      # the heartbeat wakes a drain's long poll that has waited this long
@@ -98,7 +100,9 @@ class DaskExecutor:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        self.lease_name = f"pipe-lease-{uuid.uuid4().hex}"
+        self.owner = uuid.uuid4().hex
+        self.lease_name = f"{LEASE_PREFIX}{self.owner}"
+        self.swept_at = 0.0
         self.lease: Variable | None = None
         self.beats = 0
         self.scheduler_lost = False
@@ -163,10 +167,25 @@ class DaskExecutor:
         if comm is not None and isinstance(getattr(comm, "interval", None), float):
             comm.interval = 0.002
         self.lease = Variable(self.lease_name, client=self.client)
-        self.lease.set(0)
+        self.lease.set(self._lease_value())
+        self._sweep()
         self.heart = threading.Thread(target=self._heartbeat, name="pipe-dask-heartbeat", daemon=True)
         self.heart.start()
         return self.client
+
+    def _lease_value(self) -> dict:
+        """What the lease holds: a count that changes at each bump (the workers watch it change)
+        and the lease's length (so that whoever finds it stale knows when it is orphaned)."""
+        return {"n": self.beats, "lease": LEASE}
+
+    def _sweep(self) -> None:
+        """Remove what killed pipes left on the scheduler: a lease no pipe has bumped for
+        twice its length, and the queues of a pipe whose lease is gone (see _sweep_orphans)."""
+        self.swept_at = time.monotonic()
+        try:
+            self.client.run_on_scheduler(_sweep_orphans())
+        except Exception:       # noqa: BLE001  (a scheduler that refuses to run code: left as it is)
+            pass
 
     @property
     def where(self) -> str:
@@ -323,7 +342,7 @@ class DaskExecutor:
             self.swept.add((spec.pipeline, spec.run_id))
             self._stop_leftovers(spec)
         dask_key = f"{spec.task}-{spec.pipeline}-{spec.run_id}-{spec.attempt}"
-        ctl, out = supervise.queue_names(dask_key)
+        ctl, out = supervise.queue_names(dask_key, self.owner)
         log_fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         att = _Remote(spec, dask_key, ctl, out, log_fd, time.monotonic())
         with self.lock:
@@ -529,7 +548,7 @@ class DaskExecutor:
     def _submit_future(self, att: _Remote) -> None:
         """Hand the attempt to Dask (again, under a new key, after an unfit worker refused it).
         Once a worker was found unfit, only the workers found fit may take attempts."""
-        opts = {"dask_key": att.dask_key, "lease": self.lease_name, "lease_seconds": LEASE,
+        opts = {"dask_key": att.dask_key, "owner": self.owner, "lease": self.lease_name, "lease_seconds": LEASE,
                 "slots": supervise.SLOTS, "version": __version__, "pipeline_file": self.pipeline_file,
                 "modules": self.modules}
         with self.lock:
@@ -690,9 +709,9 @@ class DaskExecutor:
             return
         logs = os.path.dirname(spec.log_path)
         for ctl in sorted(names):
-            key = ctl[len(prefix):]
+            key, _, owner = ctl[len(prefix):].partition(" ")
             task, _, attempt = key.partition(infix)
-            out = supervise.queue_names(key)[1]
+            out = supervise.queue_names(key, owner)[1]
             log = os.path.join(logs, f"{task}.{attempt}.log")
             try:
                 back = self._sync(self.client.scheduler.queue_get, name=ctl, batch=True)
@@ -869,7 +888,7 @@ class DaskExecutor:
             try:
                 if now >= next_beat:
                     self.beats += 1
-                    self.lease.set(self.beats, callback_timeout=supervise.RPC_TIMEOUT)
+                    self.lease.set(self._lease_value(), callback_timeout=supervise.RPC_TIMEOUT)
                     next_beat = now + period
                 nthreads = client.nthreads(callback_timeout=supervise.RPC_TIMEOUT)
                 self._check_newcomers(nthreads)
@@ -890,6 +909,8 @@ class DaskExecutor:
                                 att.lost = "worker lost"
                                 self._nudge(att)
                 self._release()
+                if now - self.swept_at >= SWEEP_EVERY:
+                    self._sweep()
                 failures = 0
             except Exception:          # noqa: BLE001
                 failures += 1
@@ -1013,6 +1034,57 @@ def _scheduler_record(keys: list[str]):
                 found[key] = (ts.state, where.address if where is not None else None, ts.suspicious)
         return found
     return record
+
+
+def _sweep_orphans(prefix: str = LEASE_PREFIX, margin: float = 5.0):
+    """A function for the scheduler (by value: it needs no pipe there). A pipe's lease
+    (Variable `pipe-lease-OWNER`, {"n": count, "lease": seconds}) whose value has not changed
+    for twice its length plus `margin`, as timed by the scheduler's own clock across sweeps
+    (kept on the scheduler object), belonged to a pipe that was killed: it is deleted. Queues
+    named for an owner (`pipe-ctl KEY OWNER`, `pipe-out KEY OWNER`) whose lease is gone are
+    released. A live pipe bumps its lease every few seconds and deletes it last at its end."""
+    async def sweep(dask_scheduler, prefix=prefix, margin=margin):
+        import time as _time
+
+        now = _time.monotonic()
+        seen = getattr(dask_scheduler, "_pipe_leases_seen", None)
+        if seen is None:
+            seen = {}
+            dask_scheduler._pipe_leases_seen = seen
+        removed = []
+        variables = dask_scheduler.extensions.get("variables")
+        leases = set()
+        if variables is not None:
+            for name, record in list(variables.variables.items()):
+                if not name.startswith(prefix):
+                    continue
+                value = record.get("value") if record.get("type") == "msgpack" else None
+                last = seen.get(name)
+                if last is None or last[0] != value:
+                    seen[name] = (value, now)
+                    leases.add(name)
+                    continue
+                length = value.get("lease") if isinstance(value, dict) else None
+                if not isinstance(length, (int, float)) or now - last[1] <= 2 * length + margin:
+                    leases.add(name)
+                    continue
+                await variables.delete(name=name)
+                removed.append(name)
+        for name in list(seen):
+            if name not in leases:
+                del seen[name]
+        queues = dask_scheduler.extensions.get("queues")
+        if queues is not None:
+            for name in list(queues.queues):
+                if not name.startswith(("pipe-ctl ", "pipe-out ")):
+                    continue
+                owner = name.split(" ")[2] if name.count(" ") == 2 else None
+                if owner and prefix + owner not in leases:
+                    queues.client_refcount[name] = 1
+                    queues.release(name=name)
+                    removed.append(name)
+        return removed
+    return sweep
 
 
 def _take_tickets(names: list[str]):

@@ -49,9 +49,11 @@ POLL = 0.2                # the supervisor's loop wakes at least this often
 RPC_TIMEOUT = 5.0         # no call to the scheduler waits longer than this
 
 
-def queue_names(dask_key: str) -> tuple[str, str]:
-    """(control queue, output queue) of an attempt."""
-    return f"pipe-ctl {dask_key}", f"pipe-out {dask_key}"
+def queue_names(dask_key: str, owner: str = "") -> tuple[str, str]:
+    """(control queue, output queue) of an attempt; `owner` names the lease of the pipe that
+    made them (pipe-lease-OWNER): once that lease is gone, whoever finds them removes them."""
+    tail = f"{dask_key} {owner}" if owner else dask_key
+    return f"pipe-ctl {tail}", f"pipe-out {tail}"
 
 
 # -- the start-of-run check ---------------------------------------------------------------
@@ -149,7 +151,7 @@ def run_attempt(spec: AttemptSpec, opts: dict) -> dict:
 
     worker = get_worker().address
     client = get_client()
-    ctl_name, out_name = queue_names(opts["dask_key"])
+    ctl_name, out_name = queue_names(opts["dask_key"], opts.get("owner", ""))
     link = _Link(client, ctl_name, out_name)
     differs = _differs(opts)
     if differs:

@@ -311,6 +311,58 @@ def test_a_healthy_run_leaves_no_error_in_the_scheduler_or_worker_logs(tmp_path,
         text = (cluster.logs / f"{name}.log").read_text()
         assert "distributed" in text                      # the log is the process's, and was written
         assert " ERROR " not in text and "Traceback" not in text, text[-3000:]
+    assert _left_on(cluster.address) == []                # and nothing of pipe's is left there
+
+
+def _left_on(address: str) -> list[str]:
+    """The names of pipe's queues and variables on a scheduler."""
+    from distributed import Client
+
+    def names(dask_scheduler):
+        found = [*dask_scheduler.extensions["queues"].queues, *dask_scheduler.extensions["variables"].variables]
+        return sorted(n for n in found if n.startswith("pipe-"))
+
+    with Client(address, timeout=30, set_as_default=False) as c:
+        return c.run_on_scheduler(names)
+
+
+def test_what_a_killed_pipe_left_on_the_scheduler_is_removed_by_the_next_pipes(tmp_path, start_cluster):
+    """pipe is SIGKILLed while one attempt runs and another waits in Dask for the only thread:
+    the waiting one will never start, so no worker ever drops its queues, and the dead pipe's
+    lease stays. Later pipes, on the same scheduler, find them orphaned and remove them."""
+    folder = stubborn(tmp_path)
+    write(tmp_path, "dies", f"""
+        concurrency: 2
+        tasks:
+          hold: {{run: sh stubborn.sh, env: {{PIDS: {folder}}}}}
+          queued: {{run: echo never}}
+        """)
+    write(tmp_path, "quick", "tasks: {a: {run: echo a}}\n")
+    cluster = start_cluster([{"name": "only", "nthreads": 1}])
+    env = dask_env(cluster, PIPE_DASK_LEASE="3", PIPE_KILL_GRACE="1")
+    proc = popen_pipe(tmp_path, "run", "dies", env=env)
+    try:
+        wait_until(lambda: {"leader.pid", "child.pid", "grandchild.pid"} <= set(pids(folder)), "hold started")
+        wait_until(lambda: _reached(tmp_path, "queued", "running"), "queued was handed to Dask")
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    left = _left_on(cluster.address)
+    assert any(n.startswith("pipe-lease-") for n in left) and any(" queued-dies-" in n for n in left), left
+    _all_gone(folder)                 # the lease ended the running attempt on its worker
+
+    def quick_run_cleans_up() -> bool:
+        done = subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", str(tmp_path / ".pipe2"),
+                               "run", "quick"], cwd=tmp_path, env=base_env(env), capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return _left_on(cluster.address) == []
+
+    # A pipe judges a lease orphaned once it has not changed for twice its length (the
+    # scheduler's clock, across the sweeps of successive pipes), then drops its queues.
+    wait_until(quick_run_cleans_up, "a later pipe removed the dead pipe's lease and queues", limit=120)
+
 
 
 # -- an adaptive cluster: no worker until work is queued ---------------------------------------
