@@ -82,7 +82,11 @@ def logs(
 
 
 @command("schema", "print the JSON Schema of pipeline files",
-         "Print the JSON Schema of pipeline files (for editors: yaml-language-server).",
-         ("pipe schema > .pipe-schema.json   (then `# yaml-language-server: $schema=../.pipe-schema.json`)",))
-def schema() -> int:
-    return call("schema")
+         "Print the JSON Schema of pipeline files (for editors: yaml-language-server); with "
+         "--project, that of the project file pipe.yaml.",
+         ("pipe schema > .pipe-schema.json   (then `# yaml-language-server: $schema=../.pipe-schema.json`)",
+          "pipe schema --project > .pipe-project-schema.json"))
+def schema(
+    project: Annotated[bool, typer.Option("--project", help="the schema of the project file pipe.yaml")] = False,
+) -> int:
+    return call("schema", project=project)

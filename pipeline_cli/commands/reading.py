@@ -24,9 +24,18 @@ def validate(g: Globals, pipelines: list[str] | None = None, json_mode: bool = F
         if not paths:
             raise UsageError(f"no pipeline files (*.yaml, *.yml) in {g.pipelines_dir}/ (`pipe init` writes one)")
     files = []
+    from ..spec.project import load_project, project_file, root_of
+
+    projects = {project_file(g.root)} if not pipelines else {project_file(root_of(p.parent)) for p in paths}
+    for path in sorted(p for p in projects if p is not None):
+        try:
+            load_project(path)
+            files.append(ValidatedFile(str(path), "(project file)", 0))
+        except SpecError as e:
+            files.append(ValidatedFile(str(path), problems=list(e.problems)))
     for path in paths:
         try:
-            p = spec.load(path)
+            p = spec.load(path, project=False)
             files.append(ValidatedFile(str(path), p.name, len(p.tasks), warnings=list(p.warnings)))
         except SpecError as e:
             files.append(ValidatedFile(str(path), problems=list(e.problems)))
@@ -251,7 +260,11 @@ def _ended(store, name: str, run_id: str, task: str, attempt: int) -> bool:
     return t.state != RUNNING
 
 
-def schema(g: Globals | None = None) -> TextResult:
+def schema(g: Globals | None = None, project: bool = False) -> TextResult:
+    if project:
+        from ..spec.project import SCHEMA_FILE as PROJECT_SCHEMA
+
+        return TextResult(PROJECT_SCHEMA.read_text(encoding="utf-8"))
     from ..spec import SCHEMA_FILE
 
     return TextResult(SCHEMA_FILE.read_text(encoding="utf-8"))

@@ -20,7 +20,7 @@ from .yamldoc import Document, TooLarge, compose
 
 
 def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None = None,
-         write_cache: bool = True) -> Pipeline:
+         write_cache: bool = True, project: bool = True) -> Pipeline:
     """Read, validate and build one pipeline file; raises SpecError with every problem.
 
     With a cache folder, a file whose exact bytes (and name, and pipe version) were
@@ -29,9 +29,22 @@ def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None 
     parsing, the schema and the checks (`pipe run` and `pipe tick` pass the state folder's
     cache; `pipe validate` always checks in full). `write_cache=False` (dry runs) reads the
     cache but never writes it.
+
+    A pipeline with no `notify:` of its own takes the project file's (`pipe.yaml` at the root
+    of the project that holds the file; a broken project file is a SpecError located there);
+    `project=False` leaves the project file out (`pipe validate` checks it on its own).
     """
     with _collector_paused():
-        return _load(str(path), data, cache, write_cache)
+        pipeline = _load(str(path), data, cache, write_cache)
+    if project and pipeline.notify is None:
+        from .project import for_folder
+
+        defaults = for_folder(Path(pipeline.folder), cache)
+        if defaults is not None and defaults.notify is not None:
+            import dataclasses
+
+            pipeline = dataclasses.replace(pipeline, notify=defaults.notify)
+    return pipeline
 
 
 @contextlib.contextmanager

@@ -143,8 +143,10 @@ def _fields_at_task_level(root) -> dict[str, list]:
     return found
 
 
-def schema_problems(doc: dict, root, file: str) -> list[Problem]:
-    if certainly_valid(doc):
+def schema_problems(doc: dict, root, file: str, check=None) -> list[Problem]:
+    """What the schema says is wrong, each at its place; `check`: another schema's validator
+    (the project file's), with the same messages."""
+    if check is None and certainly_valid(doc):
         return []
     problems = []
     misplaced = _fields_at_task_level(root)
@@ -158,7 +160,7 @@ def schema_problems(doc: dict, root, file: str) -> list[Problem]:
                                 f"{'is read as a task of its own' if one else 'are read as tasks of their own'}: "
                                 f"indent {'it' if one else 'them'} under `{tid}:`"))
     said = {("tasks", tid) for tid in misplaced} | {("tasks", k.value) for ks in misplaced.values() for k in ks}
-    for err in validator().iter_errors(doc):
+    for err in (check or validator()).iter_errors(doc):
         path = list(err.absolute_path)
         if tuple(path[:2]) in said:
             continue
@@ -182,6 +184,8 @@ def schema_problems(doc: dict, root, file: str) -> list[Problem]:
                 what = "an environment variable name: a name without '=' (e.g. DATA_DIR)"
             elif path and path[-1] == "params":
                 what = "a parameter name: letters, digits and '_', starting with a letter or '_'"
+            elif path == ["pools"]:
+                what = "a pool name: lower-case letters, digits, '_' and '-', starting with a letter (at most 64)"
             else:
                 what = "a valid task id: letters, digits, '_' and '-', starting with a letter or '_' (at most 64 characters)"
             problems.append(Problem(file, mark.line + 1, mark.column + 1, f"{err.instance!r} is not {what}"))
