@@ -21,7 +21,7 @@ def dag_svg(lay: Layout, states: Mapping[str, str], href: Callable[[str], str | 
     pad = 8
     w, h = lay.width + 2 * pad, lay.height + 2 * pad
     out = [f'<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
-           f'viewBox="{-pad} {-pad} {w:.0f} {h:.0f}" role="img" aria-label="task graph">']
+           f'viewBox="{-pad} {-pad} {w:.0f} {h:.0f}" role="group" aria-label="task graph">']
     out.append('<g class="edges">')
     for a, b, pts in lay.edges:
         segments = curves(lay, pts)
@@ -138,7 +138,7 @@ def gantt_svg(rows: Iterable[tuple[str, str, list]], start: str | None, end: str
     span = axis.active
     h = top + row_h * len(rows) + 4
     out = [f'<svg class="gantt" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" '
-           f'viewBox="0 0 {width} {h}" role="img" aria-label="timeline of attempts">']
+           f'viewBox="0 0 {width} {h}" role="group" aria-label="timeline of attempts">']
     if len(spans) == 1:
         for i in range(5):
             x = label_w + plot * i / 4

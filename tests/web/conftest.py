@@ -137,7 +137,48 @@ def new_page(browser):
 
 @pytest.fixture(scope="session")
 def shots(tmp_path_factory) -> Path:
-    """Where the browser tests save their screenshots (printed at the end of the session)."""
-    path = Path(os.environ.get("PIPE_WEB_SHOTS") or tmp_path_factory.mktemp("web-screenshots"))
+    """Where the browser tests save their screenshots: $PIPE_WEB_SHOTS, else
+    $PIPE_TEST_ARTIFACTS/web-screenshots (CI keeps that folder as its artifact), else a
+    temporary folder."""
+    artifacts = os.environ.get("PIPE_TEST_ARTIFACTS")
+    path = Path(os.environ.get("PIPE_WEB_SHOTS") or (Path(artifacts) / "web-screenshots" if artifacts else None)
+                or tmp_path_factory.mktemp("web-screenshots"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+AXE_JS = Path(__file__).resolve().parents[2] / ".ci" / "cache" / "axe-core" / "package" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script (vendored from npm by .ci/run: $PIPE_TEST_AXE_JS or .ci/cache).
+    Missing, the accessibility tests FAIL saying how to get it; they never skip."""
+    path = Path(os.environ.get("PIPE_TEST_AXE_JS") or AXE_JS)
+    if not path.is_file():
+        pytest.fail(f"the accessibility scan needs axe-core at {path}: run .ci/run, or "
+                    "(cd .ci/cache/axe-core && npm pack axe-core@4.14.1 && tar xzf axe-core-4.14.1.tgz)",
+                    pytrace=False)
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def axe(axe_source):
+    """axe(page) -> the serious and critical WCAG 2 A/AA violations axe-core finds on the page
+    (as "rule: target, target" lines). The script is put in through the DevTools protocol,
+    which the page's Content-Security-Policy does not stop."""
+
+    def scan(page, exclude: list[str] | None = None) -> list[str]:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.evaluate(axe_source + "\n;0")
+        result = page.evaluate("""async exclude => {
+            const r = await axe.run({include: [document], exclude: exclude.map(s => [s])},
+                                    {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',
+                                                                      'best-practice']}});
+            return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(', ')
+                     + ' -- ' + v.nodes[0].failureSummary.replace(/\\s+/g, ' ').slice(0, 300));
+        }""", exclude or [])
+        return result
+
+    return scan

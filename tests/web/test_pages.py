@@ -512,3 +512,74 @@ def test_a_40_task_graph_fits_the_page_and_shows_before_the_first_run(project, p
                          " return b.scrollWidth > b.clientWidth || b.scrollHeight > b.clientHeight; })()")
     page.click("[data-zoom]")
     assert nodes_inside(page, "#graph .graphbox") == []
+
+
+def test_the_pages_pass_an_axe_core_scan_and_a_skip_link_leads_past_the_header(project, pipe, write_pipeline,
+                                                                               serve, new_page, axe, shots):
+    write_pipeline("model", MODEL)
+    write_pipeline("daily", DAILY)
+    write_pipeline("paint", COLOURS)
+    write_pipeline("broken", "tasks:\n  a: {run: echo, deps: [nowhere]}\n")
+    assert pipe("run", "model").returncode == 1
+    assert pipe("backfill", "daily", "--start", "2026-09-01", "--end", "2026-09-04").returncode == 1
+    assert pipe("run", "paint").returncode == 0
+    run_id = run_id_of(pipe, "model")
+    server = serve("--actions")
+    pages = ["/", "/pipelines/model", "/pipelines/daily", f"/pipelines/model/runs/{run_id}",
+             f"/pipelines/model/runs/{run_id}/tasks/check/log", f"/pipelines/paint/runs/{run_id_of(pipe, 'paint')}"
+             "/tasks/paint/log", "/pipelines/broken", "/pipelines/nope"]
+    for scheme in ("light", "dark"):
+        page = new_page(server.url, color_scheme=scheme)
+        for path in pages:
+            page.goto(server.url + path)
+            if path == "/pipelines/model":
+                page.locator("#trigger summary").click()
+            found = axe(page)
+            assert found == [], (scheme, path, found)
+        page.problems[:] = [p for p in page.problems if "status of 404" not in p]     # /pipelines/nope
+    # The first Tab reaches the skip link; following it puts the keyboard in the content.
+    page = new_page(server.url)
+    page.goto(f"{server.url}/pipelines/daily")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.screenshot(path=str(shots / "skip-link-1280.png"))
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")
+    assert page.evaluate("!!document.activeElement.closest('main')")
+
+
+def test_a_live_update_keeps_the_keyboard_focus(project, write_pipeline, serve, new_page):
+    import subprocess
+    import sys
+    import time
+
+    from conftest import clean_env
+
+    write_pipeline("gated", GATED)
+    server = serve()
+    run = subprocess.Popen([sys.executable, "-m", "pipeline_cli", "run", "gated"], cwd=project, env=clean_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            doc = httpx.get(f"{server.url}/api/pipelines/gated/runs", params={"limit": 1}).json()
+            if doc["runs"] and doc["runs"][0]["tasks"].get("slow", {}).get("state") == "running":
+                break
+            time.sleep(0.1)
+        run_id = doc["runs"][0]["run_id"]
+        page = new_page(server.url)
+        page.goto(f"{server.url}/pipelines/gated/runs/{run_id}")
+        link = page.locator('tr[data-task="first"] td a')
+        link.focus()
+        href = link.get_attribute("href")
+        (project / "pipelines" / "gate").touch()
+        page.wait_for_selector('[data-run-state="succeeded"]', timeout=WAIT)
+        # The region was swapped: the focused link is a new element, focused all the same.
+        assert page.evaluate("document.activeElement.getAttribute('href')") == href
+        assert page.evaluate("document.activeElement.closest('tr').dataset.task") == "first"
+        assert run.wait(30) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
