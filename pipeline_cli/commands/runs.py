@@ -192,10 +192,10 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
         extra["make_executor"] = lambda: _executor(opts)
     report = scheduler.tick(g.pipelines_dir, g.state, when, dry_run=dry_run, reporter_for=reporter_for, **extra)
     invalid = report.invalid
-    if invalid or (g.state_dir / "tick-problems.json").exists():
+    if invalid or g.state.layout.tick_problems.exists():
         from ..notify import tick_problems       # an invalid file is said once per content, not every minute
 
-        invalid = tick_problems(g.state_dir, invalid, notify_url or os.environ.get("PIPE_NOTIFY") or None, dry_run)
+        invalid = tick_problems(g.state.layout.tick_problems, invalid, notify_url or os.environ.get("PIPE_NOTIFY") or None, dry_run)
     outcome = FAILED if report.failed else INVALID if (report.invalid or report.refused) else OK
     result = TickResult(stamp, dry_run=dry_run, plans=report.plans, invalid=invalid, code_outcome=outcome)
     if json_mode:

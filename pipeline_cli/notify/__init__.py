@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import importlib
 
+from .decide import decide     # eager: the function, not its module of the same name (pure, light)
+
 # Imported on first use, so that `from pipeline_cli.notify.hook import notify_hook` (every
 # run) costs nothing for a pipeline without a `notify:` block.
-_WHERE = {"check_deadline": "deadline", "late": "deadline", "next_check": "deadline", "decide": "decide",
+_WHERE = {"check_deadline": "deadline", "late": "deadline", "next_check": "deadline",
           "after_run": "runs", "mask_url": "targets", "tick_problems": "tick", "send_test": "trial"}
 
 

@@ -100,9 +100,10 @@ def _check_deadline(pipeline: Pipeline, state, now: datetime) -> list[Result]:
     view = state.run(pipeline.name, info["run_id"]) if info["run_id"] else None
     title = redactor.text(title)
     message = Message(DEADLINE, title, redactor.text(body), _command_env(env, pipeline, info, view, title))
-    log_dir = (view.dir if view else makedirs(state.layout.pipeline_dir(pipeline.name))) / "notify"
+    layout = state.layout
+    log_dir = layout.notify_dir(view.dir if view else makedirs(layout.pipeline_dir(pipeline.name)))
     results = deliver(pipeline, [message], targets, redactor, pipeline.notify.timeout, log_dir=log_dir)
-    events = view.dir / "events.jsonl" if view else state.layout.pipeline_dir(pipeline.name) / "notify.jsonl"
+    events = layout.events(view.dir) if view else layout.notify_log(pipeline.name)
     record(events, redactor, results, interval_start=info["interval_start"])
     warn_failures(pipeline.name, results)
     return results

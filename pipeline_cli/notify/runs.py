@@ -52,8 +52,8 @@ def _after_run(pipeline: Pipeline, view, state) -> list[Result]:
     for when in events:
         title, body = run_message(when, pipeline, view, state.root, redactor, was)
         messages.append(Message(when, title, body, command_env(env, view, when, title)))
-    results = deliver(pipeline, messages, targets, redactor, n.timeout, log_dir=view.dir / "notify")
-    record(view.dir / "events.jsonl", redactor, results)
+    results = deliver(pipeline, messages, targets, redactor, n.timeout, log_dir=state.layout.notify_dir(view.dir))
+    record(state.layout.events(view.dir), redactor, results)
     warn_failures(pipeline.name, results, f" of run {view.run_id}")
     return results
 
@@ -61,8 +61,9 @@ def _after_run(pipeline: Pipeline, view, state) -> list[Result]:
 def _retried(view) -> bool:
     """Whether a task of the run's latest (re)start was retried."""
     from ..state import read_events
+    from ..state.layout import events_file
 
-    events, _ = read_events(view.dir / "events.jsonl")
+    events, _ = read_events(events_file(view.dir))
     latest = 0
     for i, e in enumerate(events):
         if e.get("event") in ("run_started", "run_resumed"):

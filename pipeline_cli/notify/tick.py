@@ -12,10 +12,7 @@ from .memory import locked_memory
 from .message import tick_problem_message
 from .targets import Target, mask_url
 
-PROBLEMS_FILE = "tick-problems.json"
-
-
-def tick_problems(state_root: Path, invalid: list, url: str | None, dry_run: bool = False) -> list:
+def tick_problems(problems_file: Path, invalid: list, url: str | None, dry_run: bool = False) -> list:
     """Of the invalid pipeline files (SpecErrors), those whose content has not been reported
     before; each is sent to `url` (`pipe tick --notify`) once. Files valid again (or gone)
     are forgotten, so a file that breaks again is said again."""
@@ -24,7 +21,7 @@ def tick_problems(state_root: Path, invalid: list, url: str | None, dry_run: boo
     if dry_run:
         return list(invalid)
     new = []
-    with locked_memory(Path(state_root) / PROBLEMS_FILE) as memory:
+    with locked_memory(problems_file) as memory:
         current = {}
         for error in invalid:
             path = error.problems[0].file

@@ -93,6 +93,19 @@ class Layout:
     def notify_memory(self, pipeline: str) -> Path:
         return self.pipeline_dir(pipeline) / "notify.json"
 
+    def notify_dir(self, run_dir: Path) -> Path:
+        """What each delivery of a run's notifications said (its command's output)."""
+        return Path(run_dir) / "notify"
+
+    def notify_log(self, pipeline: str) -> Path:
+        """The notify events of a pipeline that belong to no run (a deadline passed with none)."""
+        return self.pipeline_dir(pipeline) / "notify.jsonl"
+
+    @property
+    def tick_problems(self) -> Path:
+        """The pipeline files tick found invalid, each remembered once per content."""
+        return self.root / "tick-problems.json"
+
     def pipeline_lock(self, pipeline: str) -> Path:
         return self.pipeline_dir(pipeline) / "lock"
 
