@@ -7,6 +7,7 @@ read through data.History. Imported only by `pipe serve` (the `web` extra).
 from __future__ import annotations
 
 import asyncio
+import base64
 import codecs
 import functools
 import hashlib
@@ -54,14 +55,20 @@ RERUN_BUTTONS = 2000     # a rerun button per task up to this many tasks
 POLL = 0.5
 STATE_ICONS = {"succeeded": "✓", "failed": "✗", "running": "▶", "retrying": "↻", "skipped": "–",
                "upstream_failed": "⇡", "pending": "○", "cancelled": "⊘", "interrupted": "!"}
+# The sign-in page's own style, inline (before signing in no other file may be read: every
+# request needs the token), allowed by its hash alone.
+SIGNIN_CSS = (HERE / "static" / "signin.css").read_text(encoding="utf-8")
+_SIGNIN_HASH = base64.b64encode(hashlib.sha256(SIGNIN_CSS.encode()).digest()).decode()
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self' 'sha256-"
+                                 + _SIGNIN_HASH.encode() + b"'; script-src 'self'; "
                                  b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
 COOKIE = "pipe_session"
+SESSION_SECONDS = 12 * 3600          # a sign-in lasts 12 hours (or until signed out, or the server restarts)
 
 
 class Config:
@@ -75,7 +82,32 @@ class Config:
         self.actions = actions
         self.cwd = cwd or os.getcwd()
         self.csrf = secrets.token_urlsafe(32)
-        self.session = hmac.new((token or "").encode(), b"pipe serve session", hashlib.sha256).hexdigest()
+        # Sessions of the sign-in form: signed with a key of this server process (a restart
+        # signs everybody out), each with its expiry; a signed-out one is refused until then.
+        self.session_key = hmac.new((token or "").encode(), secrets.token_bytes(32), hashlib.sha256).digest()
+        self.session_seconds = SESSION_SECONDS
+        self.revoked: set[str] = set()
+
+    def new_session(self) -> str:
+        expiry = int(time.time()) + self.session_seconds
+        nonce = secrets.token_urlsafe(12)
+        return f"{expiry}.{nonce}.{self._mac(expiry, nonce)}"
+
+    def _mac(self, expiry: int, nonce: str) -> str:
+        return hmac.new(self.session_key, f"{expiry}.{nonce}".encode(), hashlib.sha256).hexdigest()
+
+    def session_ok(self, value: str) -> bool:
+        expiry, _, rest = value.partition(".")
+        nonce, _, mac = rest.partition(".")
+        if not expiry.isdigit() or not nonce or not mac:
+            return False
+        if not hmac.compare_digest(mac.encode(), self._mac(int(expiry), nonce).encode()):
+            return False
+        return int(expiry) > time.time() and nonce not in self.revoked
+
+    def revoke(self, value: str) -> None:
+        if self.session_ok(value):
+            self.revoked.add(value.split(".")[1])
 
 
 # --- security: token, headers ------------------------------------------------------------
@@ -134,7 +166,7 @@ class Guard:
             elif name == b"cookie":
                 for part in value.decode("latin-1").split(";"):
                     k, _, v = part.strip().partition("=")
-                    if k == COOKIE and hmac.compare_digest(v.encode(), self.config.session.encode()):
+                    if k == COOKIE and self.config.session_ok(v):
                         return True
         return False
 
@@ -266,7 +298,7 @@ def _reltime(value: str | None) -> Markup:
                   f'{escape(_ago(value))}</time>')
 
 
-_env.globals.update(rel=_reltime, u=_u, icon=lambda s: STATE_ICONS.get(s, "?"), dur=svg.fmt_duration, when=_when,
+_env.globals.update(rel=_reltime, signin_css=Markup(SIGNIN_CSS), u=_u, icon=lambda s: STATE_ICONS.get(s, "?"), dur=svg.fmt_duration, when=_when,
                     short_when=_short_when, attempt_state=svg.attempt_state, output=lambda v: _output(v))
 
 
@@ -276,6 +308,9 @@ def render(template: str, request: Request | None, **ctx: Any) -> str:
         config = request.app.state.config
     ctx["config"] = config
     ctx.setdefault("csrf", config.csrf if config and config.actions else "")
+    ctx.setdefault("signed_in", bool(config and config.token and request is not None and
+                                     config.session_ok(request.cookies.get(COOKIE, ""))))
+    ctx.setdefault("signout_csrf", config.csrf if config else "")
     return _env.get_template(template).render(**ctx)
 
 
@@ -632,16 +667,31 @@ async def signin(request: Request) -> Response:
         nxt = _safe_next(request.query_params.get("next"))
         if not config.token:
             return RedirectResponse(nxt, status_code=303)
-        return HTMLResponse(render("signin.html", request, next=nxt, failed=False))
+        return HTMLResponse(render("signin.html", request, next=nxt, failed=False,
+                                   signedout=request.query_params.get("signedout") == "1"))
     form = await _form(request)
     nxt = _safe_next(form.get("next"))
     given = form.get("token", "")
     if config.token and hmac.compare_digest(given.encode(), config.token.encode()):
         response = RedirectResponse(nxt, status_code=303)
-        response.set_cookie(COOKIE, config.session, httponly=True, samesite="strict", path="/",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(COOKIE, config.new_session(), max_age=config.session_seconds, httponly=True,
+                            samesite="strict", path="/", secure=request.url.scheme == "https")
         return response
     return HTMLResponse(render("signin.html", request, next=nxt, failed=True), status_code=401)
+
+
+async def signout(request: Request) -> Response:
+    """End this browser's session: its cookie is refused from now on, and deleted."""
+    config: Config = request.app.state.config
+    form = await _form(request)
+    if not hmac.compare_digest(form.get("csrf", "").encode(), config.csrf.encode()):
+        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+    value = request.cookies.get(COOKIE)
+    if value:
+        config.revoke(value)
+    response = RedirectResponse("/signin?signedout=1", status_code=303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
 
 
 # --- actions ------------------------------------------------------------------------------------
@@ -926,6 +976,7 @@ def create_app(config: Config) -> Any:
     routes = [
         Route("/", overview),
         Route("/signin", signin, methods=["GET", "POST"]),
+        Route("/signout", signout, methods=["POST"]),
         Route("/pipelines/{name}", pipeline_page),
         Route("/pipelines/{name}/trigger", trigger, methods=["POST"]),
         Route("/pipelines/{name}/pause", toggle_pause, methods=["POST"]),

@@ -583,3 +583,52 @@ def test_a_live_update_keeps_the_keyboard_focus(project, write_pipeline, serve, 
         if run.poll() is None:
             run.kill()
             run.wait()
+
+
+TOKEN = "s3cret-token-of-the-team"
+
+
+def test_sign_in_styled_with_an_expiring_cookie_and_sign_out(project, pipe, write_pipeline, serve, new_page, axe,
+                                                             shots):
+    import time
+
+    write_pipeline("alpha", "tasks: {a: {run: echo a}}\n")
+    server = serve("--token", TOKEN)
+    for width, height in ((1280, 800), (390, 844)):
+        page = new_page(server.url, viewport={"width": width, "height": height})
+        page.goto(server.url + "/pipelines/alpha")
+        assert page.locator("h1").inner_text() == "Sign in to pipe serve"
+        # Styled like the rest (its style inline, allowed by its hash: before signing in no file
+        # may be read), the same header, nothing of the state shown.
+        assert page.locator("header.top").count() == 1
+        assert page.evaluate("getComputedStyle(document.querySelector('section.signin')).borderRadius") == "8px"
+        assert page.evaluate("getComputedStyle(document.querySelector('button')).color") == "rgb(255, 255, 255)"
+        assert "state folder" not in page.inner_text("body")
+        assert axe(page) == []
+        page.screenshot(path=str(shots / f"signin-{width}.png"))
+        page.problems[:] = [p for p in page.problems if "status of 401" not in p]
+    page.fill("#token", "wrong-token-wrong-token")
+    page.click('form.signin button[type="submit"]')
+    expect(page.locator('[data-field="signin-error"]')).to_have_text("Wrong token: try again.")
+    page.fill("#token", TOKEN)
+    page.click('form.signin button[type="submit"]')
+    page.wait_for_url(server.url + "/pipelines/alpha")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "pipe_session")
+    # It expires: in 12 hours, from now.
+    assert 12 * 3600 - 120 < cookie["expires"] - time.time() <= 12 * 3600 + 5, cookie
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    value = cookie["value"]
+    expiry, nonce, mac = value.split(".")
+    # Its expiry is signed: a later one written in is refused.
+    forged = f"{int(expiry) + 86400}.{nonce}.{mac}"
+    assert httpx.get(server.url + "/api/pipelines", cookies={"pipe_session": forged}).status_code == 401
+    assert httpx.get(server.url + "/api/pipelines", cookies={"pipe_session": value}).status_code == 200
+    # Sign out: the cookie is gone from the browser and refused by the server.
+    page.click("form.signout button")
+    page.wait_for_url(re.compile(r"/signin\?signedout=1$"))
+    expect(page.locator('[data-field="signed-out"]')).to_have_text("You are signed out.")
+    assert not [c for c in page.context.cookies() if c["name"] == "pipe_session"]
+    assert httpx.get(server.url + "/api/pipelines", cookies={"pipe_session": value}).status_code == 401
+    page.goto(server.url + "/")
+    assert page.locator("h1").inner_text() == "Sign in to pipe serve"
+    page.problems[:] = [p for p in page.problems if "status of 401" not in p]
