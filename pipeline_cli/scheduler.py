@@ -186,8 +186,9 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
     ledger = state.ledger(pipeline.name)
     claimed: dict[str, dict] = {}
     claims: list[Claim] = []
+    pruned = _pruned(state, pipeline.name)
     for i, entry in enumerate(ledger):
-        if i >= len(ledger) - RECENT:
+        if i >= len(ledger) - RECENT and entry["run_id"] not in pruned:     # a pruned run: it ran (SPEC 12)
             run = replay(entry["run_id"], pipeline.name, state.runs_dir(pipeline.name) / entry["run_id"])
             if run.started is None and run.state != RUN_RUNNING:
                 continue       # claimed, but its pipe died before the run began: not run
@@ -216,6 +217,13 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
     if result.paused is not None:
         result.why = f"{describe(result.paused)} (pipe unpause {pipeline.name} resumes its schedule)"
     return result
+
+
+def _pruned(state: StateDir, name: str) -> dict:
+    """The runs `pipe prune` removed (their ledger claims stand: they ran)."""
+    from .state.prune import pruned_runs
+
+    return pruned_runs(state.layout, name)
 
 
 def next_due(pipeline: Pipeline, state: StateDir, now: datetime) -> datetime:
@@ -584,7 +592,7 @@ def succeeded_runs(pipeline: Pipeline, state: StateDir) -> dict[str, str]:
     folder was pruned counts as what it was when it was pruned)."""
     from .state import replay
 
-    pruned = state.pruned(pipeline.name) if hasattr(state, "pruned") else {}
+    pruned = _pruned(state, pipeline.name)
     done = {}
     for entry in state.ledger(pipeline.name):
         try:

@@ -31,3 +31,23 @@ def unpause(
     json_mode: JSON = False,
 ) -> int:
     return call("unpause", pipeline=pipeline, json_mode=json_mode)
+
+
+@command("prune", "remove old runs (whole run folders)",
+         "Remove whole run folders (events, logs, outputs) of runs older than --older-than or "
+         "beyond the newest --keep of their pipeline (without either: the retention of the "
+         "project file pipe.yaml), and say what and how many bytes. Never a running or waiting "
+         "run, never a pipeline's newest run; the ledger of claimed intervals stays, so tick "
+         "never reruns a pruned interval.",
+         ("pipe prune --older-than 90d --dry-run", "pipe prune weather --keep 50", "pipe prune"))
+def prune(
+    pipeline: Annotated[Optional[str], pipeline_arg("only this pipeline [default: every pipeline with history]")]
+    = None,
+    older_than: Annotated[Optional[str], typer.Option(
+        "--older-than", metavar="DURATION", help="remove runs made longer ago than this, e.g. 90d or 12h")] = None,
+    keep: Annotated[Optional[int], typer.Option("--keep", metavar="N", click_type=WHOLE,
+                                                help="keep the newest N runs of each pipeline")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be removed; remove nothing")] = False,
+    json_mode: JSON = False,
+) -> int:
+    return call("prune", pipeline=pipeline, older_than=older_than, keep=keep, dry_run=dry_run, json_mode=json_mode)

@@ -74,3 +74,92 @@ def note_if_paused(g: Globals, name: str) -> None:
         sys.stderr.write(f"note: pipeline {name!r} is {describe(info)}; this run goes ahead as asked, "
                          f"tick starts nothing for it until `pipe unpause {name}`\n")
         sys.stderr.flush()
+
+
+def prune(g: Globals, pipeline: str | None = None, older_than: str | None = None, keep: int | None = None,
+          dry_run: bool = False, json_mode: bool = False) -> "PruneResult":
+    """Remove whole run folders that retention lets go (the options, else pipe.yaml's)."""
+    from ..errors import UsageError
+    from ..spec import parse_duration
+    from ..state import now_utc
+    from ..state.prune import prune as do_prune
+    from .results import PruneResult
+
+    if older_than is None and keep is None:
+        retention = _retention(g)
+        if retention is None:
+            raise UsageError("nothing to prune by: give --older-than (e.g. 90d) or --keep N, or set `retention:` "
+                             "(keep_days, keep_runs) in the project file pipe.yaml")
+        seconds = retention.keep_days * 86400.0 if retention.keep_days else None
+        keep = retention.keep_runs
+        source = "pipe.yaml"
+    else:
+        seconds = None
+        if older_than is not None:
+            try:
+                seconds = parse_duration(older_than)
+            except ValueError as e:
+                raise UsageError(f"--older-than {older_than!r}: {e}") from None
+            if seconds <= 0:
+                raise UsageError(f"--older-than {older_than!r}: must be more than 0")
+        if keep is not None and keep < 1:
+            raise UsageError("--keep must be at least 1 (a pipeline's newest run is always kept)")
+        source = "options"
+    if pipeline is not None:
+        name, _, g = _name_and_file(g, pipeline)
+        names = [name]
+    else:
+        names = g.state.pipelines()
+    removed, kept = do_prune(g.state, names, now_utc(), seconds, keep, dry_run=dry_run)
+    return PruneResult(removed, kept, dry_run=dry_run, source=source)
+
+
+def _retention(g: Globals):
+    from ..spec.project import load_project, project_file
+
+    path = project_file(g.root)
+    if path is None:
+        return None
+    return load_project(path, g.spec_cache).retention
+
+
+RETENTION_EVERY = 86400.0       # tick applies pipe.yaml's retention at most once a day
+
+
+def apply_retention(g: Globals, now) -> None:
+    """For tick: prune by the project file's retention if a day has passed since the last time
+    (a stamp in the state folder). Cheap when there is nothing to do: one stat, or one small
+    file read. What goes wrong is said on stderr (cron mails it); success is silent."""
+    root = g.root
+    if root is None or not (root / "pipe.yaml").is_file():
+        return
+    from ..state import makedirs, read_json_dict, write_atomic
+
+    layout = g.state.layout
+    stamp = read_json_dict(layout.retention_stamp)
+    last = stamp.get("at")
+    if isinstance(last, (int, float)) and 0 <= now.timestamp() - last < RETENTION_EVERY:
+        return
+    try:
+        retention = _retention(g)
+    except Exception as e:         # a broken project file: said by the commands that load a pipeline
+        sys.stderr.write(f"pipe tick: retention not applied: {e}\n")
+        return
+    if retention is not None and (retention.keep_days or retention.keep_runs):
+        from ..state.prune import prune as do_prune
+
+        try:
+            removed, _ = do_prune(g.state, g.state.pipelines(), now,
+                                  retention.keep_days * 86400.0 if retention.keep_days else None,
+                                  retention.keep_runs)
+        except Exception as e:
+            sys.stderr.write(f"pipe tick: retention not applied: {e}\n")
+            return
+        stamp = {"at": now.timestamp(), "when": now.isoformat(timespec="seconds"), "removed": len(removed),
+                 "bytes": sum(r.bytes for r in removed)}
+    else:
+        stamp = {"at": now.timestamp(), "when": now.isoformat(timespec="seconds"), "removed": 0, "bytes": 0}
+    import json
+
+    makedirs(layout.root)
+    write_atomic(layout.retention_stamp, json.dumps(stamp).encode())

@@ -284,6 +284,24 @@ class PauseResult(Record):
                 ("pause" if self.paused else "ended_pause"): self.info}
 
 
+class PruneResult(Record):
+    """`pipe prune`: the runs removed (or, dry, that would be), and those kept because they
+    are going on."""
+
+    FIELDS = (
+        ("removed", _REQUIRED),    # list: state.prune.Pruned
+        ("kept", list),    # list: state.RunView, running or waiting (never pruned)
+        ("dry_run", False),    # bool
+        ("source", "options"),    # str: "options" or "pipe.yaml" (its retention)
+        ("outcome", OK),    # str
+    )
+
+    def to_json(self) -> dict:
+        return {"dry_run": self.dry_run, "by": self.source, "count": len(self.removed),
+                "bytes": sum(r.bytes for r in self.removed), "runs": [r.to_json() for r in self.removed],
+                "kept_going_on": [{"pipeline": r.pipeline, "run_id": r.run_id, "state": r.state} for r in self.kept]}
+
+
 class InitResult(Record):
     FIELDS = (
         ("path", _REQUIRED),    # str

@@ -177,6 +177,7 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
     when = parse_date(now, "UTC", "--now") if now else now_utc()
     stamp = when.astimezone(timezone.utc).isoformat()
     if not dry_run and not json_mode and scheduler.quiet(g.pipelines_dir, g.state, when):
+        _retention(g, when)
         return TickResult(stamp)        # the cache proves nothing is due (--json looks anyway)
     from .. import render
     # Progress goes to stdout (to stderr with --json: stdout holds the document only).
@@ -191,6 +192,8 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
         opts = dict(executor_options)
         extra["make_executor"] = lambda: _executor(opts)
     report = scheduler.tick(g.pipelines_dir, g.state, when, dry_run=dry_run, reporter_for=reporter_for, **extra)
+    if not dry_run:
+        _retention(g, when)
     invalid = report.invalid
     if invalid or g.state.layout.tick_problems.exists():
         from ..notify import tick_problems       # an invalid file is said once per content, not every minute
@@ -201,6 +204,13 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
     if json_mode:
         result.runs = _tick_runs(g, before, report.plans)
     return result
+
+
+def _retention(g: Globals, when: datetime) -> None:
+    """pipe.yaml's retention, applied by tick at most once a day (after its runs started)."""
+    from .operate import apply_retention
+
+    apply_retention(g, when)
 
 
 def _run_ids(g: Globals) -> dict[str, set[str]]:

@@ -188,6 +188,31 @@ def _pause_text(result) -> None:
     sys.stdout.write(f"unpaused {name} (it was {describe(result.info)}); {then}\n")
 
 
+def _bytes(n: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} bytes"
+
+
+def _prune_text(result) -> None:
+    verb = "would remove" if result.dry_run else "removed"
+    for r in result.removed:
+        sys.stdout.write(f"{verb} {r.pipeline} {r.run_id} ({r.state}, logical date {to_second(r.logical_date)}, "
+                         f"{_bytes(r.bytes)}): {r.why}\n")
+    for r in result.kept:
+        sys.stdout.write(f"kept {r.pipeline} {r.run_id}: it is {r.state}\n")
+    total = sum(r.bytes for r in result.removed)
+    pipelines = len({r.pipeline for r in result.removed})
+    if result.removed:
+        sys.stdout.write(f"{verb} {_n(len(result.removed), 'run')} of {_n(pipelines, 'pipeline')}, {_bytes(total)}"
+                         + ("; nothing was removed (dry run)" if result.dry_run else "")
+                         + " (the ledger of claimed intervals is kept: tick never reruns them)\n")
+    else:
+        sys.stdout.write("nothing to prune\n")
+
+
 def _init_text(result) -> None:
     out = sys.stdout
     out.write(f"wrote {result.path} (pipeline {result.name}) and its Python tasks next to it\n\nnext:\n")
@@ -207,5 +232,5 @@ def _shown_as_it_went(result) -> None:
 # (found by the tests), never a command that silently prints nothing.
 TEXT = {R.PlanResult: _plan_text, R.ValidateResult: _validate_text, R.GraphResult: _graph_text,
         R.ListResult: _list_text, R.StatusResult: _status_text, R.TickResult: _tick_text,
-        R.BackfillResult: _backfill_text, R.InitResult: _init_text, R.PauseResult: _pause_text, R.TextResult: _text,
+        R.BackfillResult: _backfill_text, R.InitResult: _init_text, R.PauseResult: _pause_text, R.PruneResult: _prune_text, R.TextResult: _text,
         R.RunResult: _shown_as_it_went, R.LogsResult: _shown_as_it_went}
