@@ -110,7 +110,8 @@ class History:
                 except OSError:
                     stamp = None
                 latest.append((name, ids[-1], stamp, self.run(name, ids[-1]).state))
-        return tuple(files), tuple(latest)
+        paused = tuple(sorted(str(p) for p in self.store.root.glob("*/paused.json")))     # pipe pause (SPEC 12)
+        return tuple(files), tuple(latest), paused
 
     def overview_stamp(self) -> tuple:
         """Changes when the overview may show something else: a file, a new or changed

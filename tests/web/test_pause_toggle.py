@@ -58,3 +58,15 @@ def test_no_toggle_without_actions(project, write_pipeline, serve, new_page):
     assert page.query_selector("#pause-toggle") is None
     assert _post(f"{server.url}/pipelines/daily/pause", b"pause=0&csrf=x") == 403
     assert json.loads(cli(project, "list", "--json").stdout)["pipelines"][0]["paused"]["reason"] == "by hand"
+
+
+def test_the_overview_says_paused(project, write_pipeline, serve, new_page):
+    write_pipeline("daily", PIPE)
+    server = serve("--state-dir", "st", "--pipelines-dir", "pipelines")
+    page = new_page(server.url)
+    page.goto(server.url + "/")
+    assert page.query_selector("[data-paused]") is None
+    assert cli(project, "pause", "daily", "--reason", "holiday").returncode == 0
+    page.goto(server.url + "/")          # the list the overview shows is read again after a pause
+    badge = page.wait_for_selector("[data-paused]")
+    assert badge.inner_text() == "paused" and "holiday" in badge.get_attribute("title")
