@@ -188,7 +188,10 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
     claims: list[Claim] = []
     pruned = _pruned(state, pipeline.name)
     for i, entry in enumerate(ledger):
-        if i >= len(ledger) - RECENT and entry["run_id"] not in pruned:     # a pruned run: it ran (SPEC 12)
+        if entry["run_id"] in pruned:          # a pruned run ran (SPEC 12), unless it never began
+            if pruned[entry["run_id"]].get("began") is False:
+                continue
+        elif i >= len(ledger) - RECENT:
             run = replay(entry["run_id"], pipeline.name, state.runs_dir(pipeline.name) / entry["run_id"])
             if run.started is None and run.state != RUN_RUNNING:
                 continue       # claimed, but its pipe died before the run began: not run

@@ -130,7 +130,7 @@ def _remember(layout: Layout, pipeline: str, view, now: datetime) -> None:
     the ledger, never takes a claimed interval for a run that never began)."""
     log = EventLog(layout.pruned(pipeline))
     try:
-        log.append("pruned", run_id=view.run_id, state=view.state, kind=view.kind,
+        log.append("pruned", run_id=view.run_id, state=view.state, kind=view.kind, began=view.started is not None,
                    logical_date=view.logical_date, start=view.interval_start, end=view.interval_end,
                    pruned_at=now.astimezone(timezone.utc).isoformat(timespec="seconds"))
     finally:
