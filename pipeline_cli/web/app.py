@@ -299,7 +299,7 @@ def _reltime(value: str | None) -> Markup:
 
 
 _env.globals.update(rel=_reltime, signin_css=Markup(SIGNIN_CSS), u=_u, icon=lambda s: STATE_ICONS.get(s, "?"), dur=svg.fmt_duration, when=_when,
-                    short_when=_short_when, attempt_state=svg.attempt_state, output=lambda v: _output(v))
+                    short_when=_short_when, attempt_state=svg.attempt_state)
 
 
 def render(template: str, request: Request | None, **ctx: Any) -> str:
@@ -543,10 +543,7 @@ def _tail(h: History, name: str, run_id: str, task: str, attempt: int) -> list[s
     return [line[:300] for line in tail_lines(path, TAIL_LINES, window=16384) if line.strip()][-TAIL_LINES:]
 
 
-def _output(value: Any) -> str:
-    """A task output as the run page writes it: a string as it is, anything else as JSON, cut short."""
-    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
-    return text if len(text) <= 120 else text[:119] + "…"
+
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -597,7 +594,14 @@ async def run_page(request: Request) -> Response:
     config: Config = request.app.state.config
     rerun = config.actions and data["run"].state != "running" and data["p"] is not None \
         and len(data["tasks"]) <= RERUN_BUTTONS
-    return HTMLResponse(render("run.html", request, name=name, live=live, rerun=rerun, **data))
+    from . import rows
+
+    base = _u("pipelines", name, "runs", run_id, "tasks")
+    table = await run_in_threadpool(lambda: rows.task_rows(
+        data["tasks"], base=base, icons=STATE_ICONS, descriptions=data["descriptions"], elapsed=data["elapsed"],
+        tails=data["tails"], rerun=rerun, csrf=config.csrf if config.actions else "",
+        name_url=lambda tid: f"{base}/{quote(tid, safe='')}/rerun"))
+    return HTMLResponse(render("run.html", request, name=name, live=live, rerun=rerun, task_rows=table, **data))
 
 
 def _attempt_param(request: Request, default: int) -> int:

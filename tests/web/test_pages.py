@@ -632,3 +632,31 @@ def test_sign_in_styled_with_an_expiring_cookie_and_sign_out(project, pipe, writ
     page.goto(server.url + "/")
     assert page.locator("h1").inner_text() == "Sign in to pipe serve"
     page.problems[:] = [p for p in page.problems if "status of 401" not in p]
+
+
+def test_screenshots_of_every_page_at_1280_and_390_px(project, pipe, write_pipeline, serve, new_page, shots):
+    """The pages as a person sees them on a laptop and on a phone (kept as CI artifacts); on
+    the phone nothing is wider than the screen."""
+    write_pipeline("model", MODEL)
+    write_pipeline("daily", DAILY)
+    write_pipeline("paint", COLOURS)
+    write_pipeline("forty", forty_tasks())
+    assert pipe("backfill", "daily", "--start", "2026-08-20", "--end", "2026-09-06").returncode == 1
+    assert pipe("run", "model").returncode == 1
+    assert pipe("run", "paint").returncode == 0
+    assert pipe("run", "forty").returncode == 0
+    server = serve("--actions")
+    model_run, paint_run = run_id_of(pipe, "model"), run_id_of(pipe, "paint")
+    pages = {"overview": "/", "grid": "/pipelines/daily", "run": f"/pipelines/model/runs/{model_run}",
+             "run-40": f"/pipelines/forty/runs/{run_id_of(pipe, 'forty')}",
+             "log": f"/pipelines/paint/runs/{paint_run}/tasks/paint/log"}
+    for scheme in ("light", "dark"):
+        for width, height in ((1280, 800), (390, 844)):
+            page = new_page(server.url, viewport={"width": width, "height": height}, color_scheme=scheme)
+            for name, path in pages.items():
+                page.goto(server.url + path)
+                page.screenshot(path=str(shots / f"{name}-{scheme}-{width}.png"), full_page=name != "log")
+                if name == "grid":
+                    page.locator("#grid").screenshot(path=str(shots / f"grid-only-{scheme}-{width}.png"))
+                wide = page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= width, (name, scheme, width, wide)
