@@ -144,12 +144,20 @@ def pipeline_runs(g: Globals, name: str, limit: int | None = 10, state: str | No
 def run_status(g: Globals, name: str, run_id: str | None = None) -> StatusResult:
     """One run (None or 'latest': the latest) of the pipeline named `name`, as `pipe status NAME
     --run RUN_ID --json` shows it; state.NotFound (exit 2, HTTP 404) if there is none."""
+    from ..state.pause import paused
+
     run = g.state.run(name, run_id)
-    return StatusResult([PipelineRuns(name, [run])], run, str(g.state_dir))
+    return StatusResult([PipelineRuns(name, [run], paused=paused(g.state.layout, name))], run, str(g.state_dir))
 
 
 def status(g: Globals, pipeline: str | None = None, run_id: str | None = None, limit: int = 10,
-           state: str | None = None, json_mode: bool = False) -> StatusResult:
+           state: str | None = None, expand: bool = False, json_mode: bool = False) -> StatusResult:
+    result = _status(g, pipeline, run_id, limit, state)
+    result.expand = expand
+    return result
+
+
+def _status(g: Globals, pipeline: str | None, run_id: str | None, limit: int, state: str | None) -> StatusResult:
     if limit is not None and limit < 1:
         raise UsageError("--limit must be at least 1")
     if pipeline is None:
@@ -175,7 +183,7 @@ def logs(g: Globals, pipeline: str, task: str | None = None, run_id: str | None 
     run = store.run(name, run_id)
     if task is None:
         wanted = (RUNNING, RETRYING) if follow else (FAILED,)
-        chosen = [t for t in run.tasks.values() if t.state in wanted]
+        chosen = [t for t in _with_instances(run.tasks.values()) if t.state in wanted and t.items is None]
         if not chosen:
             what = "running" if follow else "failed"
             hint = ""
@@ -198,12 +206,17 @@ def logs(g: Globals, pipeline: str, task: str | None = None, run_id: str | None 
                 what = f"the latest run ({run.run_id})" if run_id in (None, "latest") else f"run {run.run_id}"
                 raise UsageError(f"{what} did not run {task}; its latest attempt is in run {other}: "
                                  f"pipe logs {pipeline} {task} --run {other}")
-        if task not in run.tasks:
-            import difflib
+        found = run.task(task)
+        if found is None:
+            from ..errors import did_you_mean
 
-            close = difflib.get_close_matches(task, list(run.tasks), n=1)
-            raise UsageError(f"run {run.run_id} has no task {task!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
-        chosen = [run.tasks[task]]
+            raise UsageError(f"run {run.run_id} has no task {task!r}" + did_you_mean(task, run.tasks))
+        chosen = [found]
+        if found.items is not None:       # a foreach task: the logs are its instances'
+            chosen = [i for _, i in sorted(found.instances.items()) if i.state in (FAILED, RUNNING, RETRYING)]
+            if not chosen or attempt is not None:
+                raise UsageError(f"{task} is a foreach task of {found.items} instances; name one: "
+                                 f"pipe logs {pipeline} '{task}[0]' (up to '{task}[{max(found.items - 1, 0)}]')")
     out = sys.stdout.buffer
     result = LogsResult(run.run_id)
     for t in chosen:
@@ -218,6 +231,12 @@ def logs(g: Globals, pipeline: str, task: str | None = None, run_id: str | None 
             sys.stderr.write(f"(the log of task {t.id} attempt {n} is empty)\n")
         result.shown.append((t.id, n))
     return result
+
+
+def _with_instances(tasks):
+    for t in tasks:
+        yield t
+        yield from (i for _, i in sorted(t.instances.items()))
 
 
 def _copy_log(store, name: str, run_id: str, task: str, attempt: int, out, follow: bool) -> int:
