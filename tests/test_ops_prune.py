@@ -152,3 +152,16 @@ def test_prune_refuses_bad_input(project, write_pipeline, pipe):
     (project / "pipe.yaml").write_text("retention:\n  keep_runs: 0\n")
     r = pipe("prune")
     assert r.returncode == 2 and "pipe.yaml:2:14:" in r.stderr
+
+
+def test_the_project_file_of_the_pipelines_folder_rules_a_tick_run_from_elsewhere(project, write_pipeline, pipe,
+                                                                                  tmp_path_factory):
+    write_pipeline("d", CATCHUP)
+    (project / "pipe.yaml").write_text("retention:\n  keep_runs: 1\n")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    r = pipe("--pipelines-dir", str(project / "pipelines"), "--state-dir", str(project / ".pipe"),
+             "tick", "--now", "2026-11-04T00:05:00+00:00", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert len(ran(project)) == 3 and len(runs_of(project, "d")) == 1
+    v = pipe("--pipelines-dir", str(project / "pipelines"), "validate", cwd=elsewhere)
+    assert "pipe.yaml: ok" in v.stdout

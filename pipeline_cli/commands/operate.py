@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .project import Globals
 from .results import PauseResult
@@ -114,10 +115,18 @@ def prune(g: Globals, pipeline: str | None = None, older_than: str | None = None
     return PruneResult(removed, kept, dry_run=dry_run, source=source)
 
 
+def _project_root(g: Globals):
+    """The root whose pipe.yaml rules these pipelines: that of the pipelines folder (as a
+    pipeline file finds it), else the command's."""
+    from ..spec.project import root_of
+
+    return root_of(g.pipelines_dir) or g.root
+
+
 def _retention(g: Globals):
     from ..spec.project import load_project, project_file
 
-    path = project_file(g.root)
+    path = project_file(_project_root(g))
     if path is None:
         return None
     return load_project(path, g.spec_cache).retention
@@ -130,8 +139,8 @@ def apply_retention(g: Globals, now) -> None:
     """For tick: prune by the project file's retention if a day has passed since the last time
     (a stamp in the state folder). Cheap when there is nothing to do: one stat, or one small
     file read. What goes wrong is said on stderr (cron mails it); success is silent."""
-    root = g.root
-    if root is None or not (root / "pipe.yaml").is_file():
+    root = _project_root(g)
+    if root is None or not (Path(root) / "pipe.yaml").is_file():
         return
     from ..state import makedirs, read_json_dict, write_atomic
 

@@ -26,7 +26,8 @@ def validate(g: Globals, pipelines: list[str] | None = None, json_mode: bool = F
     files = []
     from ..spec.project import load_project, project_file, root_of
 
-    projects = {project_file(g.root)} if not pipelines else {project_file(root_of(p.parent)) for p in paths}
+    projects = ({project_file(root_of(g.pipelines_dir) or g.root)} if not pipelines
+                else {project_file(root_of(p.parent)) for p in paths})
     for path in sorted(p for p in projects if p is not None):
         try:
             load_project(path)
