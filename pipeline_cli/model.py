@@ -50,6 +50,8 @@ class Task:
     description: str = ""
     executor: str | None = None                    # "local": on pipe's machine whatever the run's executor
     resources: Mapping[str, float] = field(default_factory=dict)   # e.g. {"GPU": 1}: workers that offer them
+    foreach: Any = None                            # a list, a JSON-array string, a template, a matrix
+    max_parallel: int | None = None                # instances of a foreach task at once
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from typing import Any, Mapping
 CONTEXT_NAMES = frozenset({
     "ds", "ds_nodash", "ts", "logical_date", "data_interval_start", "data_interval_end",
     "run_id", "pipeline", "task", "attempt", "params", "env", "tasks",
+    "item", "item_index",        # only in a foreach task's templates (SPEC 11)
 })
+FOREACH_NAMES = frozenset({"item", "item_index"})
 
 
 class Raw(str):
@@ -138,6 +140,26 @@ def render(text: str, context: Mapping[str, Any], shell: bool = False) -> str:
     except JinjaError as e:
         message = _explain(text, context) or f"template error in {text!r}: {e}"
         raise TemplateError(message, getattr(e, "lineno", None)) from None
+
+
+def evaluate(text: str, context: Mapping[str, Any]) -> Any:
+    """A string that is one expression, `{{ tasks.cities.outputs.names }}`, as the value it
+    gives (a list stays a list, not its text); any other string rendered to its text."""
+    inner = text.strip()
+    if inner.startswith("{{") and inner.endswith("}}") and inner.count("{{") == 1 and "{%" not in inner:
+        from jinja2 import TemplateError as JinjaError
+
+        try:
+            value = _environment(False).compile_expression(inner[2:-2].strip(), undefined_to_none=False)(context)
+            from jinja2 import Undefined
+
+            if isinstance(value, Undefined):
+                value._fail_with_undefined_error()
+            return value
+        except JinjaError as e:
+            message = _explain(text, context) or f"template error in {text!r}: {e}"
+            raise TemplateError(message, getattr(e, "lineno", None)) from None
+    return render(text, context)
 
 
 def _explain(text: str, context: Mapping[str, Any]) -> str | None:

@@ -81,6 +81,17 @@ HAND_WRITTEN = {
             run: python train.py
             executor: local
             resources: {GPU: 1, memory: 4000000000}
+          per_city:
+            run: echo {{ item }}
+            foreach: [Seattle, Lisbon]
+            max_parallel: 1
+          matrix:
+            run: echo {{ item.city }} {{ item.unit }}
+            foreach: {city: [Seattle, Lisbon], unit: [metric, imperial]}
+          from_upstream:
+            deps: [per_city]
+            run: echo {{ item }}
+            foreach: "{{ tasks.per_city.outputs | length }}"
     """,
     "every_field": """
         name: full-example

@@ -47,7 +47,7 @@ def list_(json_mode: JSON = False) -> int:
          "Show a pipeline's recent runs and the task table of its latest run (or of --run); "
          "without PIPELINE, the recent runs of every pipeline.",
          ("pipe status", "pipe status weather --limit 30 --state failed",
-          "pipe status weather --run 20261124T060000123Z-scheduled-1a2b --json"))
+          "pipe status weather --run 20261124T060000123Z-scheduled-1a2b --json", "pipe status fan --expand"))
 def status(
     pipeline: Annotated[Optional[str], pipeline_arg("the pipeline [default: all]")] = None,
     run_id: Annotated[Optional[str], typer.Option("--run", metavar="RUN_ID", autocompletion=complete_run,
@@ -57,9 +57,12 @@ def status(
     state: Annotated[Optional[str], typer.Option(
         "--state", metavar="STATE", click_type=Choice(("running", "succeeded", "failed", "interrupted")),
         help="only runs in this state")] = None,
+    expand: Annotated[bool, typer.Option("--expand", help="list each instance of a foreach task "
+                                                          "(by default: the task, with counts)")] = False,
     json_mode: JSON = False,
 ) -> int:
-    return call("status", pipeline=pipeline, run_id=run_id, limit=limit, state=state, json_mode=json_mode)
+    return call("status", pipeline=pipeline, run_id=run_id, limit=limit, state=state, expand=expand,
+                json_mode=json_mode)
 
 
 @command("logs", "print a task attempt's log",

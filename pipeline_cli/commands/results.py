@@ -160,6 +160,7 @@ class StatusResult(Record):
         ("state_dir", ""),    # str
         ("filter", None),    # str | None
         ("outcome", OK),    # str
+        ("expand", False),    # bool: each instance of a foreach task on its own row
     )
 
     def to_json(self) -> dict:

@@ -79,7 +79,9 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
 
 def logs_command(run: RunView, task: str) -> str:
     """The `pipe logs` command that shows a task's log, from the current folder."""
-    return f"pipe logs {run.pipeline} {task} --run {run.run_id}{_state_option(run)}"
+    import shlex
+
+    return f"pipe logs {run.pipeline} {shlex.quote(task)} --run {run.run_id}{_state_option(run)}"
 
 
 def resume_command(run: RunView) -> str:

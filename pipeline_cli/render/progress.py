@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
 from ..model import FAILED, RETRYING, RUN_INTERRUPTED, RUNNING, SUCCEEDED, TASK_STATES
+from .tables import instances_reason
 from .common import (LIVE_ROWS, _began, _counts, _n, fmt_duration, is_terminal, logs_command, resume_command, tail,
                      to_second)
 
@@ -74,9 +75,10 @@ class LiveReporter:
         self.live.start()
 
     def task_changed(self, run: RunView, task: TaskView) -> None:
-        if task.id in self.recent:
-            self.recent.remove(task.id)
-        self.recent.append(task.id)
+        tid = task.id.split("[", 1)[0]          # an instance: its foreach task's row (with counts)
+        if tid in self.recent:
+            self.recent.remove(tid)
+        self.recent.append(tid)
         del self.recent[:-LIVE_ROWS * 4]
 
     def stopping(self, run: RunView, signal_name: str | None = None) -> None:
@@ -146,7 +148,7 @@ class LiveReporter:
             duration = t.duration
             if t.state == RUNNING and t.started:
                 duration = (now - datetime.fromisoformat(t.started)).total_seconds()
-            rows.append([t.id, t.state, str(t.attempt or ""), fmt_duration(duration), t.reason or ""])
+            rows.append([t.id, t.state, str(t.attempt or ""), fmt_duration(duration), instances_reason(t)])
         # Widths from every selected task and every state, so that columns stay put.
         widths = {"task": max(len("task"), *(len(t.id) for t in selected)), "state": max(len(s) for s in (*TASK_STATES, *(t.state for t in shown))),
                   "attempt": len("attempt"), "duration": len("duration")}
@@ -187,9 +189,14 @@ def summary(run: RunView, stream: TextIO | None, console=None) -> None:
     if len(failed) > 1:
         first = min(failed, key=lambda t: t.finished or "~")
         lines.append(f"  first failure: {first.id}")
+    shown = []
     for t in run.tasks.values():
-        if t.state != FAILED:
-            continue
+        if t.state == FAILED and t.items is not None:
+            lines.append(f"  {t.id} failed: {t.reason or ''}")
+            shown += [i for _, i in sorted(t.instances.items()) if i.state == FAILED][:3]
+        elif t.state == FAILED:
+            shown.append(t)
+    for t in shown:
         lines.append(f"  {t.id} failed (attempt {t.attempt}): {t.reason or ''}")
         from ..state.layout import log_file
 

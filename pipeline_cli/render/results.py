@@ -59,6 +59,22 @@ def _plan_text(result) -> None:
         after = f" after {', '.join(step['deps'])}" if step["deps"] else ""
         note = " (up to date: would be skipped)" if step["up_to_date"] else ""
         out.write(f"{i:>3}. {step['task']}{after}{note}\n     {step['kind']}: {step['command']}\n     in {step['cwd']}\n")
+        if "foreach" in step:
+            out.write(_words(f"     foreach: {_foreach_words(step['foreach'])}") + "\n")
+
+
+def _foreach_words(fan: dict) -> str:
+    import json
+
+    if fan.get("known_after"):
+        return (f"the items are known once {', '.join(fan['known_after'])} has run "
+                "(the command above is shown for <item>)")
+    if fan.get("problem"):
+        return fan["problem"]
+    first = ", ".join(json.dumps(v, default=str) for v in fan["first"])
+    more = f", ... ({fan['items'] - len(fan['first'])} more)" if fan["items"] > len(fan["first"]) else ""
+    return (f"{_n(fan['items'], 'instance')}: {first}{more} (the command above is the first one's)"
+            if fan["items"] else "no items: the task would be skipped")
 
 
 def _validate_text(result) -> None:
@@ -110,7 +126,7 @@ def _status_text(result) -> None:
     single = len(result.pipelines) == 1 and result.run is not None
     if single and len(result.pipelines[0].runs) == 1 and result.pipelines[0].runs[0] is result.run:
         _paused_line(result.pipelines[0])
-        run_table(result.run)          # --run RUN_ID (or a pipeline with one run)
+        run_table(result.run, result.expand)          # --run RUN_ID (or a pipeline with one run)
         return
     for i, p in enumerate(result.pipelines):
         if i:
@@ -124,7 +140,7 @@ def _status_text(result) -> None:
             sys.stdout.write(f"{p.pipeline}: no runs{what}\n")
     if result.run is not None:
         sys.stdout.write("\n")
-        run_table(result.run)
+        run_table(result.run, result.expand)
 
 
 def _tick_text(result) -> None:

@@ -2,10 +2,11 @@
 states (less important columns are dropped or folded first); aligned plain text elsewhere."""
 from __future__ import annotations
 
+import json
 import sys
 from typing import TYPE_CHECKING
 
-from ..model import RUN_INTERRUPTED
+from ..model import RUN_INTERRUPTED, TASK_STATES
 from .common import _styled, fmt_duration, is_terminal, resume_command, short_date, to_second, when
 
 if TYPE_CHECKING:
@@ -103,13 +104,20 @@ def runs_table(pipeline: str, runs: list[RunView], note: str = "") -> None:
            title=f"{pipeline}: {'recent runs' if not note else note}", drop=("kind", "started", "duration"))
 
 
-def run_table(run: RunView) -> None:
+def run_table(run: RunView, expand: bool = False) -> None:
+    """A run's tasks, one row each; a foreach task says its instances' counts (`expand`:
+    a row for each instance below it, with its item)."""
     selected = set(run.selected or run.tasks)
-    shown = [t for t in run.tasks.values() if t.id in selected or t.state != "pending"]
+    shown = []
+    for t in run.tasks.values():
+        if t.id in selected or t.state != "pending":
+            shown.append((t, t.id, instances_reason(t)))
+            if expand:
+                shown += [(i, f"  {i.id}", _item_reason(t, n, i)) for n, i in sorted(t.instances.items())]
     # Where each attempt ran, when any ran elsewhere than here (the Dask executor).
-    remote = any(getattr(t, "worker", None) not in (None, "local") for t in shown)
-    rows = [[t.id, t.state, str(t.attempt or ""), fmt_duration(t.duration)]
-            + ([getattr(t, "worker", None) or ""] if remote else []) + [t.reason or ""] for t in shown]
+    remote = any(getattr(t, "worker", None) not in (None, "local") for t, _, _ in shown)
+    rows = [[name, t.state, str(t.attempt or ""), fmt_duration(t.duration)]
+            + ([getattr(t, "worker", None) or ""] if remote else []) + [reason] for t, name, reason in shown]
     title = (f"{run.pipeline} · run {run.run_id} · {run.state} · {run.kind} · logical date {to_second(run.logical_date)}")
     _table(["task", "state", "attempt", "duration"] + (["worker"] if remote else []) + ["reason"], rows,
            title=title, drop=("duration", "worker", "attempt"), fold=("reason",), below="reason")
@@ -122,6 +130,24 @@ def run_table(run: RunView) -> None:
         from ..state.layout import events_file
 
         sys.stdout.write(f"note: skipped {run.skipped_lines} unreadable line(s) in {events_file(run.dir)}\n")
+
+
+def instances_reason(t) -> str:
+    """The reason column of a task; of a foreach task, its instances' counts first."""
+    if t.items is None:
+        return t.reason or ""
+    counts = t.instance_counts()
+    said = ", ".join(f"{counts[s]} {s}" for s in TASK_STATES if counts.get(s))
+    text = f"{t.items} instance{'s' if t.items != 1 else ''}" + (f": {said}" if said else "")
+    if t.reason and " instances " in t.reason:       # "1 of 4 instances failed: fetch[2]": names them
+        return f"{text}; {t.reason.split(': ', 1)[-1]}"
+    return text + (f"; {t.reason}" if t.reason else "")
+
+
+def _item_reason(parent, index: int, inst) -> str:
+    item = parent.values[index] if parent.values and index < len(parent.values) else None
+    shown = "" if item is None else f"item {json.dumps(item, default=str)}"
+    return "; ".join(x for x in (shown, inst.reason or "") if x)
 
 
 def pipelines_table(rows: list[dict]) -> None:

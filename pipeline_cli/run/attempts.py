@@ -27,6 +27,7 @@ class AttemptContext:
     everything of the attempt that is rendered (its command, `sources`, `generates`)."""
 
     task: Task
+    tid: str                  # the task's id, or its instance's (`fetch[2]`)
     attempt: int
     output_path: str
     context: dict
@@ -81,21 +82,30 @@ class AttemptBuilder:
             return self.pipeline.folder
         return os.path.normpath(os.path.join(self.pipeline.folder, templates.render(text, ctx)))
 
-    def attempt_context(self, task: Task, attempt: int, output_path: str) -> AttemptContext:
+    def attempt_context(self, task: Task, attempt: int, output_path: str,
+                        instance: tuple[int, Any] | None = None) -> AttemptContext:
         """The template context of an attempt, and the environment it adds (a task's `env`
-        is rendered here: a template that cannot render raises templates.TemplateError)."""
+        is rendered here: a template that cannot render raises templates.TemplateError).
+        `instance`: (index, item) of a foreach task's instance."""
         ctx = dict(self.context, task=task.id, attempt=attempt)
         ctx["env"] = self.env
         added = dict(self.added)
+        tid = task.id
+        if instance is not None:
+            index, item = instance
+            tid = f"{task.id}[{index}]"
+            ctx["item"], ctx["item_index"] = item, index
+            added["PIPE_ITEM"] = item if isinstance(item, str) else json.dumps(item, default=str)
+            added["PIPE_ITEM_INDEX"] = str(index)
         if task.env:
             for k, v in task.env.items():
                 added[k] = templates.render(v, ctx)
         added["PIPE_TASK"] = task.id
         added["PIPE_ATTEMPT"] = str(attempt)
         added["PIPE_OUTPUT"] = output_path
-        ctx["env"] = {**self.env, **added} if task.env else dict(self.env, PIPE_TASK=task.id,
-                                                                   PIPE_ATTEMPT=str(attempt), PIPE_OUTPUT=output_path)
-        return AttemptContext(task, attempt, output_path, ctx, added)
+        ctx["env"] = {**self.env, **added} if task.env or instance is not None else \
+            dict(self.env, PIPE_TASK=task.id, PIPE_ATTEMPT=str(attempt), PIPE_OUTPUT=output_path)
+        return AttemptContext(task, tid, attempt, output_path, ctx, added)
 
     def up_to_date(self, actx: AttemptContext) -> bool:
         """Make's rule on the task's rendered `sources` and `generates` (one that cannot
@@ -109,9 +119,10 @@ class AttemptBuilder:
 
     def spec(self, actx: AttemptContext, log_path: str, priority: float = 0.0) -> AttemptSpec:
         """The attempt, ready for any executor (raises templates.TemplateError, UsageError)."""
-        return self._spec(actx.task, actx.attempt, actx.context, actx.added, actx.output_path, log_path, priority)
+        return self._spec(actx.task, actx.tid, actx.attempt, actx.context, actx.added, actx.output_path, log_path,
+                          priority)
 
-    def _spec(self, task: Task, attempt: int, ctx: dict, added: dict[str, str], output_path: str,
+    def _spec(self, task: Task, tid: str, attempt: int, ctx: dict, added: dict[str, str], output_path: str,
               log_path: str, priority: float) -> AttemptSpec:
         cwd = self._dir(task.workdir, ctx) if task.workdir is not None else self.workdir
         python_call = None
@@ -130,8 +141,8 @@ class AttemptBuilder:
             argv = tuple(templates.render(a, ctx) for a in task.run)
             shown = display_argv(argv)
         return AttemptSpec(
-            key=f"{self.pipeline.name}/{self.run_id}/{task.id}/{attempt}", pipeline=self.pipeline.name,
-            run_id=self.run_id, task=task.id, attempt=attempt, argv=argv, env=added, cwd=cwd,
+            key=f"{self.pipeline.name}/{self.run_id}/{tid}/{attempt}", pipeline=self.pipeline.name,
+            run_id=self.run_id, task=tid, attempt=attempt, argv=argv, env=added, cwd=cwd,
             output_path=output_path, log_path=log_path, display=shown, python_call=python_call,
             timeout=task.timeout or None, secrets=self.secret_values, resources=dict(task.resources or {}),
             local_only=task.executor == "local", priority=priority)

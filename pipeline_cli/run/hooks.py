@@ -67,7 +67,7 @@ class DurationEstimates:
         self.durations: dict[str, float] = {}
 
     def task_changed(self, run: RunView, task: TaskView) -> None:
-        if task.state == SUCCEEDED:
+        if task.state == SUCCEEDED and "[" not in task.id:      # a foreach task counts whole, not per instance
             self.durations[task.id] = task.duration or 0.0
 
     def run_finished(self, run: RunView) -> None:

@@ -22,9 +22,11 @@ from ..model import (CANCELLED, FAILED, PENDING, RETRYING, RUN_FAILED, RUN_INTER
                      SKIPPED, SUCCEEDED)
 from ..state import EventLog, RunView, StateDir, TaskView, apply, me
 from ..state import events as ev
+from ..state.events import instance_of
 from ..state.layout import events_file, log_file, output_file
 from ..state.watcher import Watch
 from .attempts import AttemptBuilder
+from ..fanout import NotAList, items_of
 from .hooks import Hooks
 from .machine import BAD_STATES, OK_STATES, Change, RunMachine
 from .request import RunRequest
@@ -36,7 +38,9 @@ class RunLoop:
     --only/--from whose earlier outputs this run uses."""
 
     def __init__(self, state: StateDir, request: RunRequest, run_id: str, run_dir: Path, executor: Executor,
-                 hooks: Hooks, kept: dict[str, TaskView] | None = None):
+                 hooks: Hooks, kept: dict[str, TaskView] | None = None, keep_instances: bool = True):
+        """`keep_instances`: a resumed foreach task reruns only the instances that did not
+        succeed (False, `resume --from`: all of them)."""
         self.state, self.request, self.pipeline = state, request, request.pipeline
         self.run_id, self.dir = run_id, run_dir
         self.executor, self.hooks = executor, hooks
@@ -51,6 +55,9 @@ class RunLoop:
         self.stopping = False
         self.earlier: dict[str, TaskView] | None = None    # outputs of earlier runs, read on a first skip
         self.keys: dict[str, str] = {}                      # running attempt key -> task id
+        self.items: dict[str, list] = {}                    # expanded foreach task -> its items
+        self.keep_instances = keep_instances
+        self.earlier_instances: dict[str, TaskView] = {}    # a resumed run's foreach tasks, as they were
 
     # -- events ---------------------------------------------------------------------------
     def _event(self, name: str, **fields) -> None:
@@ -59,10 +66,19 @@ class RunLoop:
     def _record(self, changes: list[Change]) -> None:
         outputs = self.attempts.outputs
         for c in changes:
-            if c.state == SUCCEEDED or (c.state == SKIPPED and "outputs" in c.fields):
+            if c.task in self.items and c.state != RUNNING and "duration" not in c.fields:
+                c.fields["duration"] = self._since_started(c.task)      # a foreach task, over
+            if (c.state == SUCCEEDED or ("outputs" in c.fields and (c.state == SKIPPED or c.task in self.items))) \
+                    and "[" not in c.task:
                 outputs[c.task] = {"outputs": c.fields.get("outputs") or {}}
             self._event(ev.TASK, task=c.task, state=c.state, **{k: v for k, v in c.fields.items() if v is not None})
-            self.hooks.task_changed(self.view, self.view.tasks[c.task])
+            self.hooks.task_changed(self.view, self.view.task(c.task))
+
+    def _since_started(self, tid: str) -> float | None:
+        from datetime import datetime
+
+        started = self.view.tasks[tid].started
+        return round((ev.now_utc() - datetime.fromisoformat(started)).total_seconds(), 3) if started else None
 
     # -- the run ----------------------------------------------------------------------------
     def execute(self, earlier: RunView | None = None) -> RunView:
@@ -110,10 +126,12 @@ class RunLoop:
         for tid, t in earlier.tasks.items():
             if tid not in self.request.selected and t.state in OK_STATES:
                 self.attempts.outputs[tid] = {"outputs": t.outputs}
+            elif t.items is not None and self.keep_instances:
+                self.earlier_instances[tid] = t
         # What is left of the dead execution's attempts (its pipe was killed and an attempt
         # lives on) is stopped first: an attempt never runs twice at once.
-        self.executor.stop_leftovers([{"pgid": t.pgid, "pgid_start": t.pgid_start}
-                                      for t in earlier.tasks.values() if t.pgid])
+        everything = [*earlier.tasks.values(), *(i for t in earlier.tasks.values() for i in t.instances.values())]
+        self.executor.stop_leftovers([{"pgid": t.pgid, "pgid_start": t.pgid_start} for t in everything if t.pgid])
         self._event(ev.RUN_RESUMED, tasks=sorted(self.request.selected), executor=self.executor.name, **me())
         # A task the dead pipe left running that this resume does not rerun (--from) was
         # stopped above: recorded as cancelled, so the file says what the view does.
@@ -202,6 +220,7 @@ class RunLoop:
             m.release_retries(time.monotonic())
             self._launch_ready()
             if m.over() and not self.keys:
+                self._record(m.close())      # a stopped run: its foreach tasks not all run
                 return
             self._collect()
 
@@ -242,7 +261,7 @@ class RunLoop:
         ended = self.executor.wait(None if nxt is None else max(0.0, nxt - time.monotonic()))
         for key, worker in self.executor.placed():
             tid = self.keys.get(key)
-            if tid is not None and self.view.tasks[tid].state == RUNNING:
+            if tid is not None and self.view.task(tid).state == RUNNING:
                 # Recorded, not reported again: the task's `running` line was printed at its start.
                 self._event(ev.TASK, task=tid, state=RUNNING, attempt=m.attempts[tid], worker=worker)
         for key, outcome in ended:
@@ -262,16 +281,23 @@ class RunLoop:
     def _launch(self, tid: str) -> None:
         """Start the task's next attempt; or decide it without one: skipped (up to date, on
         its first try), failed (a template of it cannot render)."""
-        task = self.pipeline.tasks[tid]
         m = self.machine
+        found = instance_of(tid)
+        if found is not None:
+            task, instance = self.pipeline.tasks[found[0]], (found[1], self.items[found[0]][found[1]])
+        else:
+            task, instance = self.pipeline.tasks[tid], None
+            if task.foreach is not None:
+                self._expand(tid)
+                return
         attempt = m.attempts[tid] + 1
         try:
-            actx = self.attempts.attempt_context(task, attempt, str(output_file(self.dir, tid, attempt)))
+            actx = self.attempts.attempt_context(task, attempt, str(output_file(self.dir, tid, attempt)), instance)
             if m.tries[tid] == 0 and task.generates and not self.request.limits.force \
                     and self.attempts.up_to_date(actx):
                 self._skip_up_to_date(tid)
                 return
-            spec = self.attempts.spec(actx, str(log_file(self.dir, tid, attempt)), priority=-self.rank[tid][0])
+            spec = self.attempts.spec(actx, str(log_file(self.dir, tid, attempt)), priority=-m.rank_of(tid)[0])
         except (templates.TemplateError, UsageError) as e:
             self._record(m.cannot_start(tid, str(getattr(e, "message", e))))
             return
@@ -281,6 +307,30 @@ class RunLoop:
         change.fields.update(worker=started.worker, **started.handle)
         self._record([change])
 
+    def _expand(self, tid: str) -> None:
+        """A ready foreach task: its items (from its upstream's outputs, a param, a list)
+        become its instances; a value that is no list fails the task, saying what it gave."""
+        task, m = self.pipeline.tasks[tid], self.machine
+        try:
+            context = self.attempts.attempt_context(task, 0, "").context
+            items = items_of(task.foreach, context, where=f"foreach {_shown(task.foreach)}")
+        except (templates.TemplateError, NotAList) as e:
+            self._record(m.cannot_start(tid, str(getattr(e, "message", e))))
+            return
+        self.items[tid] = items
+        done: dict[int, dict] = {}
+        tries: dict[int, int] = {}
+        earlier = self.earlier_instances.get(tid)
+        if earlier is not None and earlier.items == len(items):
+            for i, inst in earlier.instances.items():
+                tries[i] = inst.attempt
+                if inst.state in OK_STATES:
+                    done[i] = inst.outputs
+        changes = m.expand(tid, len(items), done, tries)
+        if changes and changes[0].task == tid and changes[0].state == RUNNING:
+            changes[0].fields["values"] = items
+        self._record(changes)
+
     def _skip_up_to_date(self, tid: str) -> None:
         # Downstream templates may read its outputs: those of its last success.
         if self.earlier is None:
@@ -288,6 +338,11 @@ class RunLoop:
         previous = self.earlier.get(tid)
         self._record(self.machine.not_run(tid, SKIPPED, reason="up to date",
                                           outputs=previous.outputs if previous else {}))
+
+
+def _shown(value) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def outputs_from_earlier(state: StateDir, request: RunRequest, tasks: set[str]) -> dict[str, TaskView]:

@@ -8,6 +8,7 @@ from .. import templates
 from ..dag import Dag
 from ..state import RunView, TaskView
 from .attempts import AttemptBuilder
+from ..fanout import NotAList, items_of
 from .request import RunRequest
 
 
@@ -53,8 +54,9 @@ def plan(request: RunRequest) -> Plan:
         if tid not in request.selected:
             continue
         task = pipeline.tasks[tid]
+        fan, instance = _fan_out(task, builder)
         try:
-            actx = builder.attempt_context(task, 1, "$PIPE_OUTPUT")
+            actx = builder.attempt_context(task, 1, "$PIPE_OUTPUT", instance)
             spec = builder.spec(actx, "")
             command, cwd = spec.display, spec.cwd
             skip = not request.limits.force and bool(task.generates) and builder.up_to_date(actx)
@@ -64,5 +66,21 @@ def plan(request: RunRequest) -> Plan:
             "task": tid, "deps": list(task.deps), "command": command, "cwd": cwd,
             "kind": "python" if task.python else ("argv" if isinstance(task.run, tuple) else "shell"),
             "trigger": task.trigger, "retries": task.retries, "timeout": task.timeout,
-            "up_to_date": skip}))
+            "up_to_date": skip, **({"foreach": fan} if fan is not None else {})}))
     return result
+
+
+def _fan_out(task, builder: AttemptBuilder) -> tuple[dict | None, tuple | None]:
+    """A foreach task in a dry run: its items when they are known before the run (a list, a
+    param), or which upstream tasks must run first; and the instance its command is shown for."""
+    if task.foreach is None:
+        return None, None
+    uses = sorted(templates.analyse(task.foreach).outputs) if isinstance(task.foreach, str) and \
+        templates.is_template(task.foreach) else []
+    if uses:
+        return {"items": None, "known_after": uses}, (0, "<item>")
+    try:
+        items = items_of(task.foreach, builder.attempt_context(task, 0, "").context)
+    except (templates.TemplateError, NotAList) as e:
+        return {"items": None, "problem": str(getattr(e, "message", e))}, (0, "<item>")
+    return {"items": len(items), "first": items[:5]}, ((0, items[0]) if items else None)

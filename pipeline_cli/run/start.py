@@ -80,7 +80,7 @@ def resume(state: StateDir, request: ResumeRequest, hooks: Iterable[object] = ()
                                               datetime.fromisoformat(old.interval_end)),
                            old.params, frozenset(rerun), old.kind, request.limits)
         loop = RunLoop(state, again, old.run_id, old.dir, executor or _default_executor(),
-                       _hooks(state, pipeline, hooks))
+                       _hooks(state, pipeline, hooks), keep_instances=not request.from_)
         return loop.execute(earlier=old)
     finally:
         lock.release()

@@ -73,6 +73,7 @@ def _task(tid: str, m: dict, deps: list[str], default_shell: tuple | None) -> Ta
         executor="local" if m.get("executor") == "local" else None,
         resources={str(k): float(v) for k, v in resources.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        foreach=m.get("foreach"), max_parallel=whole(m.get("max_parallel"), 1),
     )
 
 

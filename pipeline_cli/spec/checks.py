@@ -70,6 +70,12 @@ class Checker:
             close = difflib.get_close_matches(n, sorted(templates.CONTEXT_NAMES), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             self.at(path, f"{dotted(path)}: unknown template variable {n!r}{hint}")
+        for n in sorted(use.names & templates.FOREACH_NAMES):
+            if task_id is None or "foreach" not in self.raw_tasks.get(task_id, {}) or path[-1:] == ["foreach"]:
+                where = "its own foreach list" if path[-1:] == ["foreach"] else \
+                    ("a pipeline field" if task_id is None else f"task {task_id!r}, which has no `foreach:`")
+                self.at(path, f"{dotted(path)}: {n!r} is only known in the fields of a foreach task's instances, "
+                              f"not in {where}")
         for p in sorted(use.params - set(self.params)):
             self.at(path, f"{dotted(path)}: {undeclared_param(p, self.params)}")
         for up in sorted(use.outputs):
@@ -270,6 +276,35 @@ def check_task_templates(c: Checker) -> None:
         c.template(merged.get("workdir"), task_path(c, tid, "workdir"), tid)
 
 
+def check_foreach(c: Checker) -> None:
+    """`foreach`: a template is checked like any task field; what is known before the run (a
+    list, a JSON array, a matrix, a param with a default) must give at most MAX_ITEMS items."""
+    from ..fanout import NotAList, items_of
+
+    for tid, t in c.raw_tasks.items():
+        if "foreach" not in t:
+            if "max_parallel" in t:
+                c.at(["tasks", tid, "max_parallel"], f"tasks.{tid}.max_parallel: only a task with `foreach:` has "
+                                                     "instances to bound", key=True)
+            continue
+        value, path = t["foreach"], ["tasks", tid, "foreach"]
+        if isinstance(value, str) and templates.is_template(value):
+            c.template(value, path, tid)
+            try:
+                use = templates.analyse(value)
+            except templates.TemplateError:
+                continue
+            if use.outputs or use.env or use.names - {"params"} or any(c.params.get(p) is None for p in use.params):
+                continue          # known once the run has its upstream outputs (or a param given with -p)
+            context = {"params": c.params}
+        else:
+            context = {}
+        try:
+            items_of(value, context, where=dotted(path))
+        except (NotAList, templates.TemplateError) as e:
+            c.at(path, str(getattr(e, "message", e)))
+
+
 def check_quoted_templates(c: Checker) -> None:
     """A warning, not an error: a template inside the user's own quotes in a shell string."""
     for tid, t in c.raw_tasks.items():
@@ -370,7 +405,7 @@ CHECKS: tuple[Callable[[Checker], None], ...] = (
     check_name, check_timezone, check_schedule, check_start_date, check_end_date, check_catchup, check_params,
     check_scheduled_params,
     check_pipeline_templates, check_dependencies, check_commands, check_task_templates,
-    check_quoted_templates, check_durations, check_notify, check_entrypoints,
+    check_foreach, check_quoted_templates, check_durations, check_notify, check_entrypoints,
 )
 
 

@@ -14,6 +14,8 @@ A run's events.jsonl (keep stable: persisted):
                   attempt with a `worker`: where it was placed, once a remote executor knows;
                   `skipped` with `kept_from`: a task --only/--from left out of the run, whose
                   outputs, from that earlier run, the run's tasks use)
+                  A foreach task's instances are tasks `ID[N]` (N from 0, in item order); the
+                  task's own `running` has `items` (how many) and `values` (the items).
     run_finished  state
     notify        when, target, ok [, error]          (after run_finished: deliveries)
 Every event also has `event` and `time` (ISO 8601, UTC). Events are written with one
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +36,13 @@ from ..model import (CANCELLED, FINISHED_STATES, PENDING, RETRYING, RUN_FAILED, 
                      RUN_RUNNING, RUNNING, SKIPPED, SUCCEEDED)
 
 EVENT_FORMAT = 1     # keep stable: persisted; a reader refuses a newer format
+_INSTANCE = re.compile(r"^(.+)\[(\d+)\]$")
+
+
+def instance_of(tid: str) -> tuple[str, int] | None:
+    """`fetch[3]` (an instance of foreach task fetch) -> ("fetch", 3); a task id -> None."""
+    m = _INSTANCE.match(tid)
+    return (m.group(1), int(m.group(2))) if m else None
 
 RUN_STARTED = "run_started"
 RUN_RESUMED = "run_resumed"
@@ -157,13 +167,34 @@ class TaskView:
     pgid_start: str | None = None
     kept_from: str | None = None       # not run in this run: its outputs come from that run
     attempts: list[AttemptView] = field(default_factory=list)
+    items: int | None = None           # a foreach task, once expanded: how many instances
+    values: list | None = None         # ... and their items
+    instances: dict[int, "TaskView"] = field(default_factory=dict)    # index -> instance, as recorded
+
+    def instance_counts(self) -> dict[str, int]:
+        """A foreach task's instances by state (those not started yet are pending)."""
+        counts: dict[str, int] = {}
+        for t in self.instances.values():
+            counts[t.state] = counts.get(t.state, 0) + 1
+        missing = (self.items or 0) - len(self.instances)
+        if missing > 0:
+            counts[PENDING] = counts.get(PENDING, 0) + missing
+        return counts
 
     def to_json(self) -> dict:
-        return {"state": self.state, "attempt": self.attempt, "started": self.started, "finished": self.finished,
-                "duration": self.duration, "reason": self.reason, "exit_code": self.exit_code,
-                "outputs": self.outputs, "worker": self.worker,
-                "pid": self.pgid if self.state == RUNNING else None,      # its process group, while it runs here
-                "kept_from": self.kept_from}
+        doc = {"state": self.state, "attempt": self.attempt, "started": self.started, "finished": self.finished,
+               "duration": self.duration, "reason": self.reason, "exit_code": self.exit_code,
+               "outputs": self.outputs, "worker": self.worker,
+               "pid": self.pgid if self.state == RUNNING else None,      # its process group, while it runs here
+               "kept_from": self.kept_from}
+        if self.items is not None:
+            doc["items"] = self.items
+            doc["instance_counts"] = self.instance_counts()
+            doc["instances"] = [dict(self.instances[i].to_json(), id=self.instances[i].id, index=i,
+                                     item=self.values[i] if self.values and i < len(self.values) else None)
+                                for i in sorted(self.instances)]
+        return doc
+
 
 
 @dataclass
@@ -204,6 +235,14 @@ class RunView:
             return None
         end = datetime.fromisoformat(self.finished) if self.finished else now_utc()
         return round(self.active_seconds + (end - datetime.fromisoformat(begin)).total_seconds(), 3)
+
+    def task(self, tid: str) -> TaskView | None:
+        """A task, or an instance `ID[N]` of a foreach task."""
+        t = self.tasks.get(tid)
+        if t is None and (found := instance_of(tid)) is not None:
+            parent = self.tasks.get(found[0])
+            t = parent.instances.get(found[1]) if parent is not None else None
+        return t
 
     def counts(self) -> dict[str, int]:
         """The states of the run's own tasks (not of those --only/--from left out)."""
@@ -277,11 +316,27 @@ def _apply_task(run: RunView, e: dict) -> None:
     tid = e.get("task")
     if not isinstance(tid, str):
         return
-    t = run.tasks.get(tid)
-    if t is None:
-        t = run.tasks[tid] = TaskView(tid)
+    found = instance_of(tid)
+    if found is not None:
+        parent = run.tasks.get(found[0])
+        if parent is None:
+            parent = run.tasks[found[0]] = TaskView(found[0])
+        t = parent.instances.get(found[1])
+        if t is None:
+            t = parent.instances[found[1]] = TaskView(tid)
+    else:
+        t = run.tasks.get(tid)
+        if t is None:
+            t = run.tasks[tid] = TaskView(tid)
+    if "items" in e and e.get("state") == RUNNING:
+        # A foreach task expanded: it runs while its instances do (it has no attempt of its own).
+        t.state, t.started, t.finished, t.reason = RUNNING, e.get("time"), None, None
+        t.items = e["items"] if isinstance(e["items"], int) else None
+        t.values = e["values"] if isinstance(e.get("values"), list) else None
+        t.kept_from = None
+        return
     t.state = e.get("state", t.state)
-    if t.state == SUCCEEDED and e.get("attempt") == 0 and "exit_code" not in e:
+    if t.state == SUCCEEDED and e.get("attempt") == 0 and "exit_code" not in e and t.items is None:
         t.state = SKIPPED      # written by an older pipe: a task left out of the run, not a success of it
     t.attempt = e.get("attempt", t.attempt) or t.attempt
     when = e.get("time")
@@ -330,12 +385,19 @@ def interrupted_view(run: RunView, why: str, alive: Callable[[list], set] | None
     from dataclasses import replace
 
     tasks = dict(run.tasks)
-    groups = [(t.pgid, t.pgid_start) for t in tasks.values() if t.state == RUNNING and t.pgid]
+    everything = [*tasks.values(), *(i for t in tasks.values() for i in t.instances.values())]
+    groups = [(t.pgid, t.pgid_start) for t in everything if t.state == RUNNING and t.pgid]
     live = alive(groups) if alive is not None and groups else set()
-    for tid, t in tasks.items():
+    def stopped(t: TaskView) -> TaskView:
+        if t.instances:
+            t = replace(t, instances={i: stopped(inst) for i, inst in t.instances.items()})
         if t.state == RUNNING and t.pgid in live:
-            tasks[tid] = replace(t, reason=f"{why}, but its process group {t.pgid} is still running")
-        elif t.state in (RUNNING, RETRYING):
-            tasks[tid] = replace(t, state=CANCELLED, reason=why)
+            return replace(t, reason=f"{why}, but its process group {t.pgid} is still running")
+        if t.state in (RUNNING, RETRYING):
+            return replace(t, state=CANCELLED, reason=why)
+        return t
+
+    for tid, t in tasks.items():
+        tasks[tid] = stopped(t)
     # It ended, as far as anyone can tell, with its last event: its duration stops growing.
     return replace(run, state=RUN_INTERRUPTED, tasks=tasks, finished=run.finished or run.last_event)

@@ -45,12 +45,21 @@ def events_file(run_dir: Path) -> Path:
     return Path(run_dir) / "events.jsonl"
 
 
+def _task_name(task: str) -> str:
+    """A task id, or an instance `ID[N]` of a foreach task, checked as a file name part."""
+    if task.endswith("]") and "[" in task:
+        base, _, index = task[:-1].partition("[")
+        if index.isdigit() and len(index) <= 5:
+            return f"{check_name('task', base, TASK_RE)}[{int(index)}]"
+    return check_name("task", task, TASK_RE)
+
+
 def log_file(run_dir: Path, task: str, attempt: int) -> Path:
-    return Path(run_dir) / "logs" / f"{check_name('task', task, TASK_RE)}.{int(attempt)}.log"
+    return Path(run_dir) / "logs" / f"{_task_name(task)}.{int(attempt)}.log"
 
 
 def output_file(run_dir: Path, task: str, attempt: int) -> Path:
-    return Path(run_dir) / "outputs" / f"{check_name('task', task, TASK_RE)}.{int(attempt)}"
+    return Path(run_dir) / "outputs" / f"{_task_name(task)}.{int(attempt)}"
 
 
 class Layout:
