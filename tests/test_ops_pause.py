@@ -89,6 +89,9 @@ def test_paused_pipeline_is_shown_and_pipe_run_still_runs_it(project, write_pipe
     assert run.returncode == 0, run.stderr
     assert "is paused" in run.stderr and "holiday" in run.stderr
     assert ran(project, "p") == ["2026-11-03"]
+    b = pipe("backfill", "p", "--start", "2026-11-04", "--end", "2026-11-04")      # a person asked: it runs too
+    assert b.returncode == 0 and "is paused" in b.stderr
+    assert ran(project, "p") == ["2026-11-03", "2026-11-04"]
     status = pipe("status", "p")
     assert "paused by" in status.stdout and "holiday" in status.stdout
     u = pipe("unpause", "p", "--json")

@@ -72,7 +72,7 @@ def note_if_paused(g: Globals, name: str) -> None:
 
     info = paused(g.state.layout, name)
     if info is not None:
-        sys.stderr.write(f"note: pipeline {name!r} is {describe(info)}; this run goes ahead as asked, "
+        sys.stderr.write(f"note: pipeline {name!r} is {describe(info)}; this goes ahead as asked, "
                          f"tick starts nothing for it until `pipe unpause {name}`\n")
         sys.stderr.flush()
 

@@ -251,6 +251,9 @@ def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = Fals
     check_params(p, given, "give it with")
     store = g.state
     bp = scheduler.backfill_plan(p, store, begin, finish, rerun=rerun)
+    if not dry_run:
+        from .operate import note_if_paused
+        note_if_paused(g, p.name)          # a person asked: it runs, and is told
     if bp.cut is not None:
         sys.stderr.write(f"note: {p.name}'s end_date is {bp.cut.isoformat()}: intervals starting at or after it "
                          f"are not run (its schedule has ended there)\n")
