@@ -55,14 +55,19 @@ date).
   attempt, started, finished, duration, reason, exit_code, outputs, worker, pid, kept_from}}`,
   ...; a task left out by `--only`/`--from` is `skipped` with `kept_from`, see
   [the state folder](state.md)). `status`: always `{"pipelines": [{"pipeline": NAME,
-  "runs": [RUN, ...newest first]}], "run": RUN or null}`, where `run` is the run whose task
-  table is shown. `list`: `{"pipelines": [{name, file, valid, description, schedule,
-  timezone, tasks, schedule_words, next_due, last_run, last_state, last_started}]}`.
+  "paused": PAUSE or null, "runs": [RUN, ...newest first]}], "run": RUN or null}`, where
+  `run` is the run whose task table is shown and PAUSE is `{by, at, reason}`. `list`:
+  `{"pipelines": [{name, file, valid, description, schedule, timezone, tasks, schedule_words,
+  next_due, overdue, end_date, ended, paused, last_run, last_state, last_started}]}`.
   `validate`: `{"valid": bool, "files": [{file, valid, pipeline, tasks, errors: [{file,
   line, column, message}], warnings}]}`. `tick`: `{"now", "dry_run", "pipelines": [{pipeline,
-  due: [{start, end}], resume, active, blocked, why, next_due, runs: [{run_id, state,
+  due: [{start, end}], resume, active, blocked, why, next_due, paused, runs: [{run_id, state,
   logical_date, resumed}]}], "invalid": [{file, errors}]}`. `backfill`: `{"pipeline",
-  "intervals": [{start, end, state, run_id, why}]}`.
+  "intervals": [{start, end, state, run_id, why}], "end_date"}` (with `--dry-run` also
+  `"dry_run": true, "count", "max_active_runs"`, and states `would run` or `skipped`).
+  `pause`, `unpause`: `{"pipeline", "paused", "changed", "pause" or "ended_pause": PAUSE}`.
+  `prune`: `{"dry_run", "by", "count", "bytes", "runs": [{pipeline, run_id, state, kind,
+  logical_date, bytes, why}], "kept_going_on": [{pipeline, run_id, state}]}`.
 
 """
 
