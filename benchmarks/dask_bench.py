@@ -11,6 +11,15 @@ and with `--executor dask` (the best of --rounds), in a fresh state folder each 
 - sleep-64: 64 tasks of `sleep 1` on 2 workers x 8 threads (ideal: 4 s);
 - output-1g: one task printing 1 GiB (`yes | head -c 1G`), streamed into its log on pipe's
   side: MB/s, and the peak resident memory of pipe, the workers and the scheduler.
+- inflight-1000: 1,000 tasks of `sleep 600` handed to Dask at once (concurrency 1000; 16
+  run, the rest wait in Dask), against 16 in flight (concurrency 16): the scheduler's CPU
+  (% of one core) and resident memory over 10 s once all are handed over, then Ctrl-C.
+
+Beside chain-200 and wide-500, the floor: plain Dask doing the same work on the same
+cluster in the same run, from a fresh process as `pipe run` is (import distributed, connect
+a Client, batch its messages for 2 ms as pipe does, then `subprocess.run(["true"])` as one
+Dask task per step: the chain submits each once the one before has its result, as pipe
+does; the wide one submits all 500 at once and gathers them). The ratio pipe / floor is the goal of issue 26 (at most 1.5x).
 
 The environment selects the executor (PIPE_EXECUTOR, PIPE_DASK_SCHEDULER), as cron would.
 Prints a Markdown table (the README's "Running on a cluster" section quotes it).
@@ -44,7 +53,46 @@ def workloads() -> dict[str, tuple[str, int, float | None]]:
     return {"chain-200": ("\n".join(chain) + "\n", 200, None),
             "wide-500": ("\n".join(wide) + "\n", 500, None),
             "sleep-64": ("\n".join(sleeps) + "\n", 64, 4.0),
-            "output-1g": ("\n".join(output) + "\n", 1, None)}
+            "output-1g": ("\n".join(output) + "\n", 1, None),
+            "inflight-1000": ("", 1000, None)}
+
+
+FLOOR = """\
+import subprocess
+import sys
+
+from distributed import Client
+
+
+def true(i):
+    subprocess.run(["true"], check=True)
+    return i
+
+
+if __name__ == "__main__":
+    address, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with Client(address, timeout=30, set_as_default=False) as client:
+        client.scheduler_comm.interval = 0.002      # the client's batching, as pipe sets it (default 10 ms)
+        if kind == "chain":
+            for i in range(n):
+                client.submit(true, i, pure=False).result()
+        elif kind == "wide":
+            client.gather([client.submit(true, i, pure=False) for i in range(n)])
+        else:                  # hold: n long tasks handed to Dask, until this process is killed
+            held = [client.submit(subprocess.run, ["sleep", "600"], pure=False) for i in range(n)]
+            print("submitted", flush=True)
+            sys.stdin.read()
+"""
+
+
+def floor_once(address: str, kind: str, n: int) -> float:
+    folder = Path(tempfile.mkdtemp(prefix="pipe-dask-floor-"))
+    (folder / "floor.py").write_text(FLOOR)
+    t0 = time.perf_counter()
+    subprocess.run([PY, str(folder / "floor.py"), address, kind, str(n)], check=True, env=env(), cwd=folder)
+    wall = time.perf_counter() - t0
+    shutil.rmtree(folder, ignore_errors=True)
+    return wall
 
 
 def free_port() -> int:
@@ -138,20 +186,96 @@ def run_once(text: str, extra_env: dict, watch: dict[str, int] | None = None) ->
     return wall, {k: (v, peak.first.get(k, 0.0)) for k, v in peak.peak.items()}, folder
 
 
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scheduler_over_10s(cluster: Cluster) -> tuple[float, float]:
+    time.sleep(2)
+    c0, t0 = cpu_seconds(cluster.scheduler_pid), time.monotonic()
+    time.sleep(10)
+    return (cpu_seconds(cluster.scheduler_pid) - c0) / (time.monotonic() - t0) * 100, rss_mb(cluster.scheduler_pid)
+
+
+def in_flight_floor(cluster: Cluster, n: int) -> tuple[float, float]:
+    """The same for plain Dask: n tasks of `sleep 600` submitted from one client."""
+    folder = Path(tempfile.mkdtemp(prefix="pipe-dask-floor-"))
+    (folder / "floor.py").write_text(FLOOR)
+    proc = subprocess.Popen([PY, str(folder / "floor.py"), cluster.address, "hold", str(n)], env=env(), cwd=folder,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()
+        return scheduler_over_10s(cluster)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+        time.sleep(3)        # the workers' sleeps end with their tasks' release
+
+
+def in_flight(cluster: Cluster, limit: int) -> tuple[float, float]:
+    """The scheduler's CPU (% of one core) and RSS over 10 s while `limit` of 1,000 long
+    tasks are handed to Dask at once (the first 16 run)."""
+    folder = Path(tempfile.mkdtemp(prefix="pipe-dask-inflight-"))
+    (folder / "pipelines").mkdir()
+    tasks = "\n".join(f"  t{i}: {{run: 'sleep 600'}}" for i in range(1000))
+    (folder / "pipelines" / "w.yaml").write_text(f"concurrency: {limit}\ntasks:\n{tasks}\n")
+    proc = subprocess.Popen([PY, "-m", "pipeline_cli", "--state-dir", str(folder / ".pipe"), "run", "w"],
+                            cwd=folder, env=env({"PIPE_EXECUTOR": "dask", "PIPE_DASK_SCHEDULER": cluster.address,
+                                                 "PIPE_KILL_GRACE": "1"}),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from distributed import Client
+
+    try:
+        with Client(cluster.address, timeout=30, set_as_default=False) as c:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                n = c.run_on_scheduler(lambda dask_scheduler: sum(1 for k in dask_scheduler.tasks
+                                                                  if str(k).startswith("t")))
+                if n >= limit:
+                    break
+                time.sleep(0.5)
+        cpu, rss = scheduler_over_10s(cluster)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+    return cpu, rss
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="chain-200,wide-500,sleep-64,output-1g")
+    ap.add_argument("--only", default="chain-200,wide-500,sleep-64,output-1g,inflight-1000")
     ap.add_argument("--saturation", default="1.0", help="the scheduler's worker-saturation (Dask's default: 1.1)")
     args = ap.parse_args()
     chosen = args.only.split(",")
     base = Path(tempfile.mkdtemp(prefix="pipe-dask-cluster-"))
     cluster = Cluster(base, saturation=args.saturation)
     rows = []
+    floors: dict[str, float] = {}
     try:
         watch = {"scheduler": cluster.scheduler_pid, **{f"worker{i + 1}": p for i, p in enumerate(cluster.worker_pids)}}
         for name, (text, n, ideal) in workloads().items():
             if name not in chosen:
+                continue
+            if name == "inflight-1000":
+                for limit in (16, 1000):
+                    cpu, rss = in_flight_floor(cluster, limit)
+                    rows.append((name, "plain Dask (floor)", f"{limit} in flight", f"scheduler CPU {cpu:.0f} % of a core",
+                                 f"scheduler {rss:.0f} MB"))
+                    print(f"{name:10} floor {limit} in flight: scheduler {cpu:.0f} % CPU, {rss:.0f} MB", file=sys.stderr)
+                for limit in (16, 1000):
+                    cpu, rss = in_flight(cluster, limit)
+                    rows.append((name, "dask", f"{limit} in flight", f"scheduler CPU {cpu:.0f} % of a core",
+                                 f"scheduler {rss:.0f} MB"))
+                    print(f"{name:10} {limit} in flight: scheduler {cpu:.0f} % CPU, {rss:.0f} MB", file=sys.stderr)
                 continue
             if name == "output-1g":
                 wall, peak, folder = run_once(text, {"PIPE_EXECUTOR": "dask", "PIPE_DASK_SCHEDULER": cluster.address},
@@ -162,6 +286,13 @@ def main() -> int:
                              ", ".join(f"{k} {v:.0f} MB (before: {b:.0f})" if k != "pipe" else f"pipe {v:.0f} MB"
                                        for k, (v, b) in peak.items())))
                 continue
+            if name in ("chain-200", "wide-500"):
+                kind = name.split("-")[0]
+                walls = [floor_once(cluster.address, kind, n) for _ in range(args.rounds)]
+                floors[name] = min(walls)
+                rows.append((name, "plain Dask (floor)", f"{floors[name]:.2f} s",
+                             f"{floors[name] / n * 1000:.1f} ms/task", ""))
+                print(f"{name:10} floor  best {floors[name]:.2f} s of {[round(w, 2) for w in walls]}", file=sys.stderr)
             for executor in ("local", "dask"):
                 extra = {"PIPE_EXECUTOR": executor}
                 if executor == "dask":
@@ -173,6 +304,8 @@ def main() -> int:
                     walls.append(wall)
                 best = min(walls)
                 note = f"ideal {ideal:g} s: +{(best / ideal - 1) * 100:.0f} %" if ideal else f"{best / n * 1000:.1f} ms/task"
+                if executor == "dask" and name in floors:
+                    note += f"; {best / floors[name]:.2f}x the floor"
                 rows.append((name, executor, f"{best:.2f} s", note, ""))
                 print(f"{name:10} {executor:6} best {best:.2f} s of {[round(w, 2) for w in walls]}", file=sys.stderr)
     finally:
