@@ -452,17 +452,19 @@ async def _pipeline_response(request: Request, name: str, form: Any = None, form
             states = {tid: "pending" for tid in p.tasks}
             lay = _layout(tuple(states), tuple((tid, tuple(p.tasks[tid].deps)) for tid in states))
             dag = svg.dag_svg(lay, states, lambda tid: None)
-        return p, row, runs, order, len(all_ids), len(ids), older, timing, bars, dag
+        # Midnight logical dates (a daily schedule): the columns say the day alone.
+        days = all((r.view.logical_date or "")[10:19] in ("T00:00:00", " 00:00:00") for r in runs)
+        return p, row, runs, order, len(all_ids), len(ids), older, timing, bars, dag, days
 
     live = await run_in_threadpool(lambda: _live(h, pipeline=name))
-    p, row, runs, order, total, matching, older, timing, bars, dag = await run_in_threadpool(build)
+    p, row, runs, order, total, matching, older, timing, bars, dag, days = await run_in_threadpool(build)
     errors = h.errors(name) if p is None else []
     filtered = bool(query["state"] or query["kind"] or query["date"])
     return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
                                matching=matching, older=older, before=before, query=query, filtered=filtered,
                                live=None if (before or filtered or form is not None) else live, timing=timing, bars=bars, dag=dag,
                                errors=errors, grid_url=functools.partial(_grid_url, name, query),
-                               run_states=RUN_STATES, run_kinds=RUN_KINDS, form=form, form_error=form_error,
+                               run_states=RUN_STATES, run_kinds=RUN_KINDS, form=form, form_error=form_error, days=days,
                                plan=plan, paused=_paused(h, name)), status_code=status)
 
 
