@@ -716,27 +716,32 @@ def _backfill_at_once(pipeline, state, intervals, todo, slots, reporter_for, on_
             if pid in running:
                 child, interval = running.pop(pid)
                 child._ended(status)
-                states[interval.key] = _run_state(pipeline, state, interval) or _CHILD_STATE.get(child.code, "failed")
+                states[interval.key] = _CHILD_STATE.get(child.code, "failed")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return states
+    return _run_states(pipeline, state, states)
 
 
-def _run_state(pipeline: Pipeline, state: StateDir, interval) -> str | None:
-    """The state of the latest run that claimed the interval (from its own events)."""
+def _run_states(pipeline: Pipeline, state: StateDir, states: dict[str, str]) -> dict[str, str]:
+    """Each interval's state from the latest run that claimed it (its own events, read once
+    at the end: one pass over the ledger), else what its child's exit status says."""
     from .state import replay
 
-    run_id = None
+    latest: dict[str, str] = {}
     for entry in state.ledger(pipeline.name):
         try:
-            if _utc(entry["start"]).isoformat() == interval.key:
-                run_id = entry["run_id"]
+            key = _utc(entry["start"]).isoformat()
         except (TypeError, ValueError):
             continue
-    if run_id is None:
-        return None
-    return replay(run_id, pipeline.name, state.runs_dir(pipeline.name) / run_id).state
+        if key in states:
+            latest[key] = entry["run_id"]
+    out = dict(states)
+    for key, run_id in latest.items():
+        got = replay(run_id, pipeline.name, state.runs_dir(pipeline.name) / run_id).state
+        if got:
+            out[key] = got
+    return out
 
 
 def backfill_intervals(pipeline: Pipeline, sched, start: datetime, end: datetime, now: datetime) -> list:
