@@ -148,7 +148,7 @@ class LiveReporter:
             duration = t.duration
             if t.state == RUNNING and t.started:
                 duration = (now - datetime.fromisoformat(t.started)).total_seconds()
-            rows.append([t.id, t.state, str(t.attempt or ""), fmt_duration(duration), instances_reason(t)])
+            rows.append([t.id, t.state, str(t.attempt or ""), fmt_duration(duration), instances_reason(t, short=True)])
         # Widths from every selected task and every state, so that columns stay put.
         widths = {"task": max(len("task"), *(len(t.id) for t in selected)), "state": max(len(s) for s in (*TASK_STATES, *(t.state for t in shown))),
                   "attempt": len("attempt"), "duration": len("duration")}
