@@ -660,3 +660,30 @@ def test_screenshots_of_every_page_at_1280_and_390_px(project, pipe, write_pipel
                     page.locator("#grid").screenshot(path=str(shots / f"grid-only-{scheme}-{width}.png"))
                 wide = page.evaluate("document.documentElement.scrollWidth")
                 assert wide <= width, (name, scheme, width, wide)
+
+
+def test_the_run_page_lists_its_notifications_and_their_results(project, pipe, write_pipeline, serve, new_page):
+    (project / "pipelines" / "alert.sh").write_text("#!/bin/sh\necho sent >> alerts.txt\n")
+    (project / "pipelines" / "alert.sh").chmod(0o755)
+    write_pipeline("noisy", """
+        notify:
+          run: ./alert.sh
+          manual: true
+          when: [failure]
+        tasks:
+          a:
+            run: exit 1
+    """)
+    assert pipe("run", "noisy").returncode == 1
+    run_id = run_id_of(pipe, "noisy")
+    doc = json.loads(pipe("status", "noisy", "--run", run_id, "--json").stdout)["run"]
+    assert doc["notifications"], doc
+    server = serve()
+    page = new_page(server.url)
+    page.goto(f"{server.url}/pipelines/noisy/runs/{run_id}")
+    rows = page.locator("#notifications tbody tr")
+    assert rows.count() == len(doc["notifications"])
+    first, sent = rows.first, doc["notifications"][0]
+    assert first.get_attribute("data-notify-ok") == ("true" if sent["ok"] else "false")
+    assert sent["target"] in first.inner_text() and "failed" in first.inner_text()
+    assert ("delivered" in first.inner_text()) == bool(sent["ok"])
