@@ -614,13 +614,15 @@ def succeeded_runs(pipeline: Pipeline, state: StateDir) -> dict[str, str]:
 
 def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime, *, rerun: bool,
              reporter_for, on_interval=None, make_executor=None, now: datetime | None = None,
-             params: dict | None = None, concurrent_reporter_for=None) -> list[tuple[object, str]]:
+             params: dict | None = None, concurrent_reporter_for=None,
+             plan: BackfillPlan | None = None) -> list[tuple[object, str]]:
     """Run every interval starting in [start, end] (before end_date), oldest first, with up
     to max_active_runs runs going at once (as Airflow's backfill); skip those that already
     succeeded unless rerun. Returns (interval, state) pairs, oldest first ('skipped' for the
     skipped). `make_executor`, if given, makes the executor of each run;
-    `concurrent_reporter_for` the reporter of a run going on beside others."""
-    bp = backfill_plan(pipeline, state, start, end, rerun=rerun, now=now)
+    `concurrent_reporter_for` the reporter of a run going on beside others; `plan`, the
+    backfill_plan already made for the same range (its intervals are not reckoned again)."""
+    bp = plan or backfill_plan(pipeline, state, start, end, rerun=rerun, now=now)
     lock = state.lock(pipeline.name)
     lock.acquire(wait=True)
     try:

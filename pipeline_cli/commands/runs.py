@@ -282,7 +282,7 @@ def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = Fals
     results = scheduler.backfill(p, store, begin, finish, rerun=rerun,
                                  reporter_for=lambda _: render.reporter_for_output(json_mode), on_interval=progress,
                                  params=given, concurrent_reporter_for=lambda _: _side_by_side(json_mode),
-                                 **kwargs)
+                                 plan=bp, **kwargs)
     return _backfill_result(p, bp, results, latest=_latest_claims(store, p.name))
 
 
