@@ -174,3 +174,11 @@ def test_ctrl_c_stops_a_concurrent_backfill_and_its_runs(project, write_pipeline
     for pid in pids.read_text().split():
         wait_until(lambda: not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2],
                    f"task {pid} to be stopped", limit=15)
+
+
+def test_on_a_terminal_yes_runs_them(project, write_pipeline):
+    (project / "pipelines" / "h.yaml").write_text(hourly("max_active_runs: 4\n"))
+    code, text = _on_a_terminal(project, ["backfill", "h", "--start", "2026-11-01T00:00",
+                                          "--end", "2026-11-05T04:00"], b"y\n")
+    assert "Run them? [y/N]" in text and code == 0, text[-2000:]
+    assert len(runs_of(project, "h")) == 101
