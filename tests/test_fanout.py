@@ -176,6 +176,13 @@ def test_what_is_not_a_list_is_said_where_it_comes_from(project, write_pipeline,
     write_pipeline("big", "tasks:\n  a: {foreach: {x: %s, y: %s}, run: echo}\n" % (list(range(101)), list(range(100))))
     r = pipe("validate", "pipelines/big.yaml")
     assert r.returncode == 2 and "gave 10,100 items; a task fans out over at most 10,000" in r.stderr
+    # a param given with -p is known before the run too
+    write_pipeline("bylist", "params: {cities: [a]}\ntasks:\n  a: {foreach: \"{{ params.cities }}\", run: echo}\n")
+    r = cli(project, "run", "bylist", "-p", "cities=Oslo")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "tasks.a.foreach gave 'Oslo', which is not a list (nor a JSON array) (with the params of this run: " \
+           "cities='Oslo')" in r.stderr, r.stderr
+    assert not list((project / ST).glob("bylist/runs/*"))
     # from an upstream output: known only once it ran, so the task fails, naming what it got
     write_pipeline("up", """
         tasks:

@@ -73,6 +73,7 @@ def run_request(pipeline: Pipeline, *, now: datetime, date: datetime | None = No
         raise UsageError("--concurrency must be at least 1")
     if claim is None:
         claim = date is not None and bool(pipeline.schedule)
+    _check_foreach_params(pipeline, selected, merged)
     return RunRequest(pipeline, interval or interval_for(pipeline, date, now), merged, selected, kind, limits,
                       claim, dry_run)
 
@@ -113,3 +114,23 @@ def check_params(pipeline: Pipeline, given: dict[str, str], how: str = "give it 
                          f"param{'s' if len(missing) > 1 else ''} {', '.join(missing)} (declared without a "
                          f"default): {how} {flags}")
     return merged
+
+
+def _check_foreach_params(pipeline: Pipeline, selected: frozenset[str], params: dict) -> None:
+    """A foreach list made of params alone is known now: one that gives no list (a `-p`
+    that is not a JSON array) is refused before the run, as validation refuses a default."""
+    from .. import templates
+    from ..fanout import NotAList, items_of
+
+    for tid in selected:
+        value = pipeline.tasks[tid].foreach
+        if not isinstance(value, str) or not templates.is_template(value):
+            continue
+        use = templates.analyse(value)
+        if use.outputs or use.env or use.names - {"params"}:
+            continue
+        try:
+            items_of(value, {"params": params}, where=f"tasks.{tid}.foreach")
+        except (NotAList, templates.TemplateError) as e:
+            raise UsageError(f"{getattr(e, 'message', e)} (with the params of this run: "
+                             f"{', '.join(f'{k}={params[k]!r}' for k in sorted(use.params))})") from None
