@@ -687,3 +687,86 @@ def test_the_run_page_lists_its_notifications_and_their_results(project, pipe, w
     assert first.get_attribute("data-notify-ok") == ("true" if sent["ok"] else "false")
     assert sent["target"] in first.inner_text() and "failed" in first.inner_text()
     assert ("delivered" in first.inner_text()) == bool(sent["ok"])
+
+
+def write_finished_run(project, pipeline: str, when, tasks: list[str], n: int, failed: bool, kind: str) -> str:
+    """A finished run's folder as pipe writes it (run_started, each task, run_finished)."""
+    from datetime import timedelta
+
+    run_id = f"{when:%Y%m%dT%H%M%S}{when.microsecond // 1000:03d}Z-{kind}-{n % 65536:04x}"
+    run_dir = project / ".pipe" / pipeline / "runs" / run_id
+    (run_dir / "logs").mkdir(parents=True)
+    logical = when - timedelta(hours=1)
+    events = [{"event": "run_started", "time": when.isoformat(), "format": 1, "run_id": run_id, "pipeline": pipeline,
+               "file": None, "kind": kind, "logical_date": logical.isoformat(), "interval_start": logical.isoformat(),
+               "interval_end": when.isoformat(), "params": {}, "tasks": tasks, "executor": "local", "pid": 1,
+               "pid_start": "1", "host": "elsewhere"}]
+    for i, t in enumerate(tasks):
+        bad = failed and i == len(tasks) - 1
+        events.append({"event": "task", "time": when.isoformat(), "task": t, "state": "running", "attempt": 1})
+        events.append({"event": "task", "time": (when + timedelta(seconds=2)).isoformat(), "task": t,
+                       "state": "failed" if bad else "succeeded", "attempt": 1, "duration": 2.0,
+                       "exit_code": 1 if bad else 0})
+    events.append({"event": "run_finished", "time": (when + timedelta(seconds=3)).isoformat(),
+                   "state": "failed" if failed else "succeeded", "counts": {}})
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    return run_id
+
+
+def test_a_grid_of_5000_runs_opens_at_the_newest_and_jumps_to_a_date(project, write_pipeline, serve, new_page,
+                                                                     shots):
+    from datetime import datetime, timedelta, timezone
+
+    write_pipeline("hourly", 'schedule: "@hourly"\ntasks: {a: {run: "true"}, b: {run: "true", deps: [a]}}\n')
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    for n in range(5000):
+        # Every 97th run failed; the run ids are in hours order, the backfill kind every 10th.
+        write_finished_run(project, "hourly", start + timedelta(hours=n), ["a", "b"], n, failed=n % 97 == 0,
+                           kind="backfill" if n % 10 == 0 else "scheduled")
+    server = serve()
+    page = new_page(server.url)
+    page.goto(f"{server.url}/pipelines/hourly")
+    assert "100 of 5000 runs" in page.locator('[data-field="grid-count"]').inner_text()
+    dates = grid_dates(page)
+    last = (start + timedelta(hours=4999 - 1)).strftime("%Y-%m-%d")
+    assert dates[-1] == last and dates == sorted(dates)
+    # The grid opens scrolled to its newest (right) end.
+    assert page.evaluate("(() => { const b = document.querySelector('.grid-scroll');"
+                         " return b.scrollWidth <= b.clientWidth || b.scrollLeft + b.clientWidth >= b.scrollWidth - 2; })()")
+    page.screenshot(path=str(shots / "grid-5000-runs-1280.png"))
+    # Jump to a date in the middle: no paging through 50 pages of older runs.
+    page.fill('input[name="date"]', "2026-06-15")
+    page.click('form.filters button[type="submit"]')
+    page.wait_for_url(re.compile(r"date=2026-06-15"))
+    dates = grid_dates(page)
+    assert dates[-1] == "2026-06-15" and len(dates) == 100
+    # The failed ones only, and then the backfills only.
+    page.goto(f"{server.url}/pipelines/hourly?state=failed")
+    heads = page.locator("th.runhead a.sq")
+    assert heads.count() == len(range(0, 5000, 97))
+    assert set(heads.evaluate_all("els => els.map(e => e.dataset.state)")) == {"failed"}
+    page.goto(f"{server.url}/pipelines/hourly?kind=backfill&n=1000")
+    assert page.locator("th.runhead").count() == 500
+
+
+def test_a_200_task_graph_is_fitted_to_the_page_without_overlap(project, write_pipeline, serve, new_page, shots):
+    lines = ["tasks:", "  root: {run: 'true'}"]
+    for c in range(20):
+        for k in range(10):
+            dep = "root" if k == 0 else f"t{c}_{k - 1}"
+            lines.append(f"  t{c}_{k}: {{run: 'true', deps: [{dep}]}}")
+    write_pipeline("wide", "\n".join(lines[:201]) + "\n")          # root and 199 more: 200 tasks
+    server = serve()
+    page = new_page(server.url, viewport={"width": 1280, "height": 800})
+    page.goto(f"{server.url}/pipelines/wide")
+    assert page.locator("#grid svg.dag g.node").count() == 200
+    assert nodes_inside(page, "#grid .graphbox") == []
+    overlaps = page.evaluate("""() => {
+        const r = [...document.querySelectorAll('#grid svg.dag g.node rect')].map(e => e.getBoundingClientRect());
+        let n = 0;
+        for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++)
+            if (r[i].left < r[j].right && r[j].left < r[i].right && r[i].top < r[j].bottom && r[j].top < r[i].bottom) n++;
+        return n;
+    }""")
+    assert overlaps == 0
+    page.locator("#grid .graphbox").screenshot(path=str(shots / "graph-200-tasks-1280.png"))
