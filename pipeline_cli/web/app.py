@@ -459,13 +459,33 @@ async def _pipeline_response(request: Request, name: str, form: Any = None, form
     live = await run_in_threadpool(lambda: _live(h, pipeline=name))
     p, row, runs, order, total, matching, older, timing, bars, dag, days = await run_in_threadpool(build)
     errors = h.errors(name) if p is None else []
+    source_html, source_path, source_note = await run_in_threadpool(_source, h, name, errors)
     filtered = bool(query["state"] or query["kind"] or query["date"])
     return HTMLResponse(render("pipeline.html", request, name=name, p=p, row=row, runs=runs, order=order, total=total,
                                matching=matching, older=older, before=before, query=query, filtered=filtered,
                                live=None if (before or filtered or form is not None) else live, timing=timing, bars=bars, dag=dag,
                                errors=errors, grid_url=functools.partial(_grid_url, name, query),
                                run_states=RUN_STATES, run_kinds=RUN_KINDS, form=form, form_error=form_error, days=days,
+                               source_html=source_html, source_path=source_path, source_note=source_note,
                                plan=plan, paused=_paused(h, name)), status_code=status)
+
+
+def _source(h: History, name: str, errors: list[str]) -> tuple[Any, str | None, str | None]:
+    """The pipeline file, highlighted, with the lines its errors name marked."""
+    from . import source
+
+    path = h.file_path(name)
+    if path is None:
+        return None, None, None
+    try:
+        with open(path, "rb") as f:
+            data = f.read(source.MAX_BYTES + 1)
+    except OSError as e:
+        return None, str(path), f"cannot be read: {e.strerror or e}"
+    note = None
+    if len(data) > source.MAX_BYTES:
+        data, note = data[:source.MAX_BYTES], f"its first {source.MAX_BYTES // 1024} KB"
+    return source.render(data.decode("utf-8", "replace"), source.problem_lines(str(path), errors)), str(path), note
 
 
 @functools.lru_cache(maxsize=32)

@@ -176,6 +176,19 @@ class History:
         self._errors[path] = errors
         return p
 
+    def file_path(self, name: str) -> Path | None:
+        """The pipeline file named `name` (its name, or an invalid file's stem), or None."""
+        from .. import spec
+
+        p = self.spec(name)
+        if p is not None:
+            return Path(p.path)
+        try:
+            paths = spec.discover(self.pipelines_dir)
+        except (PipeError, OSError):
+            return None
+        return next((path for path in paths if path.stem == name), None)
+
     def errors(self, name: str) -> list[str]:
         """The messages (file:line:column: what is wrong) of the invalid file named `name`
         (its stem), as `pipe validate` says them; [] when there is none."""

@@ -88,6 +88,12 @@ def test_invalid_pipeline_file_says_file_line_and_column_on_the_pages(project, p
     page.locator('tr[data-pipeline="broken"] td.name a').click()
     page.wait_for_url(server.url + "/pipelines/broken")
     assert "nowhere" in page.locator('#about [data-field="problems"]').inner_text()
+    # Its file is shown, open, with the line the message names marked.
+    line = int(re.search(rf"{re.escape(str(path))}:(\d+):", text).group(1))
+    assert page.locator("details#file").get_attribute("open") is not None
+    assert page.locator("#source .ln[data-problem]").evaluate_all("els => els.map(e => e.id)") == [f"F{line}"]
+    assert page.locator(f"#F{line}").inner_text().strip().startswith("deps: [nowhere]")
+    assert page.locator("#source .y-k").first.inner_text() == "tasks"
     page.screenshot(path=str(shots / "invalid-file-1280.png"), full_page=True)
     # Fixed, the page says so without a reload.
     page.goto(server.url + "/")
@@ -167,12 +173,13 @@ def test_overview_says_last_run_time_relative_times_and_filters_by_name(project,
     write_pipeline("gamma-sales", "tasks: {c: {run: 'true'}}\n")
     assert pipe("run", "alpha-sales").returncode == 0
     server = serve()
-    page = new_page(server.url)
+    page = new_page(server.url, timezone_id="Asia/Tokyo")
     page.goto(server.url + "/")
     last = page.locator('tr[data-pipeline="alpha-sales"] [data-field="last-run"]')
     assert "just now" in last.inner_text() and re.search(r"0\.\ds", last.inner_text()), last.inner_text()
     absolute = last.locator("time").get_attribute("title")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}", absolute), absolute
+    # As written (UTC), and in the viewer's own zone (this browser's: Asia/Tokyo here).
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \(.+ Asia/Tokyo here\)", absolute), absolute
     due = page.locator('tr[data-pipeline="beta-stock"] td[data-label="Next due"]')
     assert "overdue" in due.inner_text() and due.locator("time").get_attribute("title")
     page.fill("#name-filter", "sales")

@@ -235,8 +235,21 @@
 
   function relTimes() {
     document.querySelectorAll("time[data-rel]").forEach(function (el) {
-      var text = ago(el.getAttribute("datetime"));
+      var iso = el.getAttribute("datetime");
+      var text = ago(iso);
       if (text && el.textContent !== text) el.textContent = text;
+      // The hover says the time as written (its own zone, UTC for pipe) and in this browser's zone.
+      if (!el.hasAttribute("data-local")) {
+        var t = new Date(iso);
+        if (!isNaN(t.getTime())) {
+          var zone = "";
+          try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+          var local = t.toLocaleString(undefined, { year: "numeric", month: "2-digit", day: "2-digit",
+                                                    hour: "2-digit", minute: "2-digit", second: "2-digit" });
+          el.setAttribute("data-local", local);
+          el.title = el.title + " (" + local + (zone ? " " + zone : "") + " here)";
+        }
+      }
     });
   }
 
