@@ -220,7 +220,8 @@ def test_json_on_validate_list_status_backfill(project, pipe, write_pipeline):
     r = pipe("status", "good")
     assert r.returncode == 0 and "no runs yet" in r.stdout
     r = pipe("status", "good", "--json")
-    assert r.returncode == 0 and json.loads(r.stdout) == {"pipelines": [{"pipeline": "good", "runs": []}], "run": None}
+    assert r.returncode == 0 and json.loads(r.stdout) == {"pipelines": [{"pipeline": "good", "paused": None, "runs": []}],
+                                                              "run": None}
     r = pipe("backfill", "good", "--start", "2026-11-05T00:00", "--end", "2026-11-05T02:00", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
