@@ -52,6 +52,8 @@ class Task:
     resources: Mapping[str, float] = field(default_factory=dict)   # e.g. {"GPU": 1}: workers that offer them
     foreach: Any = None                            # a list, a JSON-array string, a template, a matrix
     max_parallel: int | None = None                # instances of a foreach task at once
+    pool: str | None = None                        # a pool of the project file: its slots bound the task
+    pool_slots: int = 1
 
 
 @dataclass(frozen=True)
@@ -89,4 +91,5 @@ class Pipeline:
     shell: tuple[str, ...] | None = None
     digest: str = ""             # hash of the file's bytes
     notify: Notify | None = None # the `notify:` block
+    pools: Mapping[str, int] = field(default_factory=dict)   # the project file's pools (name -> slots)
     warnings: tuple = ()         # errors.Problem: what `pipe validate` warns about (not errors)

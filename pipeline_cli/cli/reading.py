@@ -84,6 +84,15 @@ def logs(
     return call("logs", pipeline=pipeline, task=task, run_id=run_id, attempt=attempt, follow=follow)
 
 
+@command("pools", "show the pools and who holds their slots",
+         "Show each pool of the project file (pipe.yaml: `pools: {warehouse: 2}`): its size, how many "
+         "of its slots are in use now, and by which task of which run, over every pipe on the state "
+         "folder. A task waiting for a slot is pending, with the pool in its reason.",
+         ("pipe pools", "pipe pools --json"))
+def pools(json_mode: JSON = False) -> int:
+    return call("pipeline_cli.commands.pools:pools", json_mode=json_mode)
+
+
 @command("schema", "print the JSON Schema of pipeline files",
          "Print the JSON Schema of pipeline files (for editors: yaml-language-server); with "
          "--project, that of the project file pipe.yaml.",

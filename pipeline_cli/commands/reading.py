@@ -37,10 +37,28 @@ def validate(g: Globals, pipelines: list[str] | None = None, json_mode: bool = F
     for path in paths:
         try:
             p = spec.load(path, project=False)
+            pooled = _pool_problems(p, path)
+            if pooled:
+                raise SpecError(pooled)
             files.append(ValidatedFile(str(path), p.name, len(p.tasks), warnings=list(p.warnings)))
         except SpecError as e:
             files.append(ValidatedFile(str(path), problems=list(e.problems)))
     return ValidateResult(files)
+
+
+def _pool_problems(p, path) -> list:
+    """The pools of a pipeline's tasks against its project file (a broken project file is
+    said on its own, above)."""
+    if not any(t.pool is not None for t in p.tasks.values()):
+        return []
+    from ..spec.load import pool_problems
+    from ..spec.project import for_folder
+
+    try:
+        project = for_folder(Path(p.folder))
+    except SpecError:
+        return []
+    return pool_problems(p, dict(project.pools) if project else {}, project.path if project else None, str(path))
 
 
 def graph(g: Globals, pipeline: str | None = None, fmt: str = "tree") -> GraphResult:

@@ -303,6 +303,20 @@ class PruneResult(Record):
                 "kept_going_on": [{"pipeline": r.pipeline, "run_id": r.run_id, "state": r.state} for r in self.kept]}
 
 
+class PoolsResult(Record):
+    """`pipe pools`: {"project_file": PATH or null, "pools": [{"pool", "size", "in_use",
+    "holders": [{"slot", "pipeline", "run_id", "task", "pid", "since"}]}]}."""
+
+    FIELDS = (
+        ("pools", _REQUIRED),    # list[dict]
+        ("project_file", None),    # str | None
+        ("outcome", OK),    # str
+    )
+
+    def to_json(self) -> dict:
+        return {"project_file": self.project_file, "pools": self.pools}
+
+
 class InitResult(Record):
     FIELDS = (
         ("path", _REQUIRED),    # str

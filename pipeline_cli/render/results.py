@@ -240,6 +240,19 @@ def _text(result) -> None:
     sys.stdout.write(result.text)
 
 
+def _pools_text(result) -> None:
+    if result.project_file is None:
+        sys.stdout.write("no project file (pipe.yaml at the project root), so no pools; declare them there:\n"
+                         "  pools:\n    warehouse: 2\n")
+        return
+    if not result.pools:
+        sys.stdout.write(f"{result.project_file} declares no pools\n")
+        return
+    from .tables import pools_table
+
+    pools_table(result.pools)
+
+
 def _shown_as_it_went(result) -> None:
     """A run (its reporter showed it, summary included) and logs (streamed as read)."""
 
@@ -249,4 +262,4 @@ def _shown_as_it_went(result) -> None:
 TEXT = {R.PlanResult: _plan_text, R.ValidateResult: _validate_text, R.GraphResult: _graph_text,
         R.ListResult: _list_text, R.StatusResult: _status_text, R.TickResult: _tick_text,
         R.BackfillResult: _backfill_text, R.InitResult: _init_text, R.PauseResult: _pause_text, R.PruneResult: _prune_text, R.TextResult: _text,
-        R.RunResult: _shown_as_it_went, R.LogsResult: _shown_as_it_went}
+        R.RunResult: _shown_as_it_went, R.LogsResult: _shown_as_it_went, R.PoolsResult: _pools_text}

@@ -157,6 +157,15 @@ def _item_reason(parent, index: int, inst) -> str:
     return "; ".join(x for x in (shown, inst.reason or "") if x)
 
 
+def pools_table(pools: list[dict]) -> None:
+    rows = []
+    for p in pools:
+        held = "; ".join(f"{h.get('pipeline', '?')} {h.get('task', '?')} (run {h.get('run_id', '?')})"
+                         for h in p["holders"]) or "-"
+        rows.append([p["pool"], str(p["size"]), f"{p['in_use']} of {p['size']}", held])
+    _table(["pool", "size", "in use", "held by"], rows, fold=("held by",))
+
+
 def pipelines_table(rows: list[dict]) -> None:
     overdue = "\n(overdue)" if is_terminal(sys.stdout) else " (overdue)"     # under the time, in a table cell
     table_rows = []

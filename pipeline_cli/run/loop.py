@@ -17,6 +17,7 @@ from .. import templates
 from ..attempt import AttemptSpec
 from ..dag import Dag
 from ..errors import UsageError
+from ..fanout import NotAList, items_of
 from ..executors.base import KILL_GRACE, Executor
 from ..model import (CANCELLED, FAILED, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_SUCCEEDED, RUNNING,
                      SKIPPED, SUCCEEDED)
@@ -26,10 +27,12 @@ from ..state.events import instance_of
 from ..state.layout import events_file, log_file, output_file
 from ..state.watcher import Watch
 from .attempts import AttemptBuilder
-from ..fanout import NotAList, items_of
 from .hooks import Hooks
 from .machine import BAD_STATES, OK_STATES, Change, RunMachine
 from .request import RunRequest
+
+
+POOL_POLL = 0.2      # seconds between looks at a pool's slots while a task waits for one
 
 
 class RunLoop:
@@ -58,6 +61,8 @@ class RunLoop:
         self.items: dict[str, list] = {}                    # expanded foreach task -> its items
         self.keep_instances = keep_instances
         self.earlier_instances: dict[str, TaskView] = {}    # a resumed run's foreach tasks, as they were
+        self.slots: dict[str, object] = {}                  # running attempt key -> its pool slots (state/pools.Held)
+        self.pool_said: set[str] = set()                    # tasks whose wait for a pool slot was recorded
 
     # -- events ---------------------------------------------------------------------------
     def _event(self, name: str, **fields) -> None:
@@ -105,6 +110,9 @@ class RunLoop:
                     self._loop()
                 finally:
                     self.executor.close(hard=self.interrupted or bool(self.keys))
+                    for held in self.slots.values():
+                        held.release()
+                    self.slots.clear()
                     if watch is not None:
                         watch.done()          # every attempt has ended and been reaped
                     if self.began:
@@ -246,6 +254,7 @@ class RunLoop:
 
     def _launch_ready(self) -> None:
         m = self.machine
+        m.unblock()            # tasks that waited for a pool slot try again
         # Read each turn: a Dask cluster's threads follow its workers as they come and go.
         limit = self.request.limits.concurrency or self.pipeline.concurrency or self.executor.capacity()
         while len(self.keys) < limit and (tid := m.take_ready()) is not None:
@@ -258,13 +267,19 @@ class RunLoop:
         executor learned meanwhile: where attempts run, and how they ended."""
         m = self.machine
         nxt = m.next_retry()
-        ended = self.executor.wait(None if nxt is None else max(0.0, nxt - time.monotonic()))
+        timeout = None if nxt is None else max(0.0, nxt - time.monotonic())
+        if m.waiting_outside():       # a slot another pipe frees wakes nobody here: look again soon
+            timeout = POOL_POLL if timeout is None else min(timeout, POOL_POLL)
+        ended = self.executor.wait(timeout)
         for key, worker in self.executor.placed():
             tid = self.keys.get(key)
             if tid is not None and self.view.task(tid).state == RUNNING:
                 # Recorded, not reported again: the task's `running` line was printed at its start.
                 self._event(ev.TASK, task=tid, state=RUNNING, attempt=m.attempts[tid], worker=worker)
         for key, outcome in ended:
+            held = self.slots.pop(key, None)
+            if held is not None:
+                held.release()
             tid = self.keys.pop(key, None)
             if tid is not None:
                 self._record(m.finished(tid, outcome, time.monotonic()))
@@ -301,9 +316,14 @@ class RunLoop:
         except (templates.TemplateError, UsageError) as e:
             self._record(m.cannot_start(tid, str(getattr(e, "message", e))))
             return
+        held = self._take_slots(tid, task) if task.pool else None
+        if task.pool and held is None:
+            return
         change = m.started(tid)
         started = self.executor.submit(spec)
         self.keys[spec.key] = tid
+        if held is not None:
+            self.slots[spec.key] = held
         change.fields.update(worker=started.worker, **started.handle)
         self._record([change])
 
@@ -330,6 +350,25 @@ class RunLoop:
         if changes and changes[0].task == tid and changes[0].state == RUNNING:
             changes[0].fields["values"] = items
         self._record(changes)
+
+    def _take_slots(self, tid: str, task):
+        """The task's slots of its pool (SPEC 12), or None: it waits, pending, saying why."""
+        from ..state import pools
+
+        size = self.pipeline.pools.get(task.pool, 0)
+        holder = {"pid": os.getpid(), "pipeline": self.pipeline.name, "run_id": self.run_id, "task": tid,
+                  "since": ev.iso(ev.now_utc())}
+        held = pools.try_take(self.state.layout, task.pool, size, task.pool_slots, holder)
+        if held is not None:
+            self.pool_said.discard(tid)
+            return held
+        self.machine.block(tid)
+        if tid not in self.pool_said:
+            self.pool_said.add(tid)
+            used = len(pools.in_use(self.state.layout, task.pool, size))
+            self._record([Change(tid, PENDING, {"attempt": self.machine.attempts[tid],
+                                                "reason": f"pool {task.pool}: {used} of {size} in use"})])
+        return None
 
     def _skip_up_to_date(self, tid: str) -> None:
         # Downstream templates may read its outputs: those of its last success.

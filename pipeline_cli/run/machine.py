@@ -72,6 +72,7 @@ class RunMachine:
         self._retry_at: list[tuple[float, str]] = []
         self.running: set[str] = set()
         self.fans: dict[str, _Fan] = {}
+        self._blocked: list[str] = []      # taken, but waiting for something outside the run (a pool slot)
         self.parent_of: dict[str, str] = {}             # instance id -> its foreach task
 
     # -- start --------------------------------------------------------------------------
@@ -108,6 +109,19 @@ class RunMachine:
         if tid in self.parent_of:
             self.fans[self.parent_of[tid]].running += 1
         return Change(tid, RUNNING, {"attempt": self.attempts[tid]})
+
+    def block(self, tid: str) -> None:
+        """A task just taken cannot start yet for want of something outside the run (a slot
+        of its pool): it waits, and is ready again at the next `unblock`."""
+        self._blocked.append(tid)
+
+    def unblock(self) -> None:
+        for tid in self._blocked:
+            heapq.heappush(self._ready, (self.rank_of(tid), tid))
+        self._blocked.clear()
+
+    def waiting_outside(self) -> bool:
+        return bool(self._blocked) and not self.stop_reason
 
     def expand(self, tid: str, n: int, done: Mapping[int, dict] | None = None,
                tries: Mapping[int, int] | None = None) -> list[Change]:
@@ -199,6 +213,7 @@ class RunMachine:
         waiting = [tid for _, tid in self._retry_at]
         self._retry_at.clear()
         self._ready.clear()
+        self._blocked.clear()
         for fan in self.fans.values():
             fan.held.clear()
         for tid in waiting:
@@ -223,7 +238,7 @@ class RunMachine:
             return False
         if self.running and not self.stop_reason:
             return False          # an expanded foreach task whose instances are not all done
-        return bool(self.stop_reason) or (not self._ready and not self._retry_at)
+        return bool(self.stop_reason) or (not self._ready and not self._retry_at and not self._blocked)
 
     # -- the rules --------------------------------------------------------------------------
     def _dep_state(self, dep: str) -> str:

@@ -74,6 +74,7 @@ def _task(tid: str, m: dict, deps: list[str], default_shell: tuple | None) -> Ta
         resources={str(k): float(v) for k, v in resources.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)},
         foreach=m.get("foreach"), max_parallel=whole(m.get("max_parallel"), 1),
+        pool=_str(m.get("pool")), pool_slots=whole(m.get("pool_slots"), 1) or 1,
     )
 
 

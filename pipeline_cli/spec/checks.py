@@ -305,6 +305,14 @@ def check_foreach(c: Checker) -> None:
             c.at(path, str(getattr(e, "message", e)))
 
 
+def check_pool_slots(c: Checker) -> None:
+    """`pool_slots` says how many slots of the task's pool: without `pool:` there is none."""
+    for tid, t in c.raw_tasks.items():
+        if "pool_slots" in t and "pool" not in merged_task(c.defaults, t):
+            c.at(["tasks", tid, "pool_slots"], f"tasks.{tid}.pool_slots: the task has no `pool:` to take slots of",
+                 key=True)
+
+
 def check_quoted_templates(c: Checker) -> None:
     """A warning, not an error: a template inside the user's own quotes in a shell string."""
     for tid, t in c.raw_tasks.items():
@@ -405,7 +413,7 @@ CHECKS: tuple[Callable[[Checker], None], ...] = (
     check_name, check_timezone, check_schedule, check_start_date, check_end_date, check_catchup, check_params,
     check_scheduled_params,
     check_pipeline_templates, check_dependencies, check_commands, check_task_templates,
-    check_foreach, check_quoted_templates, check_durations, check_notify, check_entrypoints,
+    check_foreach, check_pool_slots, check_quoted_templates, check_durations, check_notify, check_entrypoints,
 )
 
 

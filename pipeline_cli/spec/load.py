@@ -36,15 +36,56 @@ def load(path: str | os.PathLike, data: bytes | None = None, cache: Path | None 
     """
     with _collector_paused():
         pipeline = _load(str(path), data, cache, write_cache)
-    if project and pipeline.notify is None:
+    pooled = any(t.pool is not None for t in pipeline.tasks.values())
+    if project and (pipeline.notify is None or pooled):
+        import dataclasses
+
         from .project import for_folder
 
         defaults = for_folder(Path(pipeline.folder), cache)
-        if defaults is not None and defaults.notify is not None:
-            import dataclasses
-
+        if defaults is not None and defaults.notify is not None and pipeline.notify is None:
             pipeline = dataclasses.replace(pipeline, notify=defaults.notify)
+        if pooled:
+            pools = dict(defaults.pools) if defaults is not None else {}
+            problems = pool_problems(pipeline, pools, defaults.path if defaults is not None else None, str(path))
+            if problems:
+                raise SpecError(problems)
+            pipeline = dataclasses.replace(pipeline, pools=pools)
     return pipeline
+
+
+def pool_problems(pipeline: Pipeline, pools: dict, project_path: str | None, file: str | None = None) -> list[Problem]:
+    """A task's pool that the project file does not declare, or more slots than it has:
+    each at the task's `pool:` (or `pool_slots:`) in the pipeline file."""
+    from ..errors import did_you_mean
+
+    found: list[tuple[list, str]] = []
+    for tid, t in pipeline.tasks.items():
+        if t.pool is None:
+            continue
+        if t.pool not in pools:
+            where = f"the project file {project_path}" if project_path else "no project file (pipe.yaml)"
+            declared = ", ".join(f"{k} ({v})" for k, v in sorted(pools.items())) or "none"
+            found.append((["tasks", tid, "pool"], f"tasks.{tid}.pool: no pool {t.pool!r} in {where}; declared: "
+                                                   f"{declared}{did_you_mean(t.pool, pools)}"))
+        elif t.pool_slots > pools[t.pool]:
+            found.append((["tasks", tid, "pool_slots"], f"tasks.{tid}.pool_slots: {t.pool_slots} slots, but pool "
+                                                         f"{t.pool!r} has {pools[t.pool]}"))
+    if not found:
+        return []
+    try:
+        root = compose(Path(pipeline.path).read_text(encoding="utf-8"), pipeline.path)
+    except Exception:           # the file changed meanwhile: say it without a place
+        root = None
+    from .yamldoc import node_at
+
+    problems = []
+    for path, message in found:
+        node = node_at(root, path) if root is not None else None
+        mark = node.start_mark if node is not None else None
+        problems.append(Problem(file or pipeline.path, mark.line + 1 if mark else None,
+                                mark.column + 1 if mark else None, message))
+    return problems
 
 
 @contextlib.contextmanager

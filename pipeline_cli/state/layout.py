@@ -29,6 +29,7 @@ from ..errors import UsageError
 RUN_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{9}Z-[a-z]+-[0-9a-f]{4}$")
 PIPELINE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 TASK_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+POOL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
 class NotFound(UsageError):
@@ -101,6 +102,10 @@ class Layout:
 
     def notify_memory(self, pipeline: str) -> Path:
         return self.pipeline_dir(pipeline) / "notify.json"
+
+    def pool_dir(self, pool: str) -> Path:
+        """The slot files of a pool (state/pools.py)."""
+        return self.root / "pools" / check_name("pool", pool, POOL_RE)
 
     def notify_dir(self, run_dir: Path) -> Path:
         """What each delivery of a run's notifications said (its command's output)."""
