@@ -70,3 +70,16 @@ def test_the_overview_says_paused(project, write_pipeline, serve, new_page):
     page.goto(server.url + "/")          # the list the overview shows is read again after a pause
     badge = page.wait_for_selector("[data-paused]")
     assert badge.inner_text() == "paused" and "holiday" in badge.get_attribute("title")
+
+
+def test_a_live_update_keeps_the_reason_being_typed(project, write_pipeline, serve, new_page):
+    write_pipeline("daily", PIPE)
+    server = serve("--state-dir", "st", "--pipelines-dir", "pipelines", "--actions")
+    page = new_page(server.url)
+    page.goto(f"{server.url}/pipelines/daily")
+    page.fill("#pause-toggle input[name=reason]", "half typed")
+    page.click("h1")                  # typed, then looked elsewhere: the field is not focused
+    assert cli(project, "run", "daily").returncode == 0          # the page updates itself with the new run
+    run_id = json.loads(cli(project, "status", "daily", "--json").stdout)["run"]["run_id"]
+    page.wait_for_function(f"document.body.innerHTML.includes({json.dumps(run_id)})", timeout=20000)
+    assert page.input_value("#pause-toggle input[name=reason]") == "half typed"
