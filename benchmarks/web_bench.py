@@ -127,6 +127,52 @@ def memory(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system time so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def live_cost(url: str, pid: int, pages: dict, seconds: float) -> float:
+    """The server's CPU, in % of one core, while four pages keep their event streams open:
+    the overview, two pipelines' grids and the big run's page, as four browser tabs would
+    (each /live URL is the one the page itself names). The big run has finished: its stream
+    says `done` and ends, as it does in a browser."""
+    import threading
+
+    paths = [p for label, p in pages.items() if not label.startswith("api")] + ["/pipelines/pipeline-01"]
+    with httpx.Client(base_url=url, timeout=60) as http:
+        streams = []
+        for path in paths[:4]:
+            page = http.get(path)
+            assert page.status_code == 200, (path, page.status_code)
+            found = re.search(r'data-sse="([^"]+)"', page.text)
+            if found:
+                streams.append(found.group(1).replace("&amp;", "&"))
+    stop = threading.Event()
+
+    def follow(live: str) -> None:
+        try:
+            with httpx.Client(base_url=url, timeout=None) as http:
+                with http.stream("GET", live) as r:
+                    for _ in r.iter_bytes():
+                        if stop.is_set():
+                            return
+        except httpx.HTTPError:         # the server stopped at the end
+            pass
+
+    threads = [threading.Thread(target=follow, args=(s,), daemon=True) for s in streams]
+    for t in threads:
+        t.start()
+    time.sleep(2)                     # connected, first looks done
+    before, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    used, wall = cpu_seconds(pid) - before, time.monotonic() - t0
+    stop.set()
+    print(f"({len(streams)} streams open: {', '.join(s.split('?')[1][:40] for s in streams)})")
+    return 100 * used / wall
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pipelines", type=int, default=50)
@@ -134,6 +180,7 @@ def main() -> int:
     ap.add_argument("--big-tasks", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--keep", help="generate into this folder and keep it")
+    ap.add_argument("--live-seconds", type=float, default=20.0, help="how long four pages' event streams are held open")
     args = ap.parse_args()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipe-web-bench-"))
     try:
@@ -160,6 +207,7 @@ def main() -> int:
                         else:
                             results[label]["server"].append(server)
                             results[label]["wall"].append(wall)
+            live_cpu = live_cost(url, proc.pid, pages, args.live_seconds)
             rss, peak = memory(proc.pid)
         finally:
             proc.terminate()
@@ -172,6 +220,8 @@ def main() -> int:
             print(f"{label:28} {cold[0]:>9.0f} ms {statistics.median(srv):>16.1f} ms {p95:>5.1f} ms "
                   f"{statistics.median(wall):>14.1f} ms {cold[2] / 1024:>6.0f} KB")
         print(f"\nserver memory at the end: RSS {rss:.0f} MB, peak {peak:.0f} MB")
+        print(f"live updates of four open pages (their event streams, nothing changing) for {args.live_seconds:.0f} s: "
+              f"{live_cpu:.1f}% of a core (target < 5%)")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

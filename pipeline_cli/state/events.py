@@ -18,6 +18,8 @@ A run's events.jsonl (keep stable: persisted):
                   task's own `running` has `items` (how many) and `values` (the items).
     run_finished  state
     notify        when, target, ok [, error]          (after run_finished: deliveries)
+    task_marked   task, state, reason, by             (a person set a task of a finished run
+                  succeeded or failed, e.g. from pipe serve; the run's own state is kept)
 Every event also has `event` and `time` (ISO 8601, UTC). Events are written with one
 write() each, straight to the file, so a SIGKILL loses at most the line being written; a
 reader skips a torn or garbled line and counts it.
@@ -32,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..model import (CANCELLED, FINISHED_STATES, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED,
+from ..model import (CANCELLED, FAILED, FINISHED_STATES, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED,
                      RUN_RUNNING, RUNNING, SKIPPED, SUCCEEDED)
 
 EVENT_FORMAT = 1     # keep stable: persisted; a reader refuses a newer format
@@ -49,6 +51,7 @@ RUN_RESUMED = "run_resumed"
 TASK = "task"
 RUN_FINISHED = "run_finished"
 NOTIFY = "notify"
+TASK_MARKED = "task_marked"
 
 
 def now_utc() -> datetime:
@@ -226,6 +229,7 @@ class RunView:
     ended: bool = False                # a run_finished event closes the latest (re)start
     last_event: str | None = None      # the time of the latest event
     notifications: list[dict] = field(default_factory=list)
+    marks: list[dict] = field(default_factory=list)      # task_marked events: who set which task how, and why
 
     @property
     def duration(self) -> float | None:
@@ -262,6 +266,7 @@ class RunView:
             "counts": self.counts(), "tasks": {t.id: t.to_json() for t in self.tasks.values()},
             "notifications": self.notifications,
             "skipped_lines": self.skipped_lines,
+            **({"marks": self.marks} if self.marks else {}),
         }
 
 
@@ -310,6 +315,12 @@ def apply(run: RunView, e: dict) -> None:
         run.ended = True
     elif kind == NOTIFY:
         run.notifications.append({k: v for k, v in e.items() if k != "event"})
+    elif kind == TASK_MARKED:
+        t = run.tasks.get(e.get("task")) if isinstance(e.get("task"), str) else None
+        if t is not None and e.get("state") in (SUCCEEDED, FAILED):
+            run.marks.append({k: v for k, v in e.items() if k != "event"})
+            t.state = e["state"]
+            t.reason = f"marked {e['state']} by {e.get('by') or 'someone'}: {e.get('reason') or ''}".rstrip(": ")
 
 
 def _apply_task(run: RunView, e: dict) -> None:

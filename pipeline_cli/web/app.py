@@ -622,7 +622,8 @@ async def run_page(request: Request) -> Response:
     table = await run_in_threadpool(lambda: rows.task_rows(
         data["tasks"], base=base, icons=STATE_ICONS, descriptions=data["descriptions"], elapsed=data["elapsed"],
         tails=data["tails"], rerun=rerun, csrf=config.csrf if config.actions else "",
-        name_url=lambda tid: f"{base}/{quote(tid, safe='')}/rerun"))
+        name_url=lambda tid: f"{base}/{quote(tid, safe='')}/rerun",
+        mark_url=lambda tid: f"{base}/{quote(tid, safe='')}/mark"))
     return HTMLResponse(render("run.html", request, name=name, live=live, rerun=rerun, task_rows=table, **data))
 
 
@@ -799,6 +800,21 @@ async def rerun_task(request: Request) -> Response:
     launcher = actions.Launcher(request.app.state.config)
     return await _run_action(request, f"{task} was not rerun",
                              lambda h, name, run_id, form: launcher.resume(h, name, run_id, from_=[task]))
+
+
+async def mark_task(request: Request) -> Response:
+    """Mark a task of a finished run succeeded or failed, with a reason kept in the run's history."""
+    from ..commands.marks import mark_task as mark
+
+    task = request.path_params["task"]
+    if not TASK_RE.match(task):
+        raise NotFound(f"no task {task!r}")
+    config: Config = request.app.state.config
+
+    def act(h, name, run_id, form):
+        mark(config.g, name, run_id, task, form.get("state", ""), form.get("reason", ""), f"{_who()} (pipe serve)")
+
+    return await _run_action(request, f"{task} was not marked", act)
 
 
 async def cancel(request: Request) -> Response:
@@ -1010,6 +1026,7 @@ def create_app(config: Config) -> Any:
         Route("/pipelines/{name}/runs/{run_id}/resume", resume, methods=["POST"]),
         Route("/pipelines/{name}/runs/{run_id}/cancel", cancel, methods=["POST"]),
         Route("/pipelines/{name}/runs/{run_id}/tasks/{task}/rerun", rerun_task, methods=["POST"]),
+        Route("/pipelines/{name}/runs/{run_id}/tasks/{task}/mark", mark_task, methods=["POST"]),
         Route("/pipelines/{name}/runs/{run_id}/tasks/{task}/log", log_page),
         Route("/api/pipelines", api_pipelines),
         Route("/api/pipelines/{name}/runs", api_runs),

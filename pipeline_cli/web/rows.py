@@ -46,7 +46,7 @@ def output_text(value: Any) -> str:
 
 def task_rows(tasks: list, *, base: str, icons: Mapping[str, str], descriptions: Mapping[str, str],
               elapsed: Mapping[str, float], tails: Mapping[str, list[str]], rerun: bool, name_url: Callable,
-              csrf: str) -> Markup:
+              csrf: str, mark_url: Callable = str) -> Markup:
     out: list[str] = []
     add = out.append
     for t in tasks:
@@ -84,8 +84,18 @@ def task_rows(tasks: list, *, base: str, icons: Mapping[str, str], descriptions:
                 add(f'<div class="muted small">from run {escape(t.kept_from)}</div>')
         add("</td>\n")
         if rerun:
+            other = "failed" if t.state == "succeeded" else "succeeded"
             add(f'<td class="act"><form method="post" action="{escape(name_url(t.id))}" data-action="rerun">'
                 f'<input type="hidden" name="csrf" value="{escape(csrf)}"><button type="submit" class="secondary small" '
-                f'title="pipe resume --from {tid}">Rerun<span class="vh"> {tid}</span> with downstream</button></form></td>\n')
+                f'title="pipe resume --from {tid}">Rerun<span class="vh"> {tid}</span> with downstream</button></form>'
+                f'<details class="mark"><summary>Mark<span class="vh"> {tid}</span>…</summary>'
+                f'<form method="post" action="{escape(mark_url(t.id))}" data-action="mark">'
+                f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+                f'<label>as <select name="state"><option value="{other}">{other}</option>'
+                f'<option value="{"succeeded" if other == "failed" else "failed"}">'
+                f'{"succeeded" if other == "failed" else "failed"}</option></select></label>'
+                f'<label>why <input name="reason" required maxlength="500" autocomplete="off" '
+                f'placeholder="kept in the run\'s history"></label>'
+                f'<button type="submit" class="secondary small">Mark</button></form></details></td>\n')
         add("</tr>\n")
     return Markup("".join(out))

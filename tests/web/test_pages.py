@@ -777,3 +777,51 @@ def test_a_200_task_graph_is_fitted_to_the_page_without_overlap(project, write_p
     }""")
     assert overlaps == 0
     page.locator("#grid .graphbox").screenshot(path=str(shots / "graph-200-tasks-1280.png"))
+
+
+def test_mark_a_task_failed_or_succeeded_with_a_reason_kept_in_the_history(project, pipe, write_pipeline, serve,
+                                                                          new_page):
+    write_pipeline("flaky", FLAKY)
+    assert pipe("run", "flaky").returncode == 1                  # load failed, report upstream_failed
+    run_id = run_id_of(pipe, "flaky")
+    server = serve("--actions")
+    page = new_page(server.url)
+    page.goto(f"{server.url}/pipelines/flaky/runs/{run_id}")
+    # A reason is needed; the browser asks for it, the server refuses a form without one.
+    r = httpx.post(f"{server.url}/pipelines/flaky/runs/{run_id}/tasks/load/mark",
+                   data={"csrf": csrf_of(page.content()), "state": "succeeded", "reason": "  "})
+    assert r.status_code == 400 and "say why" in r.text
+    row = page.locator('tr[data-task="load"]')
+    row.locator("details.mark summary").click()
+    row.locator('select[name="state"]').select_option("succeeded")
+    row.locator('input[name="reason"]').fill("loaded by hand <b>from the backup</b>")
+    row.locator('form[data-action="mark"] button').click()
+    page.wait_for_url(f"{server.url}/pipelines/flaky/runs/{run_id}")
+    assert page.locator('tr[data-task="load"]').get_attribute("data-state") == "succeeded"
+    reason = page.locator('tr[data-task="load"] td.reason').inner_text()
+    assert "marked succeeded by" in reason and "(pipe serve)" in reason and "<b>from the backup</b>" in reason
+    history = page.locator("#history li")
+    assert history.count() == 1 and "loaded by hand" in history.inner_text() and "(failed)" in history.inner_text()
+    assert page.locator("#history b").count() == 0                                   # text, not HTML
+    doc = json.loads(pipe("status", "flaky", "--run", run_id, "--json").stdout)["run"]
+    assert doc["tasks"]["load"]["state"] == "succeeded" and doc["marks"][0]["reason"].startswith("loaded by hand")
+    assert doc["state"] == "failed"                       # the run's own state is what it decided
+    # pipe resume goes on from there: the marked task is kept, what it held back runs.
+    (project / "pipelines" / "ok").touch()
+    assert pipe("resume", "flaky", run_id).returncode == 0
+    doc = json.loads(pipe("status", "flaky", "--run", run_id, "--json").stdout)["run"]
+    assert doc["tasks"]["load"]["attempt"] == 1 and doc["tasks"]["report"]["state"] == "succeeded"
+    # Marked failed, a succeeded task is rerun by the next resume.
+    page.goto(f"{server.url}/pipelines/flaky/runs/{run_id}")
+    row = page.locator('tr[data-task="prepare"]')
+    row.locator("details.mark summary").click()
+    row.locator('select[name="state"]').select_option("failed")
+    row.locator('input[name="reason"]').fill("its input was wrong")
+    row.locator('form[data-action="mark"] button').click()
+    page.wait_for_url(f"{server.url}/pipelines/flaky/runs/{run_id}")
+    assert page.locator('tr[data-task="prepare"]').get_attribute("data-state") == "failed"
+    assert page.locator("#history li").count() == 2
+    assert pipe("resume", "flaky", run_id).returncode == 0
+    doc = json.loads(pipe("status", "flaky", "--run", run_id, "--json").stdout)["run"]
+    assert doc["tasks"]["prepare"]["attempt"] == 2 and doc["tasks"]["prepare"]["state"] == "succeeded"
+    page.problems[:] = [p for p in page.problems if "status of 400" not in p]
