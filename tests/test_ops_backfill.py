@@ -109,10 +109,12 @@ def test_backfill_runs_up_to_max_active_runs_at_once_oldest_first(project, write
     run = (f"echo {{{{ ds_nodash }}}}T{{{{ logical_date.strftime('%H') }}}} start $({stamp}) >> times.txt; sleep 2; "
            f"echo {{{{ ds_nodash }}}}T{{{{ logical_date.strftime('%H') }}}} end $({stamp}) >> times.txt")
     write_pipeline("h", hourly("max_active_runs: 3\n", run))
-    r = pipe("backfill", "h", "--start", "2026-11-01T00:00", "--end", "2026-11-01T02:00", "--json")
+    r = pipe("backfill", "h", "--start", "2026-11-01T00:00", "--end", "2026-11-01T02:00")
     assert r.returncode == 0, r.stdout + r.stderr
-    doc = json.loads(r.stdout)
-    assert [i["state"] for i in doc["intervals"]] == ["succeeded"] * 3
+    assert "3 succeeded" in r.stdout.splitlines()[-1]
+    # Started oldest first: backfill says each interval as it starts its run.
+    starts = [line.split()[3] for line in r.stdout.splitlines() if line.startswith("[")]
+    assert starts == ["2026-11-01T00:00:00+00:00", "2026-11-01T01:00:00+00:00", "2026-11-01T02:00:00+00:00"]
     marks: dict[str, dict[str, float]] = {}
     for line in (project / "times.txt").read_text().splitlines():
         key, what, t = line.split()
@@ -120,10 +122,6 @@ def test_backfill_runs_up_to_max_active_runs_at_once_oldest_first(project, write
     assert len(marks) == 3
     # All three ran at the same time: each started before any of them ended.
     assert max(m["start"] for m in marks.values()) < min(m["end"] for m in marks.values()), marks
-    # Started oldest first: the run folders (named by the time they were made) follow the intervals.
-    made = [json.loads((project / ".pipe" / "h" / "runs" / rid / "events.jsonl").read_text().splitlines()[0])
-            for rid in runs_of(project, "h")]
-    assert [e["logical_date"][:13] for e in made] == ["2026-11-01T00", "2026-11-01T01", "2026-11-01T02"]
 
 
 def test_backfill_with_max_active_runs_1_runs_one_after_another(project, write_pipeline, pipe):
@@ -148,7 +146,7 @@ def test_backfill_never_runs_more_than_max_active_runs(project, write_pipeline, 
     for _, what in events:
         running += 1 if what == "start" else -1
         most = max(most, running)
-    assert most == 2, events
+    assert most <= 2, events          # (that they do overlap: the test above)
 
 
 def test_ctrl_c_stops_a_concurrent_backfill_and_its_runs(project, write_pipeline, pipe):
