@@ -14,7 +14,8 @@ FAILED = "failed"
 SKIPPED = "skipped"
 UPSTREAM_FAILED = "upstream_failed"
 CANCELLED = "cancelled"        # stopped by pipe (Ctrl-C, SIGTERM, --fail-fast, pipe died): resume reruns it
-TASK_STATES = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED, CANCELLED)
+WAITING = "waiting"            # a sensor whose condition does not hold yet
+TASK_STATES = (PENDING, WAITING, RUNNING, RETRYING, SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED, CANCELLED)
 FINISHED_STATES = frozenset({SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED, CANCELLED})
 
 # Run states (keep stable: persisted or derived from events.jsonl).
@@ -22,6 +23,7 @@ RUN_RUNNING = "running"
 RUN_SUCCEEDED = "succeeded"
 RUN_FAILED = "failed"
 RUN_INTERRUPTED = "interrupted"
+RUN_WAITING = "waiting"        # started by tick, its only unfinished tasks are waiting sensors: a later tick resumes it
 
 # Run kinds (keep stable: persisted).
 MANUAL = "manual"
@@ -54,6 +56,8 @@ class Task:
     max_parallel: int | None = None                # instances of a foreach task at once
     pool: str | None = None                        # a pool of the project file: its slots bound the task
     pool_slots: int = 1
+    wait: Mapping[str, Any] | None = None          # a sensor: {"file" | "http" | "command" | "after": ...}
+    every: float = 60.0                            # a sensor's check interval, seconds
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .errors import PipeError, SpecError, UsageError
-from .model import BACKFILL, MANUAL, RUN_INTERRUPTED, RUN_RUNNING, RUN_SUCCEEDED, SCHEDULED, Pipeline
+from .model import BACKFILL, MANUAL, RUN_INTERRUPTED, RUN_RUNNING, RUN_SUCCEEDED, RUN_WAITING, SCHEDULED, Pipeline
 from .state import StateDir, makedirs, read_json_dict, write_atomic
 
 MAX_BACKFILL = 100_000    # intervals in one backfill: a range of centuries is a mistake, not a plan
@@ -31,7 +31,8 @@ class Due:
 
     pipeline: Pipeline
     intervals: list = field(default_factory=list)        # schedule.Interval, oldest first
-    resume: list = field(default_factory=list)           # RunView of interrupted scheduled runs
+    resume: list = field(default_factory=list)           # RunView of interrupted scheduled runs (and waiting ones ready)
+    waiting: list = field(default_factory=list)          # RunView of runs left waiting whose sensors do not hold yet
     active: int = 0
     why: str = ""
     next_due: datetime | None = None
@@ -199,6 +200,9 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
                 result.active += 1
             elif run.state == RUN_INTERRUPTED and run.kind == SCHEDULED:
                 result.resume.append(run)
+            elif run.state == RUN_WAITING:
+                # Left waiting by a tick: resumed once a sensor holds (or has waited its timeout).
+                (result.resume if _sensors_ready(pipeline, run, now) else result.waiting).append(run)
         try:
             start = _utc(entry["start"])
             end = _utc(entry["end"]) if isinstance(entry.get("end"), str) else start
@@ -220,6 +224,12 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
     if result.paused is not None:
         result.why = f"{describe(result.paused)} (pipe unpause {pipeline.name} resumes its schedule)"
     return result
+
+
+def _sensors_ready(pipeline: Pipeline, run, now: datetime) -> bool:
+    from .run.waiting import sensors_ready
+
+    return sensors_ready(pipeline, run, now)
 
 
 def _pruned(state: StateDir, name: str) -> dict:
@@ -327,7 +337,7 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
         if pipeline.notify is not None and pipeline.notify.deadline is not None:
             deadlines.append(pipeline)
         if not plan.intervals and not plan.resume:
-            if plan.active == 0:
+            if plan.active == 0 and not plan.waiting:      # a waiting run's sensors are looked at each tick
                 until = plan.next_due
                 if pipeline in deadlines:      # a deadline that passes ends "nothing due" too
                     from .notify import next_check
@@ -384,7 +394,7 @@ def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None,
     try:
         plan = due(pipeline, state, now)
         slots = pipeline.max_active_runs - plan.active
-        jobs = [(_resume_one, pipeline, state, run.run_id, reporter_for, make_executor) for run in plan.resume]
+        jobs = [(_resume_one, pipeline, state, run.run_id, reporter_for, make_executor, now) for run in plan.resume]
         jobs += [(_run_one, pipeline, state, interval, now, reporter_for, make_executor) for interval in plan.intervals]
         codes = _at_most(slots, jobs, stop=lambda: is_paused(state, pipeline.name))
     finally:
@@ -395,18 +405,19 @@ def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None,
 def _run_one(pipeline: Pipeline, state: StateDir, interval, now: datetime, reporter_for, make_executor) -> int:
     from . import run
 
-    request = run.run_request(pipeline, now=now, interval=interval, kind=SCHEDULED, claim=True)
+    request = run.run_request(pipeline, now=now, interval=interval, kind=SCHEDULED, claim=True, leave_waiting=True)
     view = run.new_run(state, request, _run_hooks(pipeline, state, reporter_for),
                        make_executor() if make_executor else None)
-    return CHILD_OK if view.state == RUN_SUCCEEDED else CHILD_FAILED
+    return CHILD_OK if view.state in (RUN_SUCCEEDED, RUN_WAITING) else CHILD_FAILED
 
 
-def _resume_one(pipeline: Pipeline, state: StateDir, run_id: str, reporter_for, make_executor) -> int:
+def _resume_one(pipeline: Pipeline, state: StateDir, run_id: str, reporter_for, make_executor,
+                now: datetime | None = None) -> int:
     from . import run
 
-    view = run.resume(state, run.ResumeRequest(pipeline, run_id), _run_hooks(pipeline, state, reporter_for),
-                      make_executor() if make_executor else None)
-    return CHILD_OK if view.state == RUN_SUCCEEDED else CHILD_FAILED
+    request = run.ResumeRequest(pipeline, run_id, leave_waiting=True, now=now)
+    view = run.resume(state, request, _run_hooks(pipeline, state, reporter_for), make_executor() if make_executor else None)
+    return CHILD_OK if view.state in (RUN_SUCCEEDED, RUN_WAITING) else CHILD_FAILED
 
 
 def _run_hooks(pipeline: Pipeline, state: StateDir, reporter_for) -> list:

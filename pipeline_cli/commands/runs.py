@@ -161,7 +161,7 @@ class _QuietReporter:
 
     def run_finished(self, run) -> None:
         self.inner.run_finished(run)
-        if run.state != "succeeded":
+        if run.state not in ("succeeded", "waiting"):      # a run left waiting is no failure
             self.stream.write(self.buffer.getvalue())
             self.stream.flush()
         self.buffer = None

@@ -206,6 +206,11 @@ def summary(run: RunView, stream: TextIO | None, console=None) -> None:
         if log.exists():        # a task that failed before it started (a template error) has no log
             commands.add(len(lines))
             lines.append(f"    all of it: {logs_command(run, t.id)}")
+    if run.state == "waiting":
+        for t in run.tasks.values():
+            if t.state == "waiting":
+                lines.append(f"  {t.id} {t.reason or 'waiting'} (since {to_second(t.started)})")
+        lines.append("  the next pipe tick checks again and goes on with the run once it holds")
     if run.state == RUN_INTERRUPTED:
         commands.add(len(lines))
         lines.append(f"  resume it: {resume_command(run)}")

@@ -11,15 +11,20 @@ import os
 import signal
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from .. import templates
-from ..attempt import AttemptSpec
+from .. import sensors
+from ..attempt import CANCELLED as CANCELLED_OUTCOME, FAILED as FAILED_OUTCOME, SUCCEEDED as SUCCEEDED_OUTCOME
+from ..attempt import AttemptSpec, Outcome
 from ..dag import Dag
 from ..errors import UsageError
 from ..fanout import NotAList, items_of
 from ..executors.base import KILL_GRACE, Executor
-from ..model import (CANCELLED, FAILED, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_SUCCEEDED, RUNNING,
+from ..model import (CANCELLED, FAILED, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_SUCCEEDED, RUN_WAITING,
+                     RUNNING, WAITING,
                      SKIPPED, SUCCEEDED)
 from ..state import EventLog, RunView, StateDir, TaskView, apply, me
 from ..state import events as ev
@@ -33,6 +38,20 @@ from .request import RunRequest
 
 
 POOL_POLL = 0.2      # seconds between looks at a pool's slots while a task waits for one
+
+
+@dataclass
+class _Waiting:
+    """A sensor of this execution: its rendered condition, and when to look again."""
+
+    wait: dict
+    env: dict
+    every: float
+    next_check: float         # time.monotonic()
+    deadline: float | None    # time.monotonic() when it has waited `timeout` in all
+    began: float              # time.monotonic() its attempt began (an earlier execution's: before ours)
+    what: str
+    checked: bool = False
 
 
 class RunLoop:
@@ -61,6 +80,10 @@ class RunLoop:
         self.items: dict[str, list] = {}                    # expanded foreach task -> its items
         self.keep_instances = keep_instances
         self.earlier_instances: dict[str, TaskView] = {}    # a resumed run's foreach tasks, as they were
+        self.sensors: dict[str, _Waiting] = {}               # waiting sensors of this execution
+        self.earlier_waiting: dict[str, TaskView] = {}      # sensors an earlier execution left waiting
+        self.left_waiting = False                           # the run is left `waiting` for a later tick
+        self.began_at = time.monotonic()
         self.slots: dict[str, object] = {}                  # running attempt key -> its pool slots (state/pools.Held)
         self.pool_said: set[str] = set()                    # tasks whose wait for a pool slot was recorded
 
@@ -136,6 +159,8 @@ class RunLoop:
                 self.attempts.outputs[tid] = {"outputs": t.outputs}
             elif t.items is not None and self.keep_instances:
                 self.earlier_instances[tid] = t
+            elif t.state == WAITING:
+                self.earlier_waiting[tid] = t
         # What is left of the dead execution's attempts (its pipe was killed and an attempt
         # lives on) is stopped first: an attempt never runs twice at once.
         everything = [*earlier.tasks.values(), *(i for t in earlier.tasks.values() for i in t.instances.values())]
@@ -171,6 +196,8 @@ class RunLoop:
         states = [self.view.tasks[t].state for t in self.view.selected if t in self.view.tasks]
         if self.interrupted:
             state = RUN_INTERRUPTED
+        elif self.left_waiting:
+            state = RUN_WAITING
         elif m is None or any(s in BAD_STATES or s in (PENDING, RETRYING, RUNNING, CANCELLED) for s in states):
             state = RUN_FAILED
         else:
@@ -226,7 +253,11 @@ class RunLoop:
         while True:
             self._stop_if_asked()
             m.release_retries(time.monotonic())
+            self._check_sensors()
             self._launch_ready()
+            if self._only_sensors_left():
+                self.left_waiting = True     # tick's run: a later tick checks them and resumes it
+                return
             if m.over() and not self.keys:
                 self._record(m.close())      # a stopped run: its foreach tasks not all run
                 return
@@ -242,6 +273,10 @@ class RunLoop:
             if self.interrupted:
                 self.hooks.stopping(self.view, self.signal_name)
             self._record(m.stop(why))
+            for tid in list(self.sensors):
+                w = self.sensors.pop(tid)
+                self._record(m.finished(tid, Outcome(kind=CANCELLED_OUTCOME, reason=why,
+                                                     duration=round(time.monotonic() - w.began, 3)), time.monotonic()))
             cancel_many = getattr(self.executor, "cancel_many", None)
             if cancel_many is not None:
                 cancel_many(list(self.keys), why)
@@ -270,6 +305,10 @@ class RunLoop:
         timeout = None if nxt is None else max(0.0, nxt - time.monotonic())
         if m.waiting_outside():       # a slot another pipe frees wakes nobody here: look again soon
             timeout = POOL_POLL if timeout is None else min(timeout, POOL_POLL)
+        if self.sensors:
+            soonest = min(min(w.next_check, w.deadline or w.next_check) for w in self.sensors.values())
+            until = max(0.0, soonest - time.monotonic())
+            timeout = until if timeout is None else min(timeout, until)
         ended = self.executor.wait(timeout)
         for key, worker in self.executor.placed():
             tid = self.keys.get(key)
@@ -305,6 +344,9 @@ class RunLoop:
             if task.foreach is not None:
                 self._expand(tid)
                 return
+        if task.wait is not None:
+            self._start_sensor(tid, task, instance)
+            return
         attempt = m.attempts[tid] + 1
         try:
             actx = self.attempts.attempt_context(task, attempt, str(output_file(self.dir, tid, attempt)), instance)
@@ -350,6 +392,64 @@ class RunLoop:
         if changes and changes[0].task == tid and changes[0].state == RUNNING:
             changes[0].fields["values"] = items
         self._record(changes)
+
+    # -- sensors ----------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        """The time `after:` sensors are read against: tick's --now as time goes on, else now."""
+        if self.request.now is not None:
+            return self.request.now + timedelta(seconds=time.monotonic() - self.began_at)
+        return ev.now_utc()
+
+    def _start_sensor(self, tid: str, task, instance) -> None:
+        """A ready sensor begins to wait (or goes on waiting, in a resumed run): it holds no
+        slot and no process; `_check_sensors` looks at it every `every`."""
+        m = self.machine
+        earlier = self.earlier_waiting.pop(tid, None)
+        attempt = m.attempts[tid] if earlier is not None and m.attempts[tid] else m.attempts[tid] + 1
+        try:
+            actx = self.attempts.attempt_context(task, attempt, "", instance)
+            wait = {k: templates.render(v, actx.context, shell=k == "command") if isinstance(v, str) else v
+                    for k, v in task.wait.items()}
+        except (templates.TemplateError, UsageError) as e:
+            self._record(m.cannot_start(tid, str(getattr(e, "message", e))))
+            return
+        now = time.monotonic()
+        waited = 0.0
+        if earlier is not None and earlier.started:
+            waited = max(0.0, (ev.now_utc() - datetime.fromisoformat(earlier.started)).total_seconds())
+        what = sensors.describe(wait)
+        self.sensors[tid] = _Waiting(wait, {**os.environ, **actx.added}, task.every, now,
+                                     now + task.timeout - waited if task.timeout else None, now - waited, what)
+        change = m.wait_started(tid, again=earlier is not None)
+        change.fields["reason"] = f"waiting for {what}"
+        self._record([change])
+
+    def _check_sensors(self) -> None:
+        """Each sensor whose time has come: holds (succeeded), has waited its `timeout`
+        (failed; its retries apply), or is looked at again `every` later."""
+        m = self.machine
+        for tid, w in list(self.sensors.items()):
+            now = time.monotonic()
+            if now < w.next_check and (w.deadline is None or now < w.deadline):
+                continue
+            w.checked = True
+            interval_end = self.request.interval.end
+            if sensors.holds(w.wait, self.pipeline.folder, w.env, interval_end, self.pipeline.timezone, self._now()):
+                del self.sensors[tid]
+                self._record(m.finished(tid, Outcome(kind=SUCCEEDED_OUTCOME, duration=round(now - w.began, 3)), now))
+            elif w.deadline is not None and now >= w.deadline:
+                del self.sensors[tid]
+                from ..executors.base import seconds_text
+
+                task = self.pipeline.tasks[instance_of(tid)[0] if instance_of(tid) else tid]
+                self._record(m.finished(tid, Outcome(kind=FAILED_OUTCOME, duration=round(now - w.began, 3),
+                                                     reason=f"waited {seconds_text(task.timeout)} for {w.what}"), now))
+            else:
+                w.next_check = now + w.every
+
+    def _only_sensors_left(self) -> bool:
+        return (self.request.leave_waiting and bool(self.sensors) and not self.keys and not self.stopping
+                and all(w.checked for w in self.sensors.values()) and self.machine.only_waiting(self.sensors))
 
     def _take_slots(self, tid: str, task):
         """The task's slots of its pool (SPEC 12), or None: it waits, pending, saying why."""

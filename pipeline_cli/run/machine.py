@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from .. import attempt as outcome_kinds
 from ..attempt import Outcome
-from ..model import (CANCELLED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, SUCCEEDED, UPSTREAM_FAILED,
+from ..model import (CANCELLED, FAILED, PENDING, RETRYING, RUNNING, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, WAITING,
                     Task)
 
 OK_STATES = (SUCCEEDED, SKIPPED)
@@ -109,6 +109,21 @@ class RunMachine:
         if tid in self.parent_of:
             self.fans[self.parent_of[tid]].running += 1
         return Change(tid, RUNNING, {"attempt": self.attempts[tid]})
+
+    def wait_started(self, tid: str, again: bool = False) -> Change:
+        """A sensor begins to wait (`again`: it goes on with the attempt an earlier execution
+        of the run began). It holds no slot; it ends through `finished` like an attempt."""
+        if not again or self.attempts[tid] == 0:
+            self.attempts[tid] += 1
+        self.tries[tid] += 1
+        self.state[tid] = WAITING
+        self.running.add(tid)
+        return Change(tid, WAITING, {"attempt": self.attempts[tid]})
+
+    def only_waiting(self, sensors) -> bool:
+        """Nothing can move but the waiting sensors: no attempt, nothing ready or retrying."""
+        return (not self._ready and not self._retry_at and not self._blocked and bool(self.running)
+                and all(t in sensors or t in self.fans for t in self.running))
 
     def block(self, tid: str) -> None:
         """A task just taken cannot start yet for want of something outside the run (a slot

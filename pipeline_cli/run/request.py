@@ -30,7 +30,10 @@ class RunRequest:
     """A new run: of `pipeline`, for `interval`, with `params` (merged over the defaults),
     the tasks `selected` (all, or --only/--from), of `kind`, within `limits`. `claim`: the
     interval is marked as run in the ledger (a scheduled run, and a person's run of a
-    scheduled pipeline given a date). `dry_run`: the plan only, nothing written."""
+    scheduled pipeline given a date). `dry_run`: the plan only, nothing written.
+    `leave_waiting` (tick's runs): when only waiting sensors are left, the run is left
+    `waiting` and its pipe goes (a later tick resumes it); `now`: the time the run is for
+    (tick's --now), which `after:` sensors are read against."""
 
     pipeline: Pipeline
     interval: Interval
@@ -40,6 +43,8 @@ class RunRequest:
     limits: Limits = Limits()
     claim: bool = False
     dry_run: bool = False
+    leave_waiting: bool = False
+    now: datetime | None = None
 
     @property
     def partial(self) -> bool:
@@ -58,12 +63,15 @@ class ResumeRequest:
     from_: tuple[str, ...] = ()
     limits: Limits = Limits()
     since: float | None = None
+    leave_waiting: bool = False
+    now: datetime | None = None
 
 
 def run_request(pipeline: Pipeline, *, now: datetime, date: datetime | None = None,
                 interval: Interval | None = None, params: dict[str, str] | None = None,
                 only: list[str] | None = None, from_: list[str] | None = None, kind: str = MANUAL,
-                limits: Limits = Limits(), claim: bool | None = None, dry_run: bool = False) -> RunRequest:
+                limits: Limits = Limits(), claim: bool | None = None, dry_run: bool = False,
+                leave_waiting: bool = False) -> RunRequest:
     """The request for a new run: params checked and merged, tasks selected, its interval
     (`interval` as given, else the one `date` falls in, else the latest complete one)."""
     merged = check_params(pipeline, params or {}, "give it with" if kind == MANUAL else
@@ -75,7 +83,7 @@ def run_request(pipeline: Pipeline, *, now: datetime, date: datetime | None = No
         claim = date is not None and bool(pipeline.schedule)
     _check_foreach_params(pipeline, selected, merged)
     return RunRequest(pipeline, interval or interval_for(pipeline, date, now), merged, selected, kind, limits,
-                      claim, dry_run)
+                      claim, dry_run, leave_waiting, now if leave_waiting else None)
 
 
 def interval_for(pipeline: Pipeline, date: datetime | None, now: datetime) -> Interval:

@@ -78,7 +78,8 @@ def resume(state: StateDir, request: ResumeRequest, hooks: Iterable[object] = ()
             raise UsageError(_nothing_to_resume(pipeline, state, old, latest=request.run_id is None))
         again = RunRequest(pipeline, Interval(datetime.fromisoformat(old.interval_start),
                                               datetime.fromisoformat(old.interval_end)),
-                           old.params, frozenset(rerun), old.kind, request.limits)
+                           old.params, frozenset(rerun), old.kind, request.limits,
+                           leave_waiting=request.leave_waiting, now=request.now)
         loop = RunLoop(state, again, old.run_id, old.dir, executor or _default_executor(),
                        _hooks(state, pipeline, hooks), keep_instances=not request.from_)
         return loop.execute(earlier=old)

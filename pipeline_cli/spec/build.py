@@ -75,6 +75,8 @@ def _task(tid: str, m: dict, deps: list[str], default_shell: tuple | None) -> Ta
                    if isinstance(v, (int, float)) and not isinstance(v, bool)},
         foreach=m.get("foreach"), max_parallel=whole(m.get("max_parallel"), 1),
         pool=_str(m.get("pool")), pool_slots=whole(m.get("pool_slots"), 1) or 1,
+        wait=dict(m["wait"]) if isinstance(m.get("wait"), dict) else None,
+        every=(_duration(m["every"]) or 60.0) if "every" in m else 60.0,
     )
 
 

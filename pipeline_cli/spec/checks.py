@@ -242,14 +242,30 @@ def check_dependencies(c: Checker) -> None:
 
 
 def check_commands(c: Checker) -> None:
-    """Exactly one of `run` and `python`; `with` only beside `python`."""
+    """Exactly one of `run`, `python` and `wait` (a sensor); `with` only beside `python`,
+    `every` only beside `wait`."""
     for tid, t in c.raw_tasks.items():
-        has_run, has_python = "run" in t, "python" in t
-        if has_run and has_python:
-            c.at(["tasks", tid], f"task {tid!r} has both `run` and `python`; a task takes exactly one", key=True)
-        elif not has_run and not has_python and not aliased(t, "run"):    # `command:`: said where it stands
-            c.at(["tasks", tid], f"task {tid!r} has neither `run` (a command) nor `python` (module:function)",
+        given = [k for k in ("run", "python", "wait") if k in t]
+        if len(given) > 1:
+            c.at(["tasks", tid], f"task {tid!r} has both `{given[0]}` and `{given[1]}`; a task takes exactly one of "
+                                 "`run`, `python` and `wait`", key=True)
+        elif not given and not aliased(t, "run"):    # `command:`: said where it stands
+            c.at(["tasks", tid], f"task {tid!r} has neither `run` (a command) nor `python` (module:function) "
+                                 "nor `wait` (a sensor)", key=True)
+        if "every" in t and "wait" not in t:
+            c.at(["tasks", tid, "every"], f"tasks.{tid}.every: only a sensor (`wait:`) is checked every so often",
                  key=True)
+        if "wait" in t and isinstance(t["wait"], dict):
+            for k, v in t["wait"].items():
+                if isinstance(v, str):
+                    c.template(v, ["tasks", tid, "wait", k], tid)
+            after = t["wait"].get("after")
+            if after is not None:
+                from ..sensors import after_problem
+
+                problem = after_problem(after)
+                if problem:
+                    c.at(["tasks", tid, "wait", "after"], f"tasks.{tid}.wait.after: {problem}")
         if "with" in t and not has_python:
             c.at(["tasks", tid, "with"], f"task {tid!r}: `with:` passes arguments to a `python:` entrypoint; "
                                          "this task has none", key=True)

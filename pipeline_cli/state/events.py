@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..model import (CANCELLED, FAILED, FINISHED_STATES, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED,
-                     RUN_RUNNING, RUNNING, SKIPPED, SUCCEEDED)
+                     RUN_RUNNING, RUNNING, SKIPPED, SUCCEEDED, WAITING)
 
 EVENT_FORMAT = 1     # keep stable: persisted; a reader refuses a newer format
 _INSTANCE = re.compile(r"^(.+)\[(\d+)\]$")
@@ -353,6 +353,16 @@ def _apply_task(run: RunView, e: dict) -> None:
     when = e.get("time")
     if "kept_from" in e:
         t.kept_from = e["kept_from"]
+    if t.state == WAITING:
+        # A sensor waits (no process, no worker); a resumed run going on with the same attempt
+        # keeps when it began to wait.
+        t.kept_from = None
+        current = t.attempts[-1] if t.attempts and t.attempts[-1].number == t.attempt else None
+        if current is None or current.finished is not None:
+            t.started, t.finished, t.duration, t.exit_code = when, None, None, None
+            t.attempts.append(AttemptView(t.attempt, WAITING, when))
+        t.reason = e.get("reason", t.reason)
+        return
     if t.state == RUNNING:
         t.kept_from = None
         current = t.attempts[-1] if t.attempts and t.attempts[-1].number == t.attempt else None
@@ -367,6 +377,8 @@ def _apply_task(run: RunView, e: dict) -> None:
     for name in ("reason", "exit_code", "duration"):
         if name in e:
             setattr(t, name, e[name])
+    if t.state == SUCCEEDED and "reason" not in e:
+        t.reason = None        # a sensor's "waiting for ..." is over
     if "worker" in e:
         t.worker = e["worker"]
     if t.state in FINISHED_STATES:
@@ -404,7 +416,7 @@ def interrupted_view(run: RunView, why: str, alive: Callable[[list], set] | None
             t = replace(t, instances={i: stopped(inst) for i, inst in t.instances.items()})
         if t.state == RUNNING and t.pgid in live:
             return replace(t, reason=f"{why}, but its process group {t.pgid} is still running")
-        if t.state in (RUNNING, RETRYING):
+        if t.state in (RUNNING, RETRYING, WAITING):
             return replace(t, state=CANCELLED, reason=why)
         return t
 
