@@ -266,7 +266,7 @@ def check_commands(c: Checker) -> None:
                 problem = after_problem(after)
                 if problem:
                     c.at(["tasks", tid, "wait", "after"], f"tasks.{tid}.wait.after: {problem}")
-        if "with" in t and not has_python:
+        if "with" in t and "python" not in t:
             c.at(["tasks", tid, "with"], f"task {tid!r}: `with:` passes arguments to a `python:` entrypoint; "
                                          "this task has none", key=True)
 
