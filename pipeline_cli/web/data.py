@@ -10,6 +10,7 @@ bytes appended to a run's events since its last look.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -61,6 +62,7 @@ class History:
         self._list: tuple[tuple, datetime, dict] | None = None
         self._running: set[tuple[str, str]] = set()
         self._logical: dict[tuple[str, str], float] = {}
+        self._views: dict[tuple[str, str], tuple[tuple[int, int], Run]] = {}
 
     # -- pipelines ----------------------------------------------------------------------
     def list_doc(self) -> dict:
@@ -234,7 +236,7 @@ class History:
         if not STATE_PIPELINE_RE.fullmatch(name):
             return []
         try:
-            mtime = self.store.layout.runs_dir(name).stat().st_mtime_ns
+            mtime = os.stat(f"{self.store.root}/{name}/runs").st_mtime_ns     # layout.runs_dir, as a string
         except OSError:
             return []
         hit = self._ids.get(name)
@@ -274,8 +276,23 @@ class History:
             raise NotFound(f"no run {run_id!r} of pipeline {name!r}")
         if not self.has_run(name, run_id):
             raise NotFound(f"no run {run_id!r} of pipeline {name!r}")
+        # A finished run is read again only when its events file changes (a notification, a
+        # mark): one stat of a path made as a string, not the store's path objects (the
+        # overview reads 600 runs at each look).
+        path = f"{self.store.root}/{name}/runs/{run_id}/events.jsonl"
+        try:
+            st = os.stat(path)
+            stamp = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = None
+        hit = self._views.get((name, run_id))
+        if hit is not None and stamp is not None and hit[0] == stamp:
+            return hit[1]
         view = self.store.run_at(name, self.store.layout.run_dir(name, run_id))
-        return Run(view)
+        run = Run(view)
+        if view.ended and stamp is not None:
+            self._views[(name, run_id)] = (stamp, run)
+        return run
 
     def runs(self, name: str, limit: int | None = None) -> list[Run]:
         """The latest `limit` runs, oldest first."""
