@@ -510,6 +510,7 @@ class DaskExecutor:
         finally:
             if previous is not None:
                 handlers["adjust-heartbeat-interval"] = previous
+        client.status = "closing"      # else the client takes the closed stream for a lost one and reconnects
         client._send_to_scheduler({"op": "close-client"})
         client._send_to_scheduler({"op": "close-stream"})
         try:

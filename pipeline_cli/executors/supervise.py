@@ -89,17 +89,24 @@ def _watch(line: str) -> None:
     """Tell this worker process's watcher about a group ("+PGID FOLDER" / "-PGID"). The watcher reads
     a pipe only this process holds: when the worker dies, it reads EOF and SIGKILLs every
     group still registered."""
-    global _watcher
     with _watch_lock:
-        if _watcher is None or _watcher.poll() is not None:
-            _watcher = subprocess.Popen([sys.executable, "-m", "pipeline_cli.executors.supervise", "--watch"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True,
-                                        close_fds=True)
+        _start_watcher()
         try:
             _watcher.stdin.write(f"{line}\n".encode())
             _watcher.stdin.flush()
         except OSError:
             pass
+
+
+def _start_watcher() -> None:
+    """(Under _watch_lock.) This worker process's watcher, started if it is not running.
+    Started before an attempt's process (not once it runs): a worker killed while its
+    watcher was still starting would leave that attempt's group behind."""
+    global _watcher
+    if _watcher is None or _watcher.poll() is not None:
+        _watcher = subprocess.Popen([sys.executable, "-m", "pipeline_cli.executors.supervise", "--watch"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True,
+                                    close_fds=True)
 
 
 def watch_main() -> int:
@@ -393,6 +400,8 @@ class _Supervisor:
             self.send({"end": result})
             return result
         folder = tempfile.mkdtemp(prefix="pipe-attempt-")
+        with _watch_lock:
+            _start_watcher()
         try:
             spec = _localize(self.spec, folder)
             proc = AttemptProcess(spec, dict(os.environ), -1, sink=self.buffer.extend, always_pipe=True)
