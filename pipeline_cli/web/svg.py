@@ -140,11 +140,16 @@ def gantt_svg(rows: Iterable[tuple[str, str, list]], start: str | None, end: str
     out = [f'<svg class="gantt" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" '
            f'viewBox="0 0 {width} {h}" role="group" aria-label="timeline of attempts">']
     if len(spans) == 1:
-        for i in range(5):
-            x = label_w + plot * i / 4
-            anchor = ' class="ticklabel end"' if i == 4 else ' class="ticklabel"'
+        # Ticks at round steps (1, 2, 5 times a power of ten; minutes and hours past a minute),
+        # 3 to 8 of them over the run's span: +0, +5s, +10s, ... rather than +3ms, +7ms, +11ms.
+        step = _nice_step(span)
+        k = 0
+        while k * step <= span * 1.0001:
+            x = label_w + axis.x(spans[0][0]) + k * step * axis.scale
+            anchor = ' class="ticklabel end"' if (k + 1) * step > span * 1.0001 and k else ' class="ticklabel"'
             out.append(f'<line class="tick" x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{h}"/>'
-                       f'<text{anchor} x="{x:.1f}" y="11">+{_tick(span * i / 4, span)}</text>')
+                       f'<text{anchor} x="{x:.1f}" y="11">+{_tick(k * step, span)}</text>')
+            k += 1
     else:
         # One run, several executions: each begins at its own tick, and each resume is marked
         # with how long the run stood still before it.
@@ -189,8 +194,31 @@ def gantt_svg(rows: Iterable[tuple[str, str, list]], start: str | None, end: str
     return Markup("".join(out))
 
 
+def _nice_step(span: float) -> float:
+    """A round tick step that divides `span` seconds into 3 to 8 parts."""
+    import math
+
+    span = max(span, 0.001)
+    steps = [60.0, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
+    if span > 180:
+        return next((st for st in steps if span / st <= 8), steps[-1] * math.ceil(span / steps[-1] / 8))
+    base = 10 ** math.floor(math.log10(span / 8))
+    for m in (1, 2, 5, 10, 20, 50):
+        if span / (base * m) <= 8:
+            return base * m
+    return base * 100
+
+
 def _tick(seconds: float, span: float) -> str:
-    return f"{seconds * 1000:.0f}ms" if span < 2 else _fmt(seconds)
+    if seconds <= 0:
+        return "0"
+    if span < 2:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:.0f}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:.0f}m"
+    return _fmt(seconds)
 
 
 def _fmt(seconds: float | None) -> str:

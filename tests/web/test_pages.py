@@ -865,3 +865,20 @@ def test_hostile_outputs_descriptions_files_and_colours_run_no_script(project, p
     page.locator("details#file summary").click()
     assert "<script>alert('comment')</script>" in page.locator("#source").inner_text()
     # no dialog happened: the page fixture fails the test on any (alert opens one)
+
+
+def test_the_timeline_has_round_ticks_across_the_page(project, pipe, write_pipeline, serve, new_page, shots):
+    write_pipeline("steps", "tasks:\n  a: {run: 'sleep 1.2'}\n  b: {run: 'sleep 0.4', deps: [a]}\n")
+    assert pipe("run", "steps").returncode == 0
+    server = serve()
+    page = new_page(server.url, viewport={"width": 1280, "height": 800})
+    page.goto(f"{server.url}/pipelines/steps/runs/{run_id_of(pipe, 'steps')}#timeline")
+    labels = page.locator("#timeline svg.gantt .ticklabel").evaluate_all("els => els.map(e => e.textContent)")
+    assert labels[0] == "+0" and 3 <= len(labels) <= 9, labels
+    # Round steps: each label a multiple of the first step (200ms, 0.5s, ...).
+    values = [float(t.strip("+ms")) / (1000 if t.endswith("ms") else 1) for t in labels[1:]]
+    step = values[0]
+    assert all(abs(v / step - round(v / step)) < 1e-6 for v in values), labels
+    width = page.evaluate("document.querySelector('#timeline svg.gantt').getBoundingClientRect().width")
+    assert width > 1100                                  # the page's width, not 900 px
+    page.locator("#timeline").screenshot(path=str(shots / "timeline-1280.png"))
