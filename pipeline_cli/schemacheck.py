@@ -229,7 +229,7 @@ _KEYWORDS: dict[str, Callable[[_Compiler, Any], tuple[bool, Check | None]]] = {
     "minLength": _bound(_is_str, len, True), "maxLength": _bound(_is_str, len, False),
     "minimum": _bound(_is_number, _itself, True), "maximum": _bound(_is_number, _itself, False),
     "minItems": _bound(_is_list, len, True), "maxItems": _bound(_is_list, len, False),
-    "minProperties": _bound(_is_dict, len, True),
+    "minProperties": _bound(_is_dict, len, True), "maxProperties": _bound(_is_dict, len, False),
     "uniqueItems": _kw_unique, "required": _kw_required, "propertyNames": _kw_property_names,
     "dependentRequired": _kw_dependent_required, "oneOf": _kw_one_of,
 }

@@ -92,6 +92,14 @@ HAND_WRITTEN = {
             deps: [per_city]
             run: echo {{ item }}
             foreach: "{{ tasks.per_city.outputs | length }}"
+          load:
+            run: ./load.sh
+            pool: warehouse
+            pool_slots: 2
+          sales_file:
+            wait: {file: "incoming/sales-{{ ds }}.csv"}
+            every: 30s
+            timeout: 6h
     """,
     "every_field": """
         name: full-example
@@ -99,6 +107,7 @@ HAND_WRITTEN = {
         schedule: "30 2 * * MON-FRI"
         timezone: Europe/Amsterdam
         start_date: 2026-11-01T06:00:00+01:00
+        end_date: 2027-11-01T06:00:00+01:00
         catchup: 7d
         max_active_runs: 2
         concurrency: 4
@@ -695,7 +704,7 @@ EVERYTHING = [None, True, 0, 1, 1.5, "", "a", [], ["a"], {}, {"a": 1}]
 
 @pytest.mark.parametrize("keyword, value", [
     ("oneOf", [{"type": "object"}]), ("anyOf", [{}]), ("allOf", [{}]), ("not", False), ("if", True),
-    ("patternProperties", {}), ("format", "date"), ("maxProperties", 5), ("contains", {}),
+    ("patternProperties", {}), ("format", "date"), ("maxContains", 5), ("contains", {}),
     ("dependentSchemas", {}), ("unevaluatedProperties", True), ("exclusiveMinimum", -100),
     ("$dynamicRef", "#x"), ("$anchor", "x"), ("madeUp", 1),
 ], ids=lambda v: v if isinstance(v, str) else None)
