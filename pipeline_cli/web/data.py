@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -240,7 +241,9 @@ class History:
         except OSError:
             return []
         hit = self._ids.get(name)
-        if hit is None or hit[0] != mtime:
+        # A folder's mtime has the kernel's coarse clock: two runs begun within one tick of it
+        # leave the same mtime, so a listing younger than 2 s is made again.
+        if hit is None or hit[0] != mtime or time.time_ns() - mtime < 2_000_000_000:
             ids = self.store.run_ids(name)
             hit = self._ids[name] = (mtime, ids, frozenset(ids))
         return hit[1]

@@ -269,7 +269,8 @@ def test_two_triggers_at_once_each_go_to_their_own_run(project, pipe, write_pipe
 
     def trigger(tag):
         r = httpx.post(f"{server.url}/pipelines/pair/trigger", data={"csrf": csrf, "param.tag": tag}, timeout=60)
-        assert r.status_code == 303, r.text
+        said = re.search(r'data-field="form-error">([^<]*)<', r.text)
+        assert r.status_code == 303, (r.status_code, said.group(1) if said else r.text[-2000:])
         return tag, r.headers["location"].rsplit("/", 1)[1]
 
     with ThreadPoolExecutor(4) as pool:
