@@ -193,7 +193,7 @@ def test_backfill_before_start_date_is_refused_with_the_fix(write_pipeline, pipe
 # --- item 11: `pipe list` and `pipe tick` reckon "due" in one place ---------------------------
 
 def test_next_due_is_now_when_tick_would_run_something(project, write_pipeline):
-    from pipeline_cli import scheduler, spec
+    from pipeline_cli import scheduling as scheduler, spec
     from pipeline_cli.state import StateDir
 
     path = write(write_pipeline)

@@ -322,7 +322,7 @@ def test_count_about(expr, first, last, about):
 
 def test_a_century_of_five_minutes_is_refused_without_walking_it():
     from pipeline_cli.errors import UsageError
-    from pipeline_cli.scheduler import backfill_intervals
+    from pipeline_cli.scheduling import backfill_intervals
 
     p = _pipeline("*/5 * * * *")
     sched = _Counting("*/5 * * * *")

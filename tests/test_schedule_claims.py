@@ -1,6 +1,6 @@
 """Which intervals tick runs after runs of every kind (manual `run --date`, backfill, tick),
 in the past and the future, with `catchup` false, true and a window: the pure part
-(scheduler.plan), then the same through the CLI in subprocesses with `pipe tick --now`."""
+(scheduling.plan), then the same through the CLI in subprocesses with `pipe tick --now`."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ import pytest
 
 from conftest import clean_env
 
-from pipeline_cli.scheduler import Claim, plan
+from pipeline_cli.scheduling import Claim, plan
 from pipeline_cli.schedule import Schedule
 
 UTC = timezone.utc

@@ -357,7 +357,7 @@ def test_list_shows_next_due(env):
 # --- a simulated day ----------------------------------------------------------------------------------
 
 class _InProcess:
-    """Stands in for scheduler.start_child (a fork per due pipeline): runs it in this process."""
+    """Stands in for scheduling.ticking.start_child (a fork per due pipeline): runs it in this process."""
 
     def __init__(self, function, *args):
         self.code = function(*args)
@@ -371,7 +371,8 @@ def test_simulated_day_every_minute(env, project, monkeypatch, capsys):
     replaced by in-process calls to speed this up; test_simulated_hours_cli uses real processes)."""
     env.write("hr", "@hourly", extra="start_date: 2026-11-05\n")
     env.write("q", "*/15 * * * *", extra="start_date: 2026-11-05\n")
-    from pipeline_cli import commands, scheduler
+    from pipeline_cli import commands
+    from pipeline_cli.scheduling import ticking as scheduler
 
     monkeypatch.setattr(scheduler, "start_child", _InProcess)
     monkeypatch.chdir(project)

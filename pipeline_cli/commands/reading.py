@@ -105,14 +105,14 @@ def list_pipelines(g: Globals, json_mode: bool = False) -> ListResult:
                "schedule": p.schedule, "timezone": p.timezone, "tasks": len(p.tasks)}
         if p.schedule:
             from ..schedule import describe_cron
-            from ..scheduler import due
+            from ..scheduling import due
 
             row["schedule_words"] = f"{describe_cron(p.schedule)} ({p.timezone})"
             plan = due(p, store, now)          # as tick reckons it
             row["next_due"] = plan.next_due.isoformat() if plan.next_due else None
             row["overdue"] = plan.overdue(now)      # next_due has passed and tick has not run it
             if p.end_date is not None:
-                from ..scheduler import ended
+                from ..scheduling import ended
 
                 row["end_date"] = p.end_date.isoformat()
                 row["ended"] = ended(p, now) and plan.next_due is None    # nothing can become due again

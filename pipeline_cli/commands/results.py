@@ -199,7 +199,7 @@ class TickResult(Record):
     FIELDS = (
         ("now", _REQUIRED),    # str
         ("dry_run", False),    # bool
-        ("plans", list),    # list: scheduler.Due
+        ("plans", list),    # list: scheduling.Due
         ("invalid", list),    # list: errors.SpecError, to be said now
         ("runs", list),    # list[TickRun]
         ("code_outcome", OK),    # str

@@ -64,7 +64,7 @@ def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str]
         dry_run: bool = False, concurrency: int | None = None, fail_fast: bool = False,
         json_mode: bool = False, **executor_options) -> RunResult | PlanResult:
     from .. import render, run as core
-    from ..scheduler import run_hooks
+    from ..scheduling import run_hooks
     from ..state import now_utc
 
     need_stdout(json_mode)
@@ -114,7 +114,7 @@ def _executor(options: dict):
 def resume(g: Globals, pipeline: str, run_id: str | None = None, *, from_: list[str] | None = None,
            json_mode: bool = False, **executor_options) -> RunResult:
     from .. import render, run as core
-    from ..scheduler import run_hooks
+    from ..scheduling import run_hooks
     from ..state.liveness import began_at
 
     since = began_at()         # a resume that begins after this command started is not rerun by it
@@ -169,14 +169,14 @@ class _QuietReporter:
 
 def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: bool = False,
          json_mode: bool = False, notify_url: str | None = None, **executor_options) -> TickResult:
-    from .. import scheduler
+    from .. import scheduling
     from ..state import now_utc
 
     need_stdout(json_mode)
     require_pipelines_dir(g)
     when = parse_date(now, "UTC", "--now") if now else now_utc()
     stamp = when.astimezone(timezone.utc).isoformat()
-    if not dry_run and not json_mode and scheduler.quiet(g.pipelines_dir, g.state, when):
+    if not dry_run and not json_mode and scheduling.quiet(g.pipelines_dir, g.state, when):
         _retention(g, when)
         return TickResult(stamp)        # the cache proves nothing is due (--json looks anyway)
     from .. import render
@@ -191,7 +191,7 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
     if executor_options and any(v not in (None, False) for v in executor_options.values()):
         opts = dict(executor_options)
         extra["make_executor"] = lambda: _executor(opts)
-    report = scheduler.tick(g.pipelines_dir, g.state, when, dry_run=dry_run, reporter_for=reporter_for, **extra)
+    report = scheduling.tick(g.pipelines_dir, g.state, when, dry_run=dry_run, reporter_for=reporter_for, **extra)
     if not dry_run:
         _retention(g, when)
     invalid = report.invalid
@@ -240,7 +240,7 @@ CONFIRM_OVER = 100      # a backfill of more intervals than this asks first (or 
 def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = False, dry_run: bool = False,
              params: list[str] | None = None, yes: bool = False, json_mode: bool = False,
              **executor_options) -> BackfillResult | int:
-    from .. import render, scheduler
+    from .. import render, scheduling
 
     need_stdout(json_mode)
     p, g = load(g, pipeline, write_cache=not dry_run)
@@ -250,7 +250,7 @@ def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = Fals
 
     check_params(p, given, "give it with")
     store = g.state
-    bp = scheduler.backfill_plan(p, store, begin, finish, rerun=rerun)
+    bp = scheduling.backfill_plan(p, store, begin, finish, rerun=rerun)
     if not dry_run:
         from .operate import note_if_paused
         note_if_paused(g, p.name)          # a person asked: it runs, and is told
@@ -279,7 +279,7 @@ def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = Fals
     if any(v not in (None, False, []) for v in executor_options.values()):
         opts = dict(executor_options)
         kwargs["make_executor"] = lambda: _executor(opts)
-    results = scheduler.backfill(p, store, begin, finish, rerun=rerun,
+    results = scheduling.backfill(p, store, begin, finish, rerun=rerun,
                                  reporter_for=lambda _: render.reporter_for_output(json_mode), on_interval=progress,
                                  params=given, concurrent_reporter_for=lambda _: _side_by_side(json_mode),
                                  plan=bp, **kwargs)
@@ -340,7 +340,7 @@ def _side_by_side(json_mode: bool):
 
 
 def _claims(store, name: str) -> list[tuple[str, str]]:
-    from ..scheduler import _utc
+    from ..scheduling.due import _utc
 
     out = []
     for entry in store.ledger(name):

@@ -1,5 +1,5 @@
 """The run hook of notifications: whoever starts a run of a pipeline with a `notify:` block
-subscribes it (scheduler.run_hooks, for the commands, tick and backfill); the run core
+subscribes it (scheduling.run_hooks, for the commands, tick and backfill); the run core
 knows nothing of notifying."""
 from __future__ import annotations
 

@@ -384,7 +384,7 @@ def test_the_web_layer_and_the_core_keep_to_their_sides():
             "or m.startswith('dask')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env())
     assert out.returncode == 0 and out.stdout.strip() == "[]", out
-    code = ("import sys; import pipeline_cli.commands, pipeline_cli.run, pipeline_cli.scheduler, "
+    code = ("import sys; import pipeline_cli.commands, pipeline_cli.run, pipeline_cli.scheduling, "
             "pipeline_cli.state; print(sorted(m for m in sys.modules if m.startswith(('starlette', 'uvicorn', "
             "'pipeline_cli.web'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env())
