@@ -238,9 +238,12 @@ def test_trigger_says_what_is_wrong_and_keeps_the_form_then_runs_with_the_option
         assert "Traceback" not in page.content()
     page.screenshot(path=str(shots / "trigger-error-1280.png"), full_page=True)
     assert pipe("status", "greet", "--json").returncode != 0 or '"runs": []' in pipe("status", "greet", "--json").stdout
-    # A dry run first: pipe's own plan, nothing run.
+    # A dry run first: pipe's own plan, nothing run. (The calendar writes its day in the field.)
     page.goto(server.url + "/pipelines/greet")
     page.locator("#trigger summary").click()
+    page.fill('input[data-pick-for="date"]', "2026-09-01")
+    assert page.locator('form.trigger input[name="date"]').input_value() == "2026-09-01"
+    page.fill('form.trigger input[name="date"]', "")
     page.fill('input[name="only"]', "hello")
     page.locator('button[name="dry_run"]').click()
     plan = page.locator('[data-field="plan"]').inner_text()

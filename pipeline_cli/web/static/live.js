@@ -315,7 +315,18 @@
     });
   }
 
-  function enhance() { applyFilter(); relTimes(); gridKeys(); zoom(); }
+  // A calendar beside a date field: picking a day writes it into the field (which takes a
+  // time too); without script the field alone is the form's.
+  function pickers() {
+    document.querySelectorAll("input[data-pick-for]").forEach(function (pick) {
+      if (pick.pipeOn) return;
+      pick.pipeOn = true;
+      var field = pick.form && pick.form.querySelector('input[name="' + pick.getAttribute("data-pick-for") + '"]');
+      pick.addEventListener("change", function () { if (field && pick.value) field.value = pick.value; });
+    });
+  }
+
+  function enhance() { applyFilter(); relTimes(); gridKeys(); zoom(); pickers(); }
 
   // What the stream follows, without where it starts (offset) and the page's stamp (v).
   function key(url) { return (url || "").replace(/([?&])(offset|v)=[^&]*/g, "$1"); }
