@@ -4,12 +4,11 @@ annotations, and what completes pipeline names, task ids and run ids, read from 
 folders as the command would use (--pipelines-dir / --state-dir anywhere on the line)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Optional
 
 import click
 import typer
-
-from .. import executors
 
 
 class Refused(click.BadParameter):
@@ -138,9 +137,25 @@ JSON = Annotated[bool, typer.Option("--json", help="print one JSON document on s
 FROM = Annotated[Optional[list[str]], typer.Option("--from", metavar="T", autocompletion=complete_task,
                                                    help="run this task and everything downstream of it")]
 
+class _ExecutorNames(Sequence):
+    """The names of the executor registry, read when Click first needs them (a parse that
+    has --executor, help, completion): the registry is not imported by every command."""
+
+    def _names(self) -> list[str]:
+        from .. import executors
+
+        return executors.names()
+
+    def __getitem__(self, i):
+        return self._names()[i]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
 # The executor options of run, resume, tick and backfill.
 EXECUTOR = Annotated[Optional[str], typer.Option(
-    "--executor", metavar="NAME", envvar="PIPE_EXECUTOR", click_type=Choice(tuple(executors.names())),
+    "--executor", metavar="NAME", envvar="PIPE_EXECUTOR", click_type=Choice(_ExecutorNames()),
     help="where tasks run: local (this machine) or dask (the workers of a Dask cluster) [default: local]")]
 DASK_SCHEDULER = Annotated[Optional[str], typer.Option(
     "--dask-scheduler", metavar="ADDRESS", envvar="PIPE_DASK_SCHEDULER",

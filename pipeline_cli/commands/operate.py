@@ -32,7 +32,7 @@ def _forget_quiet(g: Globals, path) -> None:
     """Tick's "nothing due" cache must look again at this file (on unpause: catch up now)."""
     if path is None:
         return
-    from ..scheduling.quiet import _forget
+    from ..scheduling.quiet_cache import _forget
 
     try:
         _forget(g.state, str(path.resolve()))

@@ -340,7 +340,7 @@ def _side_by_side(json_mode: bool):
 
 
 def _claims(store, name: str) -> list[tuple[str, str]]:
-    from ..scheduling.due import _utc
+    from ..scheduling.planning import _utc
 
     out = []
     for entry in store.ledger(name):

@@ -11,8 +11,8 @@ from ..errors import SpecError
 from ..model import RUN_SUCCEEDED, RUN_WAITING, SCHEDULED, Pipeline
 from ..state import StateDir
 from .children import CHILD_FAILED, CHILD_INVALID, CHILD_OK, Child, _as_they_end, _wait_any, start_child
-from .due import Due, due
-from .quiet import _forget, _remember
+from .planning import Due, due
+from .quiet_cache import _forget, _remember
 
 
 # --- tick -------------------------------------------------------------------------------

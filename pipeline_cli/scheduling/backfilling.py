@@ -8,7 +8,7 @@ from ..errors import UsageError
 from ..model import BACKFILL, RUN_INTERRUPTED, RUN_SUCCEEDED, Pipeline
 from ..state import StateDir
 from .children import Child, start_child
-from .due import _pruned, _u, _utc
+from .planning import _pruned, _u, _utc
 from .ticking import _run_hooks
 
 MAX_BACKFILL = 100_000    # intervals in one backfill: a range of centuries is a mistake, not a plan
