@@ -284,6 +284,12 @@ class DaskExecutor:
         path, digest = self.pipeline_file
         found = client.sync(client._run, supervise.check_worker, path, self.modules, workers=workers,
                             on_error="return", callback_timeout=timeout)
+        older = [w for w, got in found.items() if isinstance(got, TypeError)]
+        if older:     # an older pipe's check takes the pipeline file alone: ask it so, for its version
+            again = client.sync(client._run, supervise.check_worker, path, workers=older, on_error="return",
+                                callback_timeout=timeout)
+            found.update({w: got for w, got in again.items()
+                          if isinstance(got, dict) and got.get("version") != __version__})
         verdicts = {}
         for where, got in found.items():
             why = []

@@ -598,3 +598,21 @@ def test_concurrency_follows_a_worker_that_joins(tmp_path, start_cluster):
         proc.kill()
     assert proc.returncode == 0, out + err
     assert {t["state"] for t in tasks_of(json.loads(out)).values()} == {"succeeded"}
+
+
+def test_a_worker_of_an_older_pipe_whose_check_takes_the_file_alone_is_named_with_its_version(tmp_path, start_cluster):
+    """The pipe before this check of modules: its check_worker(pipeline_file) takes no more."""
+    shadow = _old_pipe(tmp_path)
+    supervise_py = shadow / "pipeline_cli" / "executors" / "supervise.py"
+    text = supervise_py.read_text()
+    old_signature = "def check_worker(pipeline_file: str, modules: list | None = None) -> dict:"
+    assert old_signature in text
+    supervise_py.write_text(text.replace(old_signature, "def check_worker(pipeline_file: str) -> dict:\n    modules = None"))
+    write(tmp_path, "seen", "tasks: {a: {run: echo a}}\n")
+    cluster = start_cluster([{"name": "old", "nthreads": 1, "env": {"PYTHONPATH": str(shadow)}}])
+    result = subprocess.run([sys.executable, "-m", "pipeline_cli", "--state-dir", str(tmp_path / ".pipe"),
+                             "run", "seen"], cwd=tmp_path, env=base_env(dask_env(cluster)),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"worker old ({cluster.worker_of('old')}) runs pipe 0.0.1-old" in result.stderr, result.stderr
+    assert "cannot run pipe's check" not in result.stderr
