@@ -140,33 +140,6 @@ def require_pipelines_dir(g: Globals) -> None:
                      "or give --pipelines-dir / PIPE_PIPELINES_DIR; `pipe init` creates one)")
 
 
-class _QuietReporter:
-    """tick's reporter: a run's plain progress lines are kept, and printed (with the summary)
-    only if the run did not succeed, so a healthy cron job prints nothing."""
-
-    def __init__(self, stream):
-        import io
-
-        from .. import render
-
-        self.buffer = io.StringIO()
-        self.inner = render.PlainReporter(self.buffer, prefix=True)
-        self.stream = stream
-
-    def run_started(self, run) -> None:
-        self.inner.run_started(run)
-
-    def task_changed(self, run, task) -> None:
-        self.inner.task_changed(run, task)
-
-    def run_finished(self, run) -> None:
-        self.inner.run_finished(run)
-        if run.state not in ("succeeded", "waiting"):      # a run left waiting is no failure
-            self.stream.write(self.buffer.getvalue())
-            self.stream.flush()
-        self.buffer = None
-
-
 def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: bool = False,
          json_mode: bool = False, notify_url: str | None = None, **executor_options) -> TickResult:
     from .. import scheduling
@@ -185,7 +158,7 @@ def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: boo
     if verbose:
         reporter_for = lambda p: render.PlainReporter(out, prefix=True)      # noqa: E731
     else:
-        reporter_for = lambda p: _QuietReporter(out)                          # noqa: E731
+        reporter_for = lambda p: render.QuietReporter(out)                    # noqa: E731
     before = _run_ids(g) if json_mode else {}
     extra = {}
     if executor_options and any(v not in (None, False) for v in executor_options.values()):
@@ -281,7 +254,7 @@ def backfill(g: Globals, pipeline: str, start: str, end: str, rerun: bool = Fals
         kwargs["make_executor"] = lambda: _executor(opts)
     results = scheduling.backfill(p, store, begin, finish, rerun=rerun,
                                  reporter_for=lambda _: render.reporter_for_output(json_mode), on_interval=progress,
-                                 params=given, concurrent_reporter_for=lambda _: _side_by_side(json_mode),
+                                 params=given, concurrent_reporter_for=lambda _: render.side_by_side_reporter(json_mode),
                                  plan=bp, **kwargs)
     return _backfill_result(p, bp, results, latest=_latest_claims(store, p.name))
 
@@ -318,25 +291,6 @@ def _confirm(p, bp) -> bool:
         sys.stderr.write("\n")
         return False
     return answer.strip().lower() in ("y", "yes")
-
-
-def _side_by_side(json_mode: bool):
-    """The reporter of a backfill run going on beside others: plain lines, each with the
-    pipeline and the run's logical date (one live table per run would fight for the screen)."""
-    from .. import render
-
-    if json_mode or sys.stdout is None:
-        return None        # no reporter (the run core's hooks skip a None)
-
-    class Lines(render.PlainReporter):
-        def _line(self, run, text: str) -> None:
-            from datetime import datetime as _dt
-
-            now = _dt.now().astimezone().strftime("%H:%M:%S")
-            self.stream.write(f"{now} {run.pipeline} {render.short_date(run.logical_date)} {text}\n")
-            self.stream.flush()
-
-    return Lines(sys.stdout)
 
 
 def _claims(store, name: str) -> list[tuple[str, str]]:

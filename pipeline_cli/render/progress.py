@@ -49,6 +49,49 @@ class PlainReporter:
         summary(run, self.stream)
 
 
+class QuietReporter:
+    """tick's reporter: a run's plain progress lines are kept, and printed (with the summary)
+    only if the run did not succeed (a run left waiting is no failure), so a healthy cron job
+    prints nothing."""
+
+    def __init__(self, stream: TextIO):
+        import io
+
+        self.buffer = io.StringIO()
+        self.inner = PlainReporter(self.buffer, prefix=True)
+        self.stream = stream
+
+    def run_started(self, run: RunView) -> None:
+        self.inner.run_started(run)
+
+    def task_changed(self, run: RunView, task: TaskView) -> None:
+        self.inner.task_changed(run, task)
+
+    def run_finished(self, run: RunView) -> None:
+        self.inner.run_finished(run)
+        if run.state not in (SUCCEEDED, "waiting"):
+            self.stream.write(self.buffer.getvalue())
+            self.stream.flush()
+
+
+class SideBySideReporter(PlainReporter):
+    """The reporter of a backfill run going on beside others: plain lines, each with the
+    pipeline and the run's logical date (one live table per run would fight for the screen)."""
+
+    def _line(self, run: RunView, text: str) -> None:
+        from .common import short_date
+
+        now = datetime.now().astimezone().strftime("%H:%M:%S")
+        self.stream.write(f"{now} {run.pipeline} {short_date(run.logical_date)} {text}\n")
+        self.stream.flush()
+
+
+def side_by_side_reporter(json_mode: bool):
+    if json_mode or sys.stdout is None:
+        return None        # no reporter (the run core's hooks skip a None)
+    return SideBySideReporter(sys.stdout)
+
+
 class LiveReporter:
     """A live Rich table on a terminal, never taller than the terminal: the title, the task
     rows that fit (running and retrying tasks first, then failed ones, then the latest
