@@ -427,3 +427,21 @@ def test_a_run_the_executor_refuses_records_nothing(state):
     with pytest.raises(UsageError, match="GPU"):
         new_run(pipeline({"a": {}}), state, executor=RefusingExecutor({}))
     assert state.run_ids("t") == []
+
+
+def test_a_killed_then_resumed_runs_duration_counts_both_executions(tmp_path):
+    """The first execution ran 10 s and its pipe was killed (no run_finished); an hour later
+    a resume ran 5 s: 15 s in all, not 5 (nor the idle hour)."""
+    from pipeline_cli.state.events import replay
+
+    t = lambda s: f"2026-11-01T{s}+00:00"         # noqa: E731
+    events = [
+        {"event": "run_started", "time": t("00:00:00"), "tasks": ["a"], "format": 1},
+        {"event": "task", "time": t("00:00:00"), "task": "a", "state": "running", "attempt": 1},
+        {"event": "task", "time": t("00:00:10"), "task": "a", "state": "retrying", "attempt": 1},
+        {"event": "run_resumed", "time": t("01:00:00"), "tasks": ["a"]},
+        {"event": "task", "time": t("01:00:00"), "task": "a", "state": "running", "attempt": 2},
+        {"event": "task", "time": t("01:00:05"), "task": "a", "state": "succeeded", "attempt": 2},
+        {"event": "run_finished", "time": t("01:00:05"), "state": "succeeded"},
+    ]
+    assert replay("r", "p", tmp_path, events).duration == 15.0

@@ -273,6 +273,7 @@ class RunView:
 def apply(run: RunView, e: dict) -> None:
     """The reducer: one event into a run's view."""
     kind = e.get("event")
+    before = run.last_event
     if isinstance(e.get("time"), str):
         run.last_event = e["time"]
     if kind == TASK:
@@ -295,9 +296,12 @@ def apply(run: RunView, e: dict) -> None:
         run.pid, run.pid_start, run.host = e.get("pid"), e.get("pid_start"), e.get("host")
         run.ended = False
     elif kind == RUN_RESUMED:
-        if run.finished and (run.resumed or run.started):
+        # The execution before counts until it finished, or (its pipe was killed) until its
+        # last event: a resumed run's duration is the time spent running, never the idle gap.
+        end = run.finished or before
+        if end and (run.resumed or run.started):
             begin = datetime.fromisoformat(run.resumed or run.started)
-            run.active_seconds += (datetime.fromisoformat(run.finished) - begin).total_seconds()
+            run.active_seconds += max(0.0, (datetime.fromisoformat(end) - begin).total_seconds())
         run.resumed = e.get("time")
         run.pid, run.pid_start, run.host = e.get("pid"), e.get("pid_start"), e.get("host")
         run.finished = None
