@@ -236,6 +236,15 @@ def test_the_live_table_of_500_instances_is_one_row_with_counts_at_80_columns(pr
           many: {deps: [wait], foreach: "{{ range(500) | list }}", run: "while [ ! -f go ]; do sleep 0.05; done"}
         """)
     term = PtyPipe(project, ["run", "five"], cols=80, rows=24)
+    try:
+        _watch_500(project, term)
+    finally:
+        if term.proc.poll() is None:          # a failed check leaves no run behind, waiting for `go`
+            os.killpg(term.proc.pid, signal.SIGKILL)
+            term.proc.wait(10)
+
+
+def _watch_500(project, term) -> None:
     assert term.wait_for(lambda s: any("│ many │ running" in line and "3 running, 497 pending" in line
                                        for line in s.lines), timeout=60), term.screen.text
     assert not any("many[" in line for line in term.screen.lines), term.screen.text
