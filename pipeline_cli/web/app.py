@@ -54,7 +54,7 @@ TAIL_LINES = 5
 RERUN_BUTTONS = 2000     # a rerun button per task up to this many tasks
 POLL = 0.5
 STATE_ICONS = {"succeeded": "✓", "failed": "✗", "running": "▶", "retrying": "↻", "skipped": "–",
-               "upstream_failed": "⇡", "pending": "○", "cancelled": "⊘", "interrupted": "!"}
+               "upstream_failed": "⇡", "pending": "○", "cancelled": "⊘", "interrupted": "!", "waiting": "⧗"}
 # The sign-in page's own style, inline (before signing in no other file may be read: every
 # request needs the token), allowed by its hash alone.
 SIGNIN_CSS = (HERE / "static" / "signin.css").read_text(encoding="utf-8")
@@ -636,15 +636,23 @@ def _attempt_param(request: Request, default: int) -> int:
     return int(raw)
 
 
+def _task_of(view, task: str):
+    """A task of the run, or an instance `ID[N]` of a foreach task; None for anything else."""
+    base = task[:task.index("[")] if task.endswith("]") and "[" in task else task
+    if not TASK_RE.match(base):
+        return None
+    return view.task(task)
+
+
 async def log_page(request: Request) -> Response:
     h = _history(request)
     name = h.check_name(request.path_params["name"])
     run_id, task = request.path_params["run_id"], request.path_params["task"]
     stamp = _live(h, pipeline=name, run=run_id)
     run = h.run(name, run_id)
-    if not TASK_RE.match(task) or task not in run.view.tasks:
+    t = _task_of(run.view, task)
+    if t is None:
         raise NotFound(f"run {run_id} has no task {task!r}")
-    t = run.view.tasks[task]
     attempt = _attempt_param(request, t.attempt)
     v = stamp.rpartition("v=")[2]
     first = 1
@@ -891,9 +899,10 @@ async def api_log(request: Request) -> Response:
     name = h.check_name(request.path_params["name"])
     run_id, task = request.path_params["run_id"], request.path_params["task"]
     run = h.run(name, run_id)
-    if not TASK_RE.match(task) or task not in run.view.tasks:
+    t = _task_of(run.view, task)
+    if t is None:
         raise NotFound(f"run {run_id} has no task {task!r}")
-    attempt = _attempt_param(request, run.view.tasks[task].attempt)
+    attempt = _attempt_param(request, t.attempt)
     path = h.log_path(name, run_id, task, attempt)
     return FileResponse(path, media_type="text/plain; charset=utf-8", content_disposition_type="inline")
 

@@ -399,9 +399,11 @@ class History:
     # -- logs ------------------------------------------------------------------------------
     def log_path(self, name: str, run_id: str, task: str, attempt: int) -> Path:
         run = self.run(name, run_id)
-        if not TASK_RE.fullmatch(task or "") or task not in run.view.tasks:
+        base = task[:task.index("[")] if (task or "").endswith("]") and "[" in task else task
+        t = run.view.task(task) if TASK_RE.fullmatch(base or "") else None
+        if t is None:
             raise NotFound(f"run {run_id} has no task {task!r}")
-        if not isinstance(attempt, int) or attempt < 1 or attempt > max(run.view.tasks[task].attempt, 0):
+        if not isinstance(attempt, int) or attempt < 1 or attempt > max(t.attempt, 0):
             raise NotFound(f"task {task!r} of run {run_id} has no attempt {attempt}")
         path = self.store.log_path(name, run_id, task, attempt)
         if not path.is_file():

@@ -44,16 +44,44 @@ def output_text(value: Any) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
+INSTANCE_ROWS = 1000      # a foreach task's instances listed on its run's page (the rest: counted)
+
+
+def _with_instances(tasks: list):
+    """Each task, and below a foreach task its instances (up to INSTANCE_ROWS)."""
+    for t in tasks:
+        yield t
+        for i in sorted(t.instances)[:INSTANCE_ROWS]:
+            yield t.instances[i]
+
+
+_ORDER = ("running", "waiting", "retrying", "failed", "upstream_failed", "cancelled", "succeeded", "skipped", "pending")
+
+
+def _reason(t) -> str:
+    """The reason cell; of a foreach task, its instances' counts first."""
+    if t.items is None:
+        return t.reason or ""
+    counts = t.instance_counts()
+    said = ", ".join(f"{counts[s]} {s}" for s in _ORDER if counts.get(s))
+    text = f"{t.items} instance{'s' if t.items != 1 else ''}" + (f": {said}" if said else "")
+    if t.items > INSTANCE_ROWS:
+        text += f" (the first {INSTANCE_ROWS} listed below; all of them: pipe status --expand)"
+    return text + (f"; {t.reason}" if t.reason and " instances " not in t.reason else "")
+
+
 def task_rows(tasks: list, *, base: str, icons: Mapping[str, str], descriptions: Mapping[str, str],
               elapsed: Mapping[str, float], tails: Mapping[str, list[str]], rerun: bool, name_url: Callable,
               csrf: str, mark_url: Callable = str) -> Markup:
     out: list[str] = []
     add = out.append
-    for t in tasks:
+    for t in _with_instances(tasks):
         tid = _e(t.id)
         state = _e(t.state)
         log = _e(f"{base}/{_q(t.id)}/log")
-        add(f'<tr data-task="{tid}" data-state="{state}">\n<td class="mono">')
+        instance = "[" in t.id
+        cls = ' class="instance"' if instance else ""
+        add(f'<tr data-task="{tid}" data-state="{state}"{cls}>\n<td class="mono">')
         add(f'<a href="{log}">{tid}</a>' if t.attempt else tid)
         desc = descriptions.get(t.id)
         if desc:
@@ -70,12 +98,15 @@ def task_rows(tasks: list, *, base: str, icons: Mapping[str, str], descriptions:
         else:
             add(f'<td class="num" data-label="Duration">{fmt_duration(t.duration)}</td>\n')
         add(f'<td class="num" data-label="Exit">{"" if t.exit_code is None else escape(t.exit_code)}</td>\n'
-            f'<td class="reason" data-label="Reason">{escape(t.reason) if t.reason else ""}')
+            f'<td class="reason" data-label="Reason">{escape(_reason(t)) if _reason(t) else ""}')
         tail = tails.get(t.id)
         if tail:
             add(f'<pre class="tail" data-field="log-tail">{escape(chr(10).join(tail))}</pre>')
         add('</td>\n<td class="outputs" data-label="Outputs">')
-        if t.outputs:
+        if isinstance(t.outputs, list):       # a foreach task's: one per instance, on the instances' rows
+            add(f'<span class="muted small" data-field="outputs">a list of {len(t.outputs)}, '
+                'one per instance</span>' if t.outputs else "")
+        elif t.outputs:
             add('<dl class="outputs" data-field="outputs">')
             for k, v in t.outputs.items():
                 add(f'<div><dt>{escape(k)}</dt><dd class="mono" data-output="{escape(k)}">{escape(output_text(v))}</dd></div>')
@@ -83,7 +114,7 @@ def task_rows(tasks: list, *, base: str, icons: Mapping[str, str], descriptions:
             if t.kept_from:
                 add(f'<div class="muted small">from run {escape(t.kept_from)}</div>')
         add("</td>\n")
-        if rerun:
+        if rerun and not instance:
             other = "failed" if t.state == "succeeded" else "succeeded"
             add(f'<td class="act"><form method="post" action="{escape(name_url(t.id))}" data-action="rerun">'
                 f'<input type="hidden" name="csrf" value="{escape(csrf)}"><button type="submit" class="secondary small" '
@@ -97,5 +128,7 @@ def task_rows(tasks: list, *, base: str, icons: Mapping[str, str], descriptions:
                 f'<label>why <input name="reason" required maxlength="500" autocomplete="off" '
                 f'placeholder="kept in the run\'s history"></label>'
                 f'<button type="submit" class="secondary small">Mark</button></form></details></td>\n')
+        elif rerun:
+            add('<td class="act"></td>\n')        # an instance: rerun or mark its foreach task
         add("</tr>\n")
     return Markup("".join(out))
