@@ -69,4 +69,4 @@ def completion(
         "--words", metavar="WORD",
         help="a word typed so far, once per word: print what may complete the last one")] = None,
 ) -> int:
-    return call("completion", shell=shell, words=words)
+    return call("pipeline_cli.cli.completion:completion", shell=shell, words=words)

@@ -19,12 +19,12 @@ from .project import Globals, find_root
 # Each command's module is imported when it is first used, so that `pipe tick` with nothing
 # due imports neither the reading commands nor render.
 _WHERE = {
-    "completion": "complete", "candidates": "complete", "init": "init",
+    "candidates": "complete", "init": "init",
     "graph": "reading", "list_pipelines": "reading", "logs": "reading", "pipeline_runs": "reading",
     "run_status": "reading", "schema": "reading", "status": "reading", "validate": "reading",
-    "pipeline_name": "reading",
-    "backfill": "runs", "load": "runs", "parse_date": "runs", "parse_params": "runs",
-    "resume": "runs", "run": "runs", "split_ids": "runs", "tick": "runs", "require_pipelines_dir": "runs",
+    "pipeline_name": "project", "load": "project", "require_pipelines_dir": "project",
+    "backfill": "runs", "parse_date": "runs", "parse_params": "runs",
+    "resume": "runs", "run": "runs", "split_ids": "runs", "tick": "runs",
     "pause": "operate", "unpause": "operate", "prune": "operate",
 }
 

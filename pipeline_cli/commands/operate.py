@@ -13,7 +13,7 @@ def _name_and_file(g: Globals, pipeline: str):
     can still be paused) and its file, if there is one."""
     from .. import spec
     from ..errors import SpecError, UsageError
-    from .reading import pipeline_name
+    from .project import pipeline_name
 
     name, g = pipeline_name(g, pipeline)
     try:

@@ -78,3 +78,44 @@ class Globals:
         from ..state import StateDir
 
         return StateDir(self.state_dir)
+
+
+# -- finding a pipeline and its folders (every command that takes PIPELINE) -----------------
+
+def load(g: Globals, name: str, write_cache: bool = True):
+    """The pipeline PIPELINE names (SPEC section 4), and the project folders for it: a file
+    given by path inside another project uses that project's state folder."""
+    from .. import spec
+
+    path = spec.resolve(name, g.pipelines_dir)
+    g = g.for_file(path)
+    return spec.load(path, cache=g.spec_cache, write_cache=write_cache), g
+
+
+def require_pipelines_dir(g: Globals) -> None:
+    """A missing pipelines folder is a mistake to say, never an empty answer (cron would
+    take silence for health)."""
+    from ..errors import UsageError
+
+    folder = g.pipelines_dir
+    if folder.is_dir():
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise UsageError(f"the pipelines folder {folder}/ cannot be read")
+        return
+    why = "is not a folder" if folder.exists() else "does not exist"
+    raise UsageError(f"no pipelines folder: {folder}/ {why} (run pipe in the project's folder or below it, "
+                     "or give --pipelines-dir / PIPE_PIPELINES_DIR; `pipe init` creates one)")
+
+
+def pipeline_name(g: Globals, pipeline: str) -> tuple[str, Globals]:
+    """The name under which a pipeline's history is kept: from its file if it is valid, else
+    the name given (history stays readable after the file broke or went away)."""
+    from ..errors import SpecError
+
+    if pipeline in g.state.pipelines():
+        return pipeline, g
+    try:
+        p, g2 = load(g, pipeline)
+        return p.name, g2
+    except SpecError:
+        return Path(pipeline).stem, g

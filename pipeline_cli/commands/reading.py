@@ -10,7 +10,7 @@ from ..errors import SpecError, UsageError
 from .project import Globals
 from .results import (GraphResult, ListResult, LogsResult, PipelineRuns, StatusResult, TextResult, ValidatedFile,
                       ValidateResult)
-from .runs import load, require_pipelines_dir
+from .project import pipeline_name, require_pipelines_dir
 
 
 def validate(g: Globals, pipelines: list[str] | None = None, json_mode: bool = False) -> ValidateResult:
@@ -133,18 +133,6 @@ def list_pipelines(g: Globals, json_mode: bool = False) -> ListResult:
             row.update(last_run=last.run_id, last_state=last.state, last_started=last.started)
         rows.append(row)
     return ListResult(rows, problems)
-
-
-def pipeline_name(g: Globals, pipeline: str) -> tuple[str, Globals]:
-    """The name under which a pipeline's history is kept: from its file if it is valid, else
-    the name given (history stays readable after the file broke or went away)."""
-    if pipeline in g.state.pipelines():
-        return pipeline, g
-    try:
-        p, g2 = load(g, pipeline)
-        return p.name, g2
-    except SpecError:
-        return Path(pipeline).stem, g
 
 
 def pipeline_runs(g: Globals, name: str, limit: int | None = 10, state: str | None = None) -> PipelineRuns:

@@ -115,7 +115,6 @@ class GraphResult(Record):
     )
 
     def to_json(self) -> dict:
-        from ..render import graph_json
 
         docs = [graph_json(p) for p in self.pipelines]
         return docs[0] if self.single else {"pipelines": docs}
@@ -339,3 +338,12 @@ class TextResult(Record):
 
     def to_json(self) -> dict:
         return {"text": self.text}
+
+
+def graph_json(p) -> dict:
+    """`pipe graph --format json` of one pipeline: its tasks and their edges."""
+    return {"pipeline": p.name, "file": p.path,
+            "nodes": [{"id": t.id, "kind": "python" if t.python else "sensor" if t.wait else "command",
+                       "deps": list(t.deps),
+                       "trigger": t.trigger} for t in p.tasks.values()],
+            "edges": [[d, t.id] for t in p.tasks.values() for d in t.deps]}

@@ -6,19 +6,9 @@ import sys
 from datetime import datetime, timezone
 
 from ..errors import UsageError
-from .project import Globals
+from .project import Globals, load, require_pipelines_dir
 from .results import (FAILED, INVALID, OK, BackfillInterval, BackfillResult, PlanResult, RunResult, TickResult,
                       TickRun)
-
-
-def load(g: Globals, name: str, write_cache: bool = True):
-    """The pipeline PIPELINE names (SPEC section 4), and the project folders for it: a file
-    given by path inside another project uses that project's state folder."""
-    from .. import spec
-
-    path = spec.resolve(name, g.pipelines_dir)
-    g = g.for_file(path)
-    return spec.load(path, cache=g.spec_cache, write_cache=write_cache), g
 
 
 def parse_date(text: str, tz: str, option: str) -> datetime:
@@ -125,19 +115,6 @@ def resume(g: Globals, pipeline: str, run_id: str | None = None, *, from_: list[
     view = core.resume(g.state, request, run_hooks(p, g.state, render.reporter_for_output(json_mode)),
                        _executor(executor_options))
     return RunResult(view, resumed=True)
-
-
-def require_pipelines_dir(g: Globals) -> None:
-    """A missing pipelines folder is a mistake to say, never an empty answer (cron would
-    take silence for health)."""
-    folder = g.pipelines_dir
-    if folder.is_dir():
-        if not os.access(folder, os.R_OK | os.X_OK):
-            raise UsageError(f"the pipelines folder {folder}/ cannot be read")
-        return
-    why = "is not a folder" if folder.exists() else "does not exist"
-    raise UsageError(f"no pipelines folder: {folder}/ {why} (run pipe in the project's folder or below it, "
-                     "or give --pipelines-dir / PIPE_PIPELINES_DIR; `pipe init` creates one)")
 
 
 def tick(g: Globals, now: str | None = None, dry_run: bool = False, verbose: bool = False,

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from .common import (LIVE_ROWS, STYLE, TAIL_LINES, fmt_duration, is_terminal, json_out, logs_command,
                      print_errors, short_date, tail, to_second, when)
-from .graph import MERMAID_MAX_EDGES, MERMAID_MAX_TEXT, graph_dot, graph_json, graph_mermaid, graph_tree, mermaid_limits
+from .graph import MERMAID_MAX_EDGES, MERMAID_MAX_TEXT, graph_dot, graph_mermaid, graph_tree, mermaid_limits
 from .progress import LiveReporter, PlainReporter, QuietReporter, reporter_for_output, side_by_side_reporter, summary
 from .results import TEXT, show, stdout_gone
 from .tables import fit, pipelines_table, run_table, runs_table
 
 __all__ = ["LIVE_ROWS", "STYLE", "TAIL_LINES", "fmt_duration", "is_terminal", "json_out", "logs_command",
            "print_errors", "short_date", "tail", "to_second", "when", "MERMAID_MAX_EDGES", "MERMAID_MAX_TEXT", "graph_dot",
-           "graph_json", "graph_mermaid", "graph_tree", "mermaid_limits", "LiveReporter", "PlainReporter", "QuietReporter", "side_by_side_reporter",
+           "graph_mermaid", "graph_tree", "mermaid_limits", "LiveReporter", "PlainReporter", "QuietReporter", "side_by_side_reporter",
            "reporter_for_output", "summary", "TEXT", "show", "stdout_gone", "fit", "pipelines_table", "run_table",
            "runs_table"]

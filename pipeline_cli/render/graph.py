@@ -7,13 +7,6 @@ if TYPE_CHECKING:
     from ..model import Pipeline
 
 
-def graph_json(p: Pipeline) -> dict:
-    return {"pipeline": p.name, "file": p.path,
-            "nodes": [{"id": t.id, "kind": "python" if t.python else "command", "deps": list(t.deps),
-                       "trigger": t.trigger} for t in p.tasks.values()],
-            "edges": [[d, t.id] for t in p.tasks.values() for d in t.deps]}
-
-
 MERMAID_MAX_EDGES = 500          # Mermaid's default `maxEdges`: more is "Too many edges"
 
 

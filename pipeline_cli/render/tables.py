@@ -6,7 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from ..model import RUN_INTERRUPTED, TASK_STATES
+from ..model import RUN_INTERRUPTED
 from .common import _styled, fmt_duration, is_terminal, resume_command, short_date, to_second, when
 
 if TYPE_CHECKING:
