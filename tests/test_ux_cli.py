@@ -387,6 +387,12 @@ def test_completion_candidates(project, pipe, write_pipeline):
     run_id = json.loads(pipe("status", "weather", "--json").stdout)["run"]["run_id"]
     assert complete("status", "weather", "--run", "") == [run_id]
     assert complete("resume", "weather", "") == ["latest", run_id]
+    # the instances of a foreach task, once the word names it
+    write_pipeline("fan", "tasks:\n  each: {foreach: [a, b, c], run: echo}\n  other: {run: echo}\n")
+    assert pipe("run", "fan").returncode == 0
+    assert complete("logs", "fan", "e") == ["each"]
+    assert complete("logs", "fan", "each") == ["each", "each[0]", "each[1]", "each[2]"]
+    assert complete("logs", "fan", "each[1") == ["each[1]"]
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash")

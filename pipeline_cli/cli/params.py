@@ -111,6 +111,13 @@ def complete_task(ctx: click.Context, incomplete: str) -> list[str]:
 
 
 @_quietly
+def complete_log_task(ctx: click.Context, incomplete: str) -> list[str]:
+    from ..commands import complete
+
+    return complete.log_task_ids(_globals(ctx), ctx.params.get("pipeline"), ctx.params.get("run_id"), incomplete)
+
+
+@_quietly
 def complete_tasks(ctx: click.Context, incomplete: str) -> list[str]:
     from ..commands import complete
 

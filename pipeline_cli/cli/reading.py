@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import call, command
-from .params import JSON, WHOLE, Choice, complete_pipeline, complete_run, complete_task, pipeline_arg
+from .params import JSON, WHOLE, Choice, complete_log_task, complete_pipeline, complete_run, pipeline_arg
 
 
 @command("validate", "check pipeline files",
@@ -72,8 +72,9 @@ def status(
 def logs(
     pipeline: Annotated[str, pipeline_arg("the pipeline")],
     task: Annotated[Optional[str], typer.Argument(
-        metavar="TASK", autocompletion=complete_task, show_default=False,
-        help="the task [default: the failed tasks; with -f, the running one]")] = None,
+        metavar="TASK", autocompletion=complete_log_task, show_default=False,
+        help="the task, or an instance of a foreach task ('fetch[1]') [default: the failed tasks; with -f, "
+             "the running one]")] = None,
     run_id: Annotated[Optional[str], typer.Option("--run", metavar="RUN_ID", autocompletion=complete_run,
                                                   help="the run [default: the latest]")] = None,
     attempt: Annotated[Optional[int], typer.Option("--attempt", metavar="N", click_type=WHOLE,

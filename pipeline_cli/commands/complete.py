@@ -24,6 +24,23 @@ def task_ids(g: Globals, pipeline: str | None, incomplete: str, many: bool = Fal
     return [head + t for t in p.tasks if t.startswith(partial)]
 
 
+def log_task_ids(g: Globals, pipeline: str | None, run_id: str | None, incomplete: str) -> list[str]:
+    """What `pipe logs P` completes: the pipeline's task ids, and the instances `ID[N]` of the
+    run's foreach tasks once the word names one (`fetch` or `fetch[`)."""
+    ids = task_ids(g, pipeline, incomplete)
+    base = incomplete.split("[", 1)[0]
+    if not pipeline or not base:
+        return ids
+    from .project import pipeline_name
+
+    name, g = pipeline_name(g, pipeline)
+    run = g.state.run(name, None if run_id in (None, "latest") else run_id)
+    parent = run.tasks.get(base)
+    if parent is None or not parent.instances:
+        return ids
+    return ids + [t.id for _, t in sorted(parent.instances.items()) if t.id.startswith(incomplete)]
+
+
 def run_ids(g: Globals, pipeline: str | None, incomplete: str, latest: bool = False) -> list[str]:
     """The pipeline's runs, newest first (and `latest`, for resume)."""
     if not pipeline:
