@@ -565,3 +565,41 @@ def test_concurrency_defaults_to_the_cluster_threads(tmp_path, pipe_dask, dask_c
     result = pipe_dask(tmp_path, "run", "four", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert {v["state"] for v in tasks_of(run_doc(result)).values()} == {"succeeded"}
+
+
+# -- fan-out, sensors and pools on the cluster -------------------------------------------------
+def test_foreach_instances_are_attempts_on_workers_and_sensors_and_pools_stay_with_pipe(tmp_path, pipe_dask):
+    """Each instance of a foreach task runs on a worker as an attempt of its own; a sensor is
+    checked by pipe itself (no worker); a pool's slots are taken by pipe for its state folder."""
+    (tmp_path / "pipe.yaml").write_text("pools:\n  api: 1\n")
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "ready").write_text("")
+    stamp = 'echo "start $(date +%s.%N)" >> ../stamps; sleep 0.3; echo "end $(date +%s.%N)" >> ../stamps'
+    write(tmp_path, "fan", f"""
+        concurrency: 4
+        tasks:
+          ready: {{wait: {{file: ready}}, every: 0.2s}}
+          each:
+            deps: [ready]
+            foreach: [a, b, c]
+            pool: api
+            run: '{stamp}; echo "n=$PIPE_ITEM_INDEX" >> $PIPE_OUTPUT'
+          sum: {{deps: [each], run: "echo {{{{ tasks.each.outputs | map(attribute='n') | join(',') }}}}"}}
+        """)
+    result = pipe_dask(tmp_path, "run", "fan", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = tasks_of(run_doc(result))
+    each = doc["each"]
+    assert each["state"] == "succeeded" and [o["n"] for o in each["outputs"]] == ["0", "1", "2"]
+    assert all(i["worker"].startswith("tcp://127.0.0.1:") for i in each["instances"])
+    assert doc["ready"]["worker"] == "local"            # the sensor was checked by pipe itself
+    assert log_of(tmp_path, "sum").read_text() == "0,1,2\n"
+    spans = []
+    for line in (tmp_path / "stamps").read_text().splitlines():
+        kind, at = line.split()
+        spans.append((float(at), 1 if kind == "start" else -1))
+    now = top = 0
+    for _, d in sorted(spans):
+        now += d
+        top = max(top, now)
+    assert top == 1 and len(spans) == 6                 # the pool of 1 held on the cluster too
