@@ -58,6 +58,7 @@ class Task:
     pool_slots: int = 1
     wait: Mapping[str, Any] | None = None          # a sensor: {"file" | "http" | "command" | "after": ...}
     every: float = 60.0                            # a sensor's check interval, seconds
+    produces: tuple[str, ...] = ()                 # assets whose partition (the run's interval) it makes
 
 
 @dataclass(frozen=True)
@@ -96,4 +97,6 @@ class Pipeline:
     digest: str = ""             # hash of the file's bytes
     notify: Notify | None = None # the `notify:` block
     pools: Mapping[str, int] = field(default_factory=dict)   # the project file's pools (name -> slots)
+    wait_for: tuple[str, ...] = ()           # assets whose partitions an interval waits for
+    wait_timeout: float | None = None        # seconds past an interval's end it waits for them
     warnings: tuple = ()         # errors.Problem: what `pipe validate` warns about (not errors)

@@ -13,7 +13,7 @@ from pipeline_cli import __version__
 ROOT = Path(__file__).resolve().parents[1]
 SIMPLE = "tasks:\n  a:\n    run: echo hello\n"
 COMMANDS = ["run", "resume", "validate", "graph", "list", "status", "logs", "tick", "backfill", "schema", "init",
-            "completion", "serve", "notify test", "pause", "unpause", "prune", "pools"]
+            "completion", "serve", "notify test", "pause", "unpause", "prune", "pools", "assets", "asset mark"]
 
 
 # --- PIPELINE resolution -------------------------------------------------------------------

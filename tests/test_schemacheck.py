@@ -96,6 +96,9 @@ HAND_WRITTEN = {
             run: ./load.sh
             pool: warehouse
             pool_slots: 2
+          cleaned:
+            run: echo
+            produces: [weather_clean, weather.daily-v2]
           sales_file:
             wait: {file: "incoming/sales-{{ ds }}.csv"}
             every: 30s
@@ -108,6 +111,8 @@ HAND_WRITTEN = {
         timezone: Europe/Amsterdam
         start_date: 2026-11-01T06:00:00+01:00
         end_date: 2027-11-01T06:00:00+01:00
+        wait_for: [weather_clean]
+        wait_timeout: 1d
         catchup: 7d
         max_active_runs: 2
         concurrency: 4

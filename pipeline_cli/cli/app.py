@@ -22,10 +22,12 @@ app = typer.Typer(name="pipe", cls=PipeGroup, add_completion=False, rich_markup_
                   pretty_exceptions_enable=False, context_settings=CONTEXT)
 notify_app = typer.Typer(cls=PipeGroup, add_completion=False, rich_markup_mode=None,
                          pretty_exceptions_enable=False)
+asset_app = typer.Typer(cls=PipeGroup, add_completion=False, rich_markup_mode=None,
+                        pretty_exceptions_enable=False)
 
 # The order of `pipe --help`.
 ORDER = ("run", "resume", "validate", "graph", "list", "status", "logs", "init", "tick", "backfill", "pause",
-         "unpause", "prune", "serve", "notify", "schema", "completion")
+         "unpause", "prune", "pools", "assets", "asset", "serve", "notify", "schema", "completion")
 
 
 def command(name: str, summary: str, description: str, examples: tuple[str, ...] = (), on=None):
@@ -99,6 +101,12 @@ def _pipe(ctx: typer.Context) -> None:
         ctx.exit(0)
 
 
+@asset_app.callback(invoke_without_command=True)
+def _asset(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        raise click.UsageError("asset: expected a subcommand: mark (e.g. pipe asset mark --help)", ctx)
+
+
 @notify_app.callback(invoke_without_command=True)
 def _notify(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
@@ -135,6 +143,8 @@ def root() -> click.Group:
 
     app.add_typer(notify_app, name="notify", help="notifications: try a pipeline's targets",
                   short_help="notifications")
+    app.add_typer(asset_app, name="asset", help="assets: record a partition made by hand",
+                  short_help="assets: mark a partition")
     group = typer.main.get_command(app)
     _give_globals(group, top=True)
     group.commands = {name: group.commands[name] for name in ORDER if name in group.commands} | {

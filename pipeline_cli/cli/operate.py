@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import call, command
+from .app import asset_app, call, command
 from .params import JSON, WHOLE, pipeline_arg
 
 
@@ -51,3 +51,30 @@ def prune(
     json_mode: JSON = False,
 ) -> int:
     return call("prune", pipeline=pipeline, older_than=older_than, keep=keep, dry_run=dry_run, json_mode=json_mode)
+
+
+@command("assets", "show assets, who produces them and their partitions",
+         "Show every asset of the pipelines folder (a task's `produces:`, a pipeline's `wait_for:`): "
+         "the pipeline and task that produce it, how many partitions are recorded and the latest, "
+         "and the pipelines that wait for it; with NAME, each of its partitions (interval, version, "
+         "the run that produced it, or who marked it).",
+         ("pipe assets", "pipe assets weather_clean --json"))
+def assets(
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", show_default=False,
+                                                  help="an asset [default: all]")] = None,
+    json_mode: JSON = False,
+) -> int:
+    return call("pipeline_cli.commands.assets:assets", name=name, json_mode=json_mode)
+
+
+@command("mark", "record a partition made by hand",
+         "Record the partition of asset NAME for the producer's interval that --date falls in, as "
+         "made by a person (a repair: the data was made outside pipe). Pipelines that wait for it "
+         "become due at the next tick.",
+         ("pipe asset mark weather_clean --date 2026-11-04",), on=asset_app)
+def asset_mark(
+    name: Annotated[str, typer.Argument(metavar="NAME", show_default=False, help="the asset")],
+    date: Annotated[str, typer.Option("--date", metavar="D", help="a date or time inside the partition's interval")],
+    json_mode: JSON = False,
+) -> int:
+    return call("pipeline_cli.commands.assets:mark", name=name, date=date, json_mode=json_mode)

@@ -35,14 +35,16 @@ def run(
                                                        help="most tasks running at once")] = None,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="stop the run at the first failed task (exit 1)")]
     = False,
+    ignore_wait: Annotated[bool, typer.Option("--ignore-wait", help="run an interval of a wait_for pipeline "
+                                              "whose asset partitions are not all produced yet")] = False,
     json_mode: JSON = False,
     executor: EXECUTOR = None,
     dask_scheduler: DASK_SCHEDULER = None,
     dask_wait_workers: DASK_WAIT_WORKERS = None,
 ) -> int:
     return call("run", pipeline=pipeline, date=date, params=params, only=only, from_=from_, force=force,
-                dry_run=dry_run, concurrency=concurrency, fail_fast=fail_fast, json_mode=json_mode,
-                **executor_options(executor, dask_scheduler, dask_wait_workers))
+                dry_run=dry_run, concurrency=concurrency, fail_fast=fail_fast, ignore_wait=ignore_wait,
+                json_mode=json_mode, **executor_options(executor, dask_scheduler, dask_wait_workers))
 
 
 @command("resume", "rerun a run's failed, cancelled and unstarted tasks",

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import SpecError, UsageError
+from ..errors import Problem, SpecError, UsageError
 from .project import Globals
 from .results import (GraphResult, ListResult, LogsResult, PipelineRuns, StatusResult, TextResult, ValidatedFile,
                       ValidateResult)
@@ -37,13 +37,23 @@ def validate(g: Globals, pipelines: list[str] | None = None, json_mode: bool = F
     for path in paths:
         try:
             p = spec.load(path, project=False)
-            pooled = _pool_problems(p, path)
+            pooled = _pool_problems(p, path) + _asset_problems(p, path)
             if pooled:
                 raise SpecError(pooled)
             files.append(ValidatedFile(str(path), p.name, len(p.tasks), warnings=list(p.warnings)))
         except SpecError as e:
             files.append(ValidatedFile(str(path), problems=list(e.problems)))
     return ValidateResult(files)
+
+
+def _asset_problems(p, path) -> list:
+    """The assets of a pipeline against the other files of its folder (producers, cycles)."""
+    if not p.wait_for and not any(t.produces for t in p.tasks.values()):
+        return []
+    from ..assets import folder_problems
+
+    return [Problem(str(path), x.line, x.column, x.message)
+            for x in folder_problems(Path(p.folder), only={str(Path(p.path).resolve())})]
 
 
 def _pool_problems(p, path) -> list:

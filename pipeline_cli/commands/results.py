@@ -302,6 +302,22 @@ class PruneResult(Record):
                 "kept_going_on": [{"pipeline": r.pipeline, "run_id": r.run_id, "state": r.state} for r in self.kept]}
 
 
+class AssetsResult(Record):
+    """`pipe assets [NAME]`: {"assets": [{"asset", "producers": ["pipeline.task"], "consumers":
+    [pipeline], "partitions": N, "latest": PARTITION or null, and with NAME "produced":
+    [PARTITION, ...]}]}; a PARTITION is {"asset", "start", "end", "pipeline", "task", "run_id",
+    "by", "time", "version"}."""
+
+    FIELDS = (
+        ("assets", _REQUIRED),    # list[dict]
+        ("detail", False),    # bool: one asset, with its partitions
+        ("outcome", OK),    # str
+    )
+
+    def to_json(self) -> dict:
+        return {"assets": self.assets}
+
+
 class PoolsResult(Record):
     """`pipe pools`: {"project_file": PATH or null, "pools": [{"pool", "size", "in_use",
     "holders": [{"slot", "pipeline", "run_id", "task", "pid", "since"}]}]}."""

@@ -52,7 +52,7 @@ def need_stdout(json_mode: bool) -> None:
 def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str] | None = None,
         only: list[str] | None = None, from_: list[str] | None = None, force: bool = False,
         dry_run: bool = False, concurrency: int | None = None, fail_fast: bool = False,
-        json_mode: bool = False, **executor_options) -> RunResult | PlanResult:
+        ignore_wait: bool = False, json_mode: bool = False, **executor_options) -> RunResult | PlanResult:
     from .. import render, run as core
     from ..scheduling import run_hooks
     from ..state import now_utc
@@ -71,6 +71,8 @@ def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str]
                                limits=core.Limits(concurrency, fail_fast, force), dry_run=dry_run)
     if when is not None:
         _say_if_future(p, when, request.interval, now)
+        if p.wait_for and not ignore_wait:
+            _refuse_if_waiting(g, p, request.interval)
     if dry_run:
         return PlanResult(core.new_run(g.state, request))
     executor = _executor(executor_options)
@@ -88,6 +90,18 @@ def _say_if_future(p, when: datetime, window, now: datetime) -> None:
                          "and tick will not run it again\n")
     elif not p.schedule and window.start > now:
         sys.stderr.write(f"note: --date {when.isoformat()} is in the future (now is {stamp}); it runs now, as asked\n")
+
+
+def _refuse_if_waiting(g: Globals, p, interval) -> None:
+    """`run --date` of an interval of a wait_for pipeline whose partitions are not all there."""
+    from pathlib import Path
+
+    from ..assets import describe_missing, missing, producers
+
+    lacking = missing(p, interval, g.state.layout, producers(Path(p.folder), g.state.layout.spec_cache))
+    if lacking:
+        raise UsageError(f"--date: the interval {interval.start.isoformat()} .. {interval.end.isoformat()} of "
+                         f"{p.name} waits for {describe_missing(lacking)}; run it anyway with --ignore-wait")
 
 
 def _executor(options: dict):

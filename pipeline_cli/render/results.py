@@ -240,6 +240,15 @@ def _text(result) -> None:
     sys.stdout.write(result.text)
 
 
+def _assets_text(result) -> None:
+    if not result.assets:
+        sys.stdout.write("no assets: a task says `produces: [NAME]`, a pipeline `wait_for: [NAME]`\n")
+        return
+    from .tables import assets_table
+
+    assets_table(result.assets, result.detail)
+
+
 def _pools_text(result) -> None:
     if result.project_file is None:
         sys.stdout.write("no project file (pipe.yaml at the project root), so no pools; declare them there:\n"
@@ -262,4 +271,5 @@ def _shown_as_it_went(result) -> None:
 TEXT = {R.PlanResult: _plan_text, R.ValidateResult: _validate_text, R.GraphResult: _graph_text,
         R.ListResult: _list_text, R.StatusResult: _status_text, R.TickResult: _tick_text,
         R.BackfillResult: _backfill_text, R.InitResult: _init_text, R.PauseResult: _pause_text, R.PruneResult: _prune_text, R.TextResult: _text,
-        R.RunResult: _shown_as_it_went, R.LogsResult: _shown_as_it_went, R.PoolsResult: _pools_text}
+        R.RunResult: _shown_as_it_went, R.LogsResult: _shown_as_it_went, R.PoolsResult: _pools_text,
+        R.AssetsResult: _assets_text}

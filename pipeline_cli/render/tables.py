@@ -157,6 +157,17 @@ def _item_reason(parent, index: int, inst) -> str:
     return "; ".join(x for x in (shown, inst.reason or "") if x)
 
 
+def assets_table(assets: list[dict], detail: bool) -> None:
+    rows = [[a["asset"], ", ".join(a["producers"]) or "(nothing)", str(a["partitions"]),
+             short_date((a["latest"] or {}).get("start")) or "-", ", ".join(a["consumers"]) or "-"] for a in assets]
+    _table(["asset", "produced by", "partitions", "latest", "waited for by"], rows, fold=("waited for by",))
+    if detail:
+        for a in assets:
+            parts = [[p["start"], p["end"], str(p["version"]), p["run_id"] or "-", p["by"]] for p in a["produced"]]
+            if parts:
+                _table(["partition", "until", "version", "run", "by"], parts, title=f"{a['asset']}: partitions")
+
+
 def pools_table(pools: list[dict]) -> None:
     rows = []
     for p in pools:

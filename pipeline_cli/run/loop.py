@@ -12,7 +12,7 @@ import signal
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .. import templates
@@ -23,7 +23,7 @@ from ..dag import Dag
 from ..errors import UsageError
 from ..fanout import NotAList, items_of
 from ..executors.base import KILL_GRACE, Executor
-from ..model import (CANCELLED, FAILED, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_SUCCEEDED, RUN_WAITING,
+from ..model import (CANCELLED, PENDING, RETRYING, RUN_FAILED, RUN_INTERRUPTED, RUN_SUCCEEDED, RUN_WAITING,
                      RUNNING, WAITING,
                      SKIPPED, SUCCEEDED)
 from ..state import EventLog, RunView, StateDir, TaskView, apply, me
@@ -100,7 +100,20 @@ class RunLoop:
                     and "[" not in c.task:
                 outputs[c.task] = {"outputs": c.fields.get("outputs") or {}}
             self._event(ev.TASK, task=c.task, state=c.state, **{k: v for k, v in c.fields.items() if v is not None})
+            if c.state == SUCCEEDED and "[" not in c.task and self.pipeline.tasks[c.task].produces:
+                self._produced(c.task)
             self.hooks.task_changed(self.view, self.view.task(c.task))
+
+    def _produced(self, tid: str) -> None:
+        """The task succeeded: the partition of the run's interval of each asset it produces
+        is recorded (after its `succeeded` event: a partition never stands for a failure)."""
+        from ..state import assets
+
+        start = self.request.interval.start.astimezone(timezone.utc).isoformat()
+        end = self.request.interval.end.astimezone(timezone.utc).isoformat()
+        for asset in self.pipeline.tasks[tid].produces:
+            assets.record(self.state.layout, asset, start, end, pipeline=self.pipeline.name, task=tid,
+                          run_id=self.run_id, by="run", time=ev.iso(ev.now_utc()))
 
     def _since_started(self, tid: str) -> float | None:
         from datetime import datetime

@@ -19,6 +19,7 @@ class Due:
     intervals: list = field(default_factory=list)        # schedule.Interval, oldest first
     resume: list = field(default_factory=list)           # RunView of interrupted scheduled runs (and waiting ones ready)
     waiting: list = field(default_factory=list)          # RunView of runs left waiting whose sensors do not hold yet
+    waiting_for: list = field(default_factory=list)      # (Interval, [(asset, partition start)]): ended, data missing
     active: int = 0
     why: str = ""
     next_due: datetime | None = None
@@ -200,6 +201,8 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
     result.resume = [r for r in result.resume if claimed.get(_utc(r.interval_start).isoformat(), {}).get("run_id") == r.run_id]
     decided = plan(sched, pipeline.catchup, claims, now, pipeline.end_date)
     result.intervals, result.next_due, result.why = decided.intervals, decided.next_due, decided.why
+    if pipeline.wait_for and result.intervals:
+        _hold_for_assets(pipeline, state, now, result)
     if result.resume and not result.intervals:
         result.next_due = now
     if result.active >= pipeline.max_active_runs and (result.intervals or result.resume):
@@ -210,6 +213,36 @@ def due(pipeline: Pipeline, state: StateDir, now: datetime) -> Due:
     if result.paused is not None:
         result.why = f"{describe(result.paused)} (pipe unpause {pipeline.name} resumes its schedule)"
     return result
+
+
+def _hold_for_assets(pipeline: Pipeline, state: StateDir, now: datetime, result: Due) -> None:
+    """`wait_for`: an ended interval whose partitions are not all produced waits (tick looks
+    again each minute); past `wait_timeout` it is not waited for any more, and tick says so."""
+    from pathlib import Path
+
+    from ..assets import describe_missing, missing, producers
+
+    found = producers(Path(pipeline.folder), state.layout.spec_cache)
+    ready, given_up = [], []
+    for interval in result.intervals:
+        lacking = missing(pipeline, interval, state.layout, found)
+        if not lacking:
+            ready.append(interval)
+        elif pipeline.wait_timeout is not None and \
+                now.astimezone(timezone.utc) > _u(interval.end) + timedelta(seconds=pipeline.wait_timeout):
+            given_up.append((interval, lacking))
+        else:
+            result.waiting_for.append((interval, lacking))
+    result.intervals = ready
+    if result.waiting_for and not ready:
+        interval, lacking = result.waiting_for[0]
+        result.why = (f"the interval {interval.start.isoformat()} waits for {describe_missing(lacking)}"
+                      + (f" (and {len(result.waiting_for) - 1} more interval(s) wait)" if len(result.waiting_for) > 1
+                         else ""))
+    elif given_up and not ready:
+        interval, lacking = given_up[0]
+        result.why = (f"the interval {interval.start.isoformat()} waited its wait_timeout for "
+                      f"{describe_missing(lacking)}; it is not waited for any more")
 
 
 def _sensors_ready(pipeline: Pipeline, run, now: datetime) -> bool:

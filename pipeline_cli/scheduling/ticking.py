@@ -58,7 +58,7 @@ def tick(pipelines_dir: Path, state: StateDir, now: datetime, *, dry_run: bool =
         if pipeline.notify is not None and pipeline.notify.deadline is not None:
             deadlines.append(pipeline)
         if not plan.intervals and not plan.resume:
-            if plan.active == 0 and not plan.waiting:      # a waiting run's sensors are looked at each tick
+            if plan.active == 0 and not plan.waiting and not plan.waiting_for:   # looked at again each tick
                 until = plan.next_due
                 if pipeline in deadlines:      # a deadline that passes ends "nothing due" too
                     from ..notify import next_check

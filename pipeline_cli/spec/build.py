@@ -46,6 +46,8 @@ def build(file: str, data: bytes, doc: dict, warnings: tuple = ()) -> Pipeline:
         secrets=tuple(s for s in secrets if isinstance(s, str)), workdir=_str(doc.get("workdir")),
         shell=default_shell, digest=file_digest(data), warnings=tuple(warnings),
         notify=_notify(doc["notify"]) if isinstance(doc.get("notify"), dict) else None,
+        wait_for=_strings(doc.get("wait_for")),
+        wait_timeout=_duration(doc["wait_timeout"]) if "wait_timeout" in doc else None,
     )
 
 
@@ -77,6 +79,7 @@ def _task(tid: str, m: dict, deps: list[str], default_shell: tuple | None) -> Ta
         pool=_str(m.get("pool")), pool_slots=whole(m.get("pool_slots"), 1) or 1,
         wait=dict(m["wait"]) if isinstance(m.get("wait"), dict) else None,
         every=(_duration(m["every"]) or 60.0) if "every" in m else 60.0,
+        produces=_strings(m.get("produces")),
     )
 
 

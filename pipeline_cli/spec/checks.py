@@ -321,6 +321,18 @@ def check_foreach(c: Checker) -> None:
             c.at(path, str(getattr(e, "message", e)))
 
 
+def check_wait_for(c: Checker) -> None:
+    """`wait_for` (and `wait_timeout`) belong to a pipeline with a cron schedule: its intervals
+    are what waits for the assets' partitions."""
+    schedule = c.doc.get("schedule")
+    for key in ("wait_for", "wait_timeout"):
+        if key in c.doc and (not isinstance(schedule, str) or schedule == "@once"):
+            c.at([key], f"{key}: only a pipeline with a cron `schedule:` waits for assets (its intervals are "
+                        "what waits)", key=True)
+    if "wait_timeout" in c.doc and "wait_for" not in c.doc:
+        c.at(["wait_timeout"], "wait_timeout: the pipeline has no `wait_for:` to wait for", key=True)
+
+
 def check_pool_slots(c: Checker) -> None:
     """`pool_slots` says how many slots of the task's pool: without `pool:` there is none."""
     for tid, t in c.raw_tasks.items():
@@ -429,7 +441,7 @@ CHECKS: tuple[Callable[[Checker], None], ...] = (
     check_name, check_timezone, check_schedule, check_start_date, check_end_date, check_catchup, check_params,
     check_scheduled_params,
     check_pipeline_templates, check_dependencies, check_commands, check_task_templates,
-    check_foreach, check_pool_slots, check_quoted_templates, check_durations, check_notify, check_entrypoints,
+    check_foreach, check_pool_slots, check_wait_for, check_quoted_templates, check_durations, check_notify, check_entrypoints,
 )
 
 

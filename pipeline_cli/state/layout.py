@@ -30,6 +30,7 @@ RUN_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{9}Z-[a-z]+-[0-9a-f]{4}$")
 PIPELINE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 TASK_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 POOL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+ASSET_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
 
 
 class NotFound(UsageError):
@@ -102,6 +103,10 @@ class Layout:
 
     def notify_memory(self, pipeline: str) -> Path:
         return self.pipeline_dir(pipeline) / "notify.json"
+
+    def asset_file(self, asset: str) -> Path:
+        """The partitions of an asset (state/assets.py)."""
+        return self.root / "assets" / f"{check_name('asset', asset, ASSET_RE)}.jsonl"
 
     def pool_dir(self, pool: str) -> Path:
         """The slot files of a pool (state/pools.py)."""
