@@ -81,5 +81,6 @@ def test_a_live_update_keeps_the_reason_being_typed(project, write_pipeline, ser
     page.click("h1")                  # typed, then looked elsewhere: the field is not focused
     assert cli(project, "run", "daily").returncode == 0          # the page updates itself with the new run
     run_id = json.loads(cli(project, "status", "daily", "--json").stdout)["run"]["run_id"]
-    page.wait_for_function(f"document.body.innerHTML.includes({json.dumps(run_id)})", timeout=20000)
+    # (a locator wait: a wait_for_function string is evaluated with eval, which the page's CSP refuses)
+    page.locator(f"text={run_id}").first.wait_for(timeout=20000)
     assert page.input_value("#pause-toggle input[name=reason]") == "half typed"
