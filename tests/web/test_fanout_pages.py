@@ -37,6 +37,13 @@ def test_a_foreach_task_and_its_instances_on_the_run_page(project, write_pipelin
     assert instances.count() == 3
     assert [instances.nth(i).get_attribute("data-task") for i in range(3)] == ["fetch[0]", "fetch[1]", "fetch[2]"]
     assert instances.nth(1).get_attribute("data-state") == "failed"
+    page.goto(f"{server.url}/pipelines/fan")            # the grid: one row per task, the counts on its cell
+    cell = page.locator('td[data-task="fetch"] a.cell').first
+    assert cell.get_attribute("data-instances") == "3"
+    title = cell.get_attribute("title")
+    assert "3 instances: " in title and "1 failed" in title and "2 succeeded" in title
+    assert page.locator('td[data-task^="fetch["]').count() == 0
+    page.goto(f"{server.url}/pipelines/fan/runs/{run_id}")
     page.click('tr[data-task="fetch[1]"] a')
     page.wait_for_selector("text=city Lisbon")
     assert "fetch[1]" in page.title() or "fetch[1]" in page.inner_text("body")
