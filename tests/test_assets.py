@@ -42,7 +42,9 @@ def test_a_weekly_run_waits_for_the_seven_daily_partitions_and_runs_once(project
     dry = cli(project, "tick", "--now", "2026-11-09T00:11:00+00:00", "--dry-run").stdout
     assert "weekly" in dry and "waits for weather_clean 2026-11-05" in dry, dry
     listed = cli(project, "list").stdout
-    assert "weekly" in listed
+    assert "waiting for weather_clean 2026-11-05" in listed, listed
+    row = [r for r in json.loads(cli(project, "list", "--json").stdout)["pipelines"] if r["name"] == "weekly"][0]
+    assert row["waiting_for"][0]["interval_start"] == "2026-11-02T00:00:00+00:00" and row["overdue"] is False
     assert cli(project, "tick", "--now", "2026-11-09T00:12:00+00:00").returncode in (0, 1)
     assert lines(project, "weekly.out") == []                   # still waiting
     r = cli(project, "run", "weekly", "--date", "2026-11-02")

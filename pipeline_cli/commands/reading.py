@@ -121,6 +121,12 @@ def list_pipelines(g: Globals, json_mode: bool = False) -> ListResult:
             plan = due(p, store, now)          # as tick reckons it
             row["next_due"] = plan.next_due.isoformat() if plan.next_due else None
             row["overdue"] = plan.overdue(now)      # next_due has passed and tick has not run it
+            if plan.waiting_for:                    # wait_for: ended intervals whose partitions are missing
+                from ..assets import describe_missing
+
+                row["waiting_for"] = [{"interval_start": i.start.isoformat(), "missing": describe_missing(m)}
+                                      for i, m in plan.waiting_for]
+                row["overdue"] = False
             if p.end_date is not None:
                 from ..scheduling import ended
 

@@ -184,6 +184,9 @@ def pipelines_table(rows: list[dict]) -> None:
         nxt = (to_second(r.get("next_due")) or "-") + (overdue if r.get("overdue") else "")
         if r.get("ended"):
             nxt = f"ended {short_date(r.get('end_date'))}"     # the schedule's end_date has passed
+        if r.get("waiting_for"):
+            first = r["waiting_for"][0]
+            nxt = f"waiting for {first['missing']}"
         if r.get("paused"):
             nxt = "paused" + (f" since {short_date(r['paused'].get('at'))}" if r["paused"].get("at") else "")
         table_rows.append([r["name"], r.get("schedule_words") or "-", nxt, str(r["tasks"]),
