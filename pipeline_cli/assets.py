@@ -77,6 +77,53 @@ def missing(pipeline: Pipeline, interval: Interval, layout, found: dict) -> list
     return out
 
 
+def consumed(pipeline: Pipeline, interval: Interval, layout, found: dict) -> list[dict]:
+    """The partitions a run of `interval` reads (its wait_for assets' overlapping partitions,
+    as produced now): {asset, start, version, run_id} each, for its first event."""
+    from .state import assets
+
+    out = []
+    for asset in pipeline.wait_for:
+        makers = found.get(asset) or []
+        if not makers:
+            continue
+        have = assets.partitions(layout, asset)
+        for part in needed(makers[0][0], interval):
+            p = have.get(_utc(part.start).isoformat())
+            if p is not None:
+                out.append({"asset": asset, "start": p.start, "version": p.version, "run_id": p.run_id})
+    return out
+
+
+def consumed_now(pipeline: Pipeline, interval: Interval, state) -> tuple:
+    """What a run of `interval` of a wait_for pipeline would read now (for its request)."""
+    if not pipeline.wait_for:
+        return ()
+    found = producers(Path(pipeline.folder), state.layout.spec_cache)
+    return tuple(consumed(pipeline, interval, state.layout, found))
+
+
+def stale(run, layout) -> list[dict]:
+    """The partitions a run consumed that have been produced again since (a newer version):
+    the run is `stale`, its results made from older data."""
+    from .state import assets
+
+    out, seen = [], {}
+    for c in run.consumed:
+        asset = c.get("asset")
+        if not isinstance(asset, str):
+            continue
+        if asset not in seen:
+            try:
+                seen[asset] = assets.partitions(layout, asset)
+            except Exception:
+                seen[asset] = {}
+        now = seen[asset].get(c.get("start"))
+        if now is not None and isinstance(c.get("version"), int) and now.version > c["version"]:
+            out.append({**c, "now": now.version})
+    return out
+
+
 def describe_missing(missing_: list[tuple[str, str]], limit: int = 3) -> str:
     """`weather_clean 2026-11-04, 2026-11-05 (and 2 more)`, per asset."""
     by: dict[str, list[str]] = {}

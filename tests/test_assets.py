@@ -73,17 +73,25 @@ def test_assets_mark_and_a_reproduction_that_starts_nothing(project, write_pipel
     detail = json.loads(cli(project, "assets", "weather_clean", "--json").stdout)["assets"][0]
     marked = [p for p in detail["produced"] if p["start"] == "2026-11-03T00:00:00+00:00"]
     assert marked and marked[0]["run_id"] is None and marked[0]["by"].startswith("mark by ")
-    before = sorted((project / ST / "weekly").glob("runs/*")) if (project / ST / "weekly").exists() else []
+    r = cli(project, "run", "weekly", "--date", "2026-11-02", "--ignore-wait")
+    assert r.returncode == 0, r.stderr
+    weekly = json.loads(cli(project, "status", "weekly", "--json").stdout)["run"]
+    assert [(c["asset"], c["start"], c["version"]) for c in weekly["consumed"]] == [
+        ("weather_clean", "2026-11-02T00:00:00+00:00", 1), ("weather_clean", "2026-11-03T00:00:00+00:00", 1)]
+    assert "stale" not in weekly
+    before = sorted((project / ST / "weekly").glob("runs/*"))
     assert cli(project, "run", "daily", "--date", "2026-11-02").returncode == 0      # produced again
     detail = json.loads(cli(project, "assets", "weather_clean", "--json").stdout)["assets"][0]
     again = [p for p in detail["produced"] if p["start"] == "2026-11-02T00:00:00+00:00"]
     assert again[0]["version"] == 2
-    after = sorted((project / ST / "weekly").glob("runs/*")) if (project / ST / "weekly").exists() else []
+    after = sorted((project / ST / "weekly").glob("runs/*"))
     assert after == before                                   # a re-production starts nothing by itself
+    weekly = json.loads(cli(project, "status", "weekly", "--json").stdout)["run"]
+    assert [(s["start"], s["version"], s["now"]) for s in weekly["stale"]] == [("2026-11-02T00:00:00+00:00", 1, 2)]
+    assert "stale: weather_clean 2026-11-02T00:00:00+00:00 was produced again (version 2)" in \
+        cli(project, "status", "weekly").stdout
     r = cli(project, "asset", "mark", "nothing_makes_this", "--date", "2026-11-02")
     assert r.returncode == 2 and "no pipeline of" in r.stderr
-    r = cli(project, "run", "weekly", "--date", "2026-11-02", "--ignore-wait")
-    assert r.returncode == 0, r.stderr
 
 
 def test_cross_file_asset_errors_are_located(project, write_pipeline):

@@ -170,13 +170,23 @@ def run_status(g: Globals, name: str, run_id: str | None = None) -> StatusResult
     from ..state.pause import paused
 
     run = g.state.run(name, run_id)
+    _mark_stale(g, run)
     return StatusResult([PipelineRuns(name, [run], paused=paused(g.state.layout, name))], run, str(g.state_dir))
+
+
+def _mark_stale(g: Globals, run) -> None:
+    """A run that read asset partitions produced again since is stale (SPEC 10)."""
+    if run is not None and run.consumed:
+        from ..assets import stale
+
+        run.stale = stale(run, g.state.layout)
 
 
 def status(g: Globals, pipeline: str | None = None, run_id: str | None = None, limit: int = 10,
            state: str | None = None, expand: bool = False, json_mode: bool = False) -> StatusResult:
     result = _status(g, pipeline, run_id, limit, state)
     result.expand = expand
+    _mark_stale(g, result.run)
     return result
 
 

@@ -75,6 +75,12 @@ def run(g: Globals, pipeline: str, *, date: str | None = None, params: list[str]
             _refuse_if_waiting(g, p, request.interval)
     if dry_run:
         return PlanResult(core.new_run(g.state, request))
+    if p.wait_for:
+        import dataclasses
+
+        from ..assets import consumed_now
+
+        request = dataclasses.replace(request, consumed=consumed_now(p, request.interval, g.state))
     executor = _executor(executor_options)
     hooks = run_hooks(p, g.state, render.reporter_for_output(json_mode))
     return RunResult(core.new_run(g.state, request, hooks, executor))

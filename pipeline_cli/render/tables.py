@@ -124,6 +124,9 @@ def run_table(run: RunView, expand: bool = False) -> None:
     for n in getattr(run, "notifications", ()):     # deliveries after the run (notify.py): already masked
         said = "sent" if n.get("ok") else f"NOT delivered: {n.get('error')}"
         sys.stdout.write(f"notify {n.get('when')} -> {n.get('target')}: {said}\n")
+    for s in getattr(run, "stale", None) or ():
+        sys.stdout.write(f"stale: {s['asset']} {s['start']} was produced again (version {s['now']}) after this run "
+                         f"read version {s['version']}\n")
     if run.state == RUN_INTERRUPTED:
         sys.stdout.write(f"resume it: {resume_command(run)}\n")
     if run.skipped_lines:

@@ -193,7 +193,8 @@ class RunLoop:
         self._event(ev.RUN_STARTED, format=ev.EVENT_FORMAT, run_id=self.run_id, pipeline=self.pipeline.name,
                     file=self.pipeline.path, digest=self.pipeline.digest, kind=r.kind, logical_date=start,
                     interval_start=start, interval_end=end, params=r.params, tasks=recorded,
-                    kept=[t for t in recorded if t in self.kept], executor=self.executor.name, **me())
+                    kept=[t for t in recorded if t in self.kept], executor=self.executor.name,
+                    **({"consumed": list(r.consumed)} if r.consumed else {}), **me())
         # Tasks left out by --only/--from whose earlier outputs this run uses: recorded as
         # skipped (not run here, so never a success of this run, and not among its tasks or
         # counts), with the run they come from, so that a replay (status, resume) uses the

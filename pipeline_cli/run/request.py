@@ -45,6 +45,7 @@ class RunRequest:
     dry_run: bool = False
     leave_waiting: bool = False
     now: datetime | None = None
+    consumed: tuple = ()          # the asset partitions (wait_for) this run reads: recorded in its first event
 
     @property
     def partial(self) -> bool:
@@ -71,7 +72,7 @@ def run_request(pipeline: Pipeline, *, now: datetime, date: datetime | None = No
                 interval: Interval | None = None, params: dict[str, str] | None = None,
                 only: list[str] | None = None, from_: list[str] | None = None, kind: str = MANUAL,
                 limits: Limits = Limits(), claim: bool | None = None, dry_run: bool = False,
-                leave_waiting: bool = False) -> RunRequest:
+                leave_waiting: bool = False, consumed: tuple = ()) -> RunRequest:
     """The request for a new run: params checked and merged, tasks selected, its interval
     (`interval` as given, else the one `date` falls in, else the latest complete one)."""
     merged = check_params(pipeline, params or {}, "give it with" if kind == MANUAL else
@@ -83,7 +84,7 @@ def run_request(pipeline: Pipeline, *, now: datetime, date: datetime | None = No
         claim = date is not None and bool(pipeline.schedule)
     _check_foreach_params(pipeline, selected, merged)
     return RunRequest(pipeline, interval or interval_for(pipeline, date, now), merged, selected, kind, limits,
-                      claim, dry_run, leave_waiting, now if leave_waiting else None)
+                      claim, dry_run, leave_waiting, now if leave_waiting else None, tuple(consumed))
 
 
 def interval_for(pipeline: Pipeline, date: datetime | None, now: datetime) -> Interval:

@@ -115,8 +115,10 @@ def backfill(pipeline: Pipeline, state: StateDir, start: datetime, end: datetime
 def _backfill_one(pipeline: Pipeline, state: StateDir, interval, reporter_for, make_executor, params) -> str:
     from .. import run
 
+    from ..assets import consumed_now
+
     request = run.run_request(pipeline, now=datetime.now(timezone.utc), interval=interval, params=params,
-                              kind=BACKFILL, claim=True)
+                              kind=BACKFILL, claim=True, consumed=consumed_now(pipeline, interval, state))
     view = run.new_run(state, request, _run_hooks(pipeline, state, reporter_for),
                        make_executor() if make_executor else None)
     return view.state

@@ -126,7 +126,10 @@ def tick_pipeline(path: Path, state: StateDir, now: datetime, reporter_for=None,
 def _run_one(pipeline: Pipeline, state: StateDir, interval, now: datetime, reporter_for, make_executor) -> int:
     from .. import run
 
-    request = run.run_request(pipeline, now=now, interval=interval, kind=SCHEDULED, claim=True, leave_waiting=True)
+    from ..assets import consumed_now
+
+    request = run.run_request(pipeline, now=now, interval=interval, kind=SCHEDULED, claim=True, leave_waiting=True,
+                              consumed=consumed_now(pipeline, interval, state))
     view = run.new_run(state, request, _run_hooks(pipeline, state, reporter_for),
                        make_executor() if make_executor else None)
     return CHILD_OK if view.state in (RUN_SUCCEEDED, RUN_WAITING) else CHILD_FAILED

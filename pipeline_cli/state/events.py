@@ -5,7 +5,8 @@ the two can never disagree.
 
 A run's events.jsonl (keep stable: persisted):
     run_started   format, run_id, pipeline, file, digest, kind, logical_date, interval_start,
-                  interval_end, params, tasks, kept, executor, pid, pid_start, host   (`tasks`: every
+                  interval_end, params, tasks, kept, executor, pid, pid_start, host [, consumed:
+                  the asset partitions it reads, {asset, start, version, run_id}]   (`tasks`: every
                   task the run records, in pipeline order; `kept`: those of them it does not
                   run, left out by --only/--from, whose earlier outputs it uses)
     run_resumed   tasks, pid, pid_start, host
@@ -229,6 +230,8 @@ class RunView:
     ended: bool = False                # a run_finished event closes the latest (re)start
     last_event: str | None = None      # the time of the latest event
     notifications: list[dict] = field(default_factory=list)
+    consumed: list[dict] = field(default_factory=list)    # asset partitions read: asset, start, version, run_id
+    stale: list[dict] | None = None    # of those, the ones produced again since (set by a reader that looked)
     marks: list[dict] = field(default_factory=list)      # task_marked events: who set which task how, and why
 
     @property
@@ -265,6 +268,8 @@ class RunView:
             "finished": self.finished, "duration": self.duration, "host": self.host, "executor": self.executor,
             "counts": self.counts(), "tasks": {t.id: t.to_json() for t in self.tasks.values()},
             "notifications": self.notifications,
+            **({"consumed": self.consumed} if self.consumed else {}),
+            **({"stale": self.stale} if self.stale else {}),
             "skipped_lines": self.skipped_lines,
             **({"marks": self.marks} if self.marks else {}),
         }
@@ -294,6 +299,7 @@ def apply(run: RunView, e: dict) -> None:
         kept = set(e.get("kept") or ())
         run.selected = [t for t in tasks if t not in kept] if kept else tasks
         run.pid, run.pid_start, run.host = e.get("pid"), e.get("pid_start"), e.get("host")
+        run.consumed = [c for c in e.get("consumed") or () if isinstance(c, dict)]
         run.ended = False
     elif kind == RUN_RESUMED:
         # The execution before counts until it finished, or (its pipe was killed) until its
