@@ -152,7 +152,8 @@ def folder_problems(folder: Path, only: set[str] | None = None, cache: Path | No
     import graphlib
 
     from . import spec
-    from .errors import Problem, SpecError, did_you_mean
+    from .errors import SpecError, did_you_mean
+    from .spec.yamldoc import located
 
     loaded = []
     for path in spec.discover(Path(folder)):
@@ -193,7 +194,7 @@ def folder_problems(folder: Path, only: set[str] | None = None, cache: Path | No
     for path, where, message in found:
         if only is not None and str(Path(path).resolve()) not in only:
             continue
-        problems.append(_located(path, where, message, Problem))
+        problems += located(str(path), [(where, message)])
     return problems
 
 
@@ -206,14 +207,3 @@ def _shown(folder: Path) -> str:
         return str(folder)
     return rel if len(rel) < len(str(folder)) else str(folder)
 
-
-def _located(path: Path, where: list, message: str, problem):
-    from .spec.yamldoc import compose, node_at
-
-    try:
-        root = compose(Path(path).read_text(encoding="utf-8"), str(path))
-        node = node_at(root, where) if root is not None else None
-    except Exception:
-        node = None
-    mark = node.start_mark if node is not None else None
-    return problem(str(path), mark.line + 1 if mark else None, mark.column + 1 if mark else None, message)

@@ -12,7 +12,6 @@ import json
 from typing import Any, Mapping
 
 from . import templates
-from .state.events import instance_of as split_instance
 
 MAX_ITEMS = 10_000
 
@@ -73,3 +72,24 @@ def _bounded(n: int, where: str) -> None:
 def _shown(value: Any) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+# A foreach task's instances, counted in this order: what goes on first, what waits last.
+COUNT_ORDER = ("running", "waiting", "retrying", "failed", "upstream_failed", "cancelled", "succeeded", "skipped",
+               "pending")
+
+
+def counts_text(task) -> str:
+    """A foreach task's (TaskView's) instances by state: `3 running, 497 pending`."""
+    counts = task.instance_counts()
+    return ", ".join(f"{counts[s]} {s}" for s in COUNT_ORDER if counts.get(s))
+
+
+def instances_text(task) -> str:
+    """`500 instances: 3 running, 497 pending`, and what the task's reason adds to it (a
+    failure's reason, `1 of 4 instances failed: fetch[2]`, adds the instances it names)."""
+    said = counts_text(task)
+    text = f"{task.items} instance{'s' if task.items != 1 else ''}" + (f": {said}" if said else "")
+    if task.reason and " instances " in task.reason:
+        return f"{text}; {task.reason.split(': ', 1)[-1]}"
+    return text + (f"; {task.reason}" if task.reason else "")

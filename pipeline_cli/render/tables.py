@@ -135,23 +135,14 @@ def run_table(run: RunView, expand: bool = False) -> None:
         sys.stdout.write(f"note: skipped {run.skipped_lines} unreadable line(s) in {events_file(run.dir)}\n")
 
 
-# A foreach task's instances, counted in this order: what goes on first, what waits last.
-_COUNT_ORDER = ("running", "retrying", "failed", "upstream_failed", "cancelled", "succeeded", "skipped", "pending")
-
-
 def instances_reason(t, short: bool = False) -> str:
     """The reason column of a task; of a foreach task, its instances' counts first (`short`:
     the counts alone, for the live table at 80 columns)."""
     if t.items is None:
         return t.reason or ""
-    counts = t.instance_counts()
-    said = ", ".join(f"{counts[s]} {s}" for s in _COUNT_ORDER if counts.get(s))
-    if short:
-        return said
-    text = f"{t.items} instance{'s' if t.items != 1 else ''}" + (f": {said}" if said else "")
-    if t.reason and " instances " in t.reason:       # "1 of 4 instances failed: fetch[2]": names them
-        return f"{text}; {t.reason.split(': ', 1)[-1]}"
-    return text + (f"; {t.reason}" if t.reason else "")
+    from ..fanout import counts_text, instances_text
+
+    return counts_text(t) if short else instances_text(t)
 
 
 def _item_reason(parent, index: int, inst) -> str:

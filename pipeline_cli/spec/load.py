@@ -73,19 +73,9 @@ def pool_problems(pipeline: Pipeline, pools: dict, project_path: str | None, fil
                                                          f"{t.pool!r} has {pools[t.pool]}"))
     if not found:
         return []
-    try:
-        root = compose(Path(pipeline.path).read_text(encoding="utf-8"), pipeline.path)
-    except Exception:           # the file changed meanwhile: say it without a place
-        root = None
-    from .yamldoc import node_at
+    from .yamldoc import located
 
-    problems = []
-    for path, message in found:
-        node = node_at(root, path) if root is not None else None
-        mark = node.start_mark if node is not None else None
-        problems.append(Problem(file or pipeline.path, mark.line + 1 if mark else None,
-                                mark.column + 1 if mark else None, message))
-    return problems
+    return located(pipeline.path, found, file or pipeline.path)
 
 
 @contextlib.contextmanager

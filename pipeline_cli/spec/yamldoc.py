@@ -344,3 +344,22 @@ def node_at(root, path, key: bool = False):
         else:
             return node
     return parent_key if key and parent_key is not None else node
+
+
+def located(path: str, found: list[tuple[list, str]], shown: str | None = None) -> list[Problem]:
+    """Problems found on a loaded pipeline (its model has no positions), each placed at the
+    value of its document path (a list of keys) in the file, read again. A file that changed
+    or no longer parses meanwhile: the problems without a place. `shown`: the file as named."""
+    from pathlib import Path
+
+    try:
+        root = compose(Path(path).read_text(encoding="utf-8"), str(path))
+    except Exception:
+        root = None
+    problems = []
+    for where, message in found:
+        node = node_at(root, where) if root is not None else None
+        mark = node.start_mark if node is not None else None
+        problems.append(Problem(shown or str(path), mark.line + 1 if mark else None,
+                                mark.column + 1 if mark else None, message))
+    return problems

@@ -638,10 +638,10 @@ def _attempt_param(request: Request, default: int) -> int:
 
 def _task_of(view, task: str):
     """A task of the run, or an instance `ID[N]` of a foreach task; None for anything else."""
-    base = task[:task.index("[")] if task.endswith("]") and "[" in task else task
-    if not TASK_RE.match(base):
-        return None
-    return view.task(task)
+    from ..state.events import instance_of
+
+    found = instance_of(task)
+    return view.task(task) if TASK_RE.match(found[0] if found else task) else None
 
 
 async def log_page(request: Request) -> Response:

@@ -399,8 +399,10 @@ class History:
     # -- logs ------------------------------------------------------------------------------
     def log_path(self, name: str, run_id: str, task: str, attempt: int) -> Path:
         run = self.run(name, run_id)
-        base = task[:task.index("[")] if (task or "").endswith("]") and "[" in task else task
-        t = run.view.task(task) if TASK_RE.fullmatch(base or "") else None
+        from ..state.events import instance_of
+
+        found = instance_of(task or "")
+        t = run.view.task(task) if TASK_RE.fullmatch(found[0] if found else task or "") else None
         if t is None:
             raise NotFound(f"run {run_id} has no task {task!r}")
         if not isinstance(attempt, int) or attempt < 1 or attempt > max(t.attempt, 0):

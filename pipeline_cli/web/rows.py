@@ -55,19 +55,16 @@ def _with_instances(tasks: list):
             yield t.instances[i]
 
 
-_ORDER = ("running", "waiting", "retrying", "failed", "upstream_failed", "cancelled", "succeeded", "skipped", "pending")
-
-
 def _reason(t) -> str:
-    """The reason cell; of a foreach task, its instances' counts first."""
+    """The reason cell; of a foreach task, its instances' counts first (as `pipe status` says them)."""
     if t.items is None:
         return t.reason or ""
-    counts = t.instance_counts()
-    said = ", ".join(f"{counts[s]} {s}" for s in _ORDER if counts.get(s))
-    text = f"{t.items} instance{'s' if t.items != 1 else ''}" + (f": {said}" if said else "")
+    from ..fanout import instances_text
+
+    text = instances_text(t)
     if t.items > INSTANCE_ROWS:
-        text += f" (the first {INSTANCE_ROWS} listed below; all of them: pipe status --expand)"
-    return text + (f"; {t.reason}" if t.reason and " instances " not in t.reason else "")
+        text += f" (the first {INSTANCE_ROWS} are listed below; all of them: pipe status --expand)"
+    return text
 
 
 def task_rows(tasks: list, *, base: str, icons: Mapping[str, str], descriptions: Mapping[str, str],
